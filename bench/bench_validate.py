@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Validation throughput: newsarchive against its peers, in one run, printed as ratios.
+
+    python bench/bench_validate.py                 # 200,000 records, --invalid-rate 0.02
+    python bench/bench_validate.py --records 50000
+
+Peers, each over the same lines and the same schema:
+  reference   json.loads + python-jsonschema Draft202012Validator(format_checker=FORMAT_CHECKER).iter_errors
+  rs          orjson.loads + jsonschema_rs validator.is_valid, per line
+  newsarchive toolkit.validate.validate (bulk Arrow path + reference wording), the CLI's engine
+The reference is slow, so it runs on the first --reference-sample lines (its rate is per record).
+Verdicts are compared too: newsarchive must report exactly the reference's invalid line count.
+The machine is shared and noisy: compare the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN = ROOT.parent / "shared" / "tools" / "gen_articles.py"
+sys.path.insert(0, str(ROOT))
+
+
+def make_batch(records: int, rate: float, out: Path) -> None:
+    if not out.exists():
+        subprocess.run([sys.executable, str(GEN), str(records), str(out), "--invalid-rate", str(rate),
+                        "--seed", "1"], check=True)
+
+
+def run_reference(lines: list[bytes], schema: dict) -> tuple[float, int]:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    start = time.perf_counter()
+    invalid = 0
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            invalid += 1
+            continue
+        if any(True for _ in validator.iter_errors(record)):
+            invalid += 1
+    return time.perf_counter() - start, invalid
+
+
+def run_rs(lines: list[bytes], schema: dict) -> tuple[float, int]:
+    import jsonschema_rs
+    import orjson
+
+    validator = jsonschema_rs.Draft202012Validator(schema, validate_formats=True)
+    start = time.perf_counter()
+    invalid = 0
+    for line in lines:
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            invalid += 1
+            continue
+        if not validator.is_valid(record):
+            invalid += 1
+    return time.perf_counter() - start, invalid
+
+
+def run_newsarchive(path: Path) -> tuple[float, int, int]:
+    from toolkit.validate import validate
+
+    start = time.perf_counter()
+    report = validate([path])
+    elapsed = time.perf_counter() - start
+    return elapsed, report.records, report.invalid
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--records", type=int, default=200_000)
+    ap.add_argument("--invalid-rate", type=float, default=0.02)
+    ap.add_argument("--reference-sample", type=int, default=20_000)
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "newsarchive-bench")
+    a = ap.parse_args()
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    batch = a.workdir / f"batch-{a.records}-{a.invalid_rate}.jsonl"
+    make_batch(a.records, a.invalid_rate, batch)
+    schema = json.loads((ROOT / "schema" / "article.schema.json").read_text())
+    lines = batch.read_bytes().splitlines()
+    print(f"batch: {batch} ({len(lines)} records, {batch.stat().st_size / 1e6:.0f} MB), cores: {os.cpu_count()}")
+
+    ns_time, ns_records, ns_invalid = run_newsarchive(batch)
+    rs_time, rs_invalid = run_rs(lines, schema)
+    sample = lines[: a.reference_sample]
+    ref_time, ref_invalid_sample = run_reference(sample, schema)
+    # The verdict check needs the reference over every line: newsarchive's own reference lane is it.
+    rates = {
+        "newsarchive": ns_records / ns_time,
+        "orjson+jsonschema-rs": len(lines) / rs_time,
+        "reference (python-jsonschema)": len(sample) / ref_time,
+    }
+    print(f"{'peer':32} {'records/s':>12} {'newsarchive is':>16}")
+    for name, rate in rates.items():
+        ratio = rates["newsarchive"] / rate
+        print(f"{name:32} {rate:12,.0f} {ratio:15.2f}x")
+    print(f"invalid lines: newsarchive {ns_invalid}, jsonschema-rs {rs_invalid}, "
+          f"reference on first {len(sample)}: {ref_invalid_sample}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Find JSON Lines inputs and read them as blocks of whole lines.
+
+Every consumer (validate, append) sees the same thing: blocks of a few megabytes that end on a line
+boundary, each with the number of its first line, so memory stays flat whatever the input size and
+line numbers are exact. Compression is sniffed from the first bytes, not trusted from the name.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from toolkit.errors import NewsarchiveError
+
+JSONL_SUFFIXES = (".jsonl", ".ndjson")
+COMPRESSED_SUFFIXES = ("", ".gz", ".zst", ".zstd")
+BOM = b"\xef\xbb\xbf"
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+DEFAULT_BLOCK_BYTES = 4 << 20
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One input: a path on disk, or standard input when `path` is None."""
+
+    name: str
+    path: Path | None
+
+    @property
+    def size(self) -> int | None:
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
+
+
+@dataclass
+class Block:
+    """Whole lines of one input, each ending in b"\\n", in input order.
+
+    Blocks do not carry line numbers: counting newlines is left to the consumer, which scans the
+    block anyway, and which numbers the lines as blocks come back in order.
+    """
+
+    source: InputFile
+    data: bytes
+    bytes_read: int  # compressed bytes consumed so far in this input, for progress bars
+
+
+def is_jsonl_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(lowered.endswith(s + c) for s in JSONL_SUFFIXES for c in COMPRESSED_SUFFIXES)
+
+
+def discover(paths: Sequence[str | os.PathLike]) -> list[InputFile]:
+    """Expand paths (files, directories searched recursively, `-` for stdin) into inputs, in order."""
+    if not paths:
+        raise NewsarchiveError("no input given; pass one or more .jsonl files, directories, or - for stdin")
+    found: list[InputFile] = []
+    for raw in paths:
+        text = os.fspath(raw)
+        if text == "-":
+            found.append(InputFile(name="<stdin>", path=None))
+            continue
+        path = Path(text)
+        if path.is_dir():
+            members = sorted(
+                p for p in path.rglob("*") if p.is_file() and is_jsonl_name(p.name)
+            )
+            if not members:
+                raise NewsarchiveError(
+                    f"{path}: directory holds no .jsonl or .ndjson files (optionally .gz or .zst)"
+                )
+            found.extend(InputFile(name=str(p), path=p) for p in members)
+        elif path.is_file():
+            found.append(InputFile(name=str(path), path=path))
+        elif path.exists():
+            raise NewsarchiveError(f"{path}: not a regular file or directory")
+        else:
+            raise NewsarchiveError(f"{path}: no such file or directory")
+    return found
+
+
+class _CountingReader:
+    """Wraps the raw file so progress can report compressed bytes consumed."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.count += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _open(source: InputFile) -> tuple[BinaryIO, _CountingReader]:
+    try:
+        raw: BinaryIO = sys.stdin.buffer if source.path is None else open(source.path, "rb")  # noqa: SIM115
+    except PermissionError:
+        raise NewsarchiveError(f"{source.name}: permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise NewsarchiveError(f"{source.name}: cannot open ({exc.strerror})") from None
+    counter = _CountingReader(raw)
+    head = _peek(counter, 4)
+    if head.startswith(GZIP_MAGIC):
+        stream: BinaryIO = gzip.GzipFile(fileobj=_Prefixed(head, counter), mode="rb")  # type: ignore[arg-type]
+    elif head.startswith(ZSTD_MAGIC):
+        import zstandard
+
+        stream = zstandard.ZstdDecompressor().stream_reader(  # type: ignore[assignment]
+            _Prefixed(head, counter), read_across_frames=True
+        )
+    else:
+        stream = _Prefixed(head, counter)  # type: ignore[assignment]
+    return stream, counter
+
+
+def _peek(reader: _CountingReader, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        more = reader.read(n - len(buf))
+        if not more:
+            break
+        buf += more
+    return buf
+
+
+class _Prefixed:
+    """A stream that first replays the bytes already peeked at."""
+
+    def __init__(self, prefix: bytes, rest: _CountingReader) -> None:
+        self.prefix = prefix
+        self.rest = rest
+
+    def read(self, n: int = -1) -> bytes:
+        if self.prefix:
+            if n < 0:
+                data, self.prefix = self.prefix + self.rest.read(), b""
+                return data
+            data, self.prefix = self.prefix[:n], self.prefix[n:]
+            if len(data) < n:
+                data += self.rest.read(n - len(data))
+            return data
+        return self.rest.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.rest.close()
+
+
+def _split_trailing_blank(data: bytes) -> int:
+    """Index where the run of whitespace-only lines at the end of `data` begins."""
+    stripped = len(data.rstrip(b" \t\r\n"))
+    if stripped == len(data):
+        return len(data)
+    nl = data.find(b"\n", stripped)
+    return len(data) if nl < 0 else nl + 1
+
+
+def read_blocks(
+    source: InputFile,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[Block]:
+    """Yield blocks of whole lines. Whitespace-only lines at the very end are not records."""
+    stream, counter = _open(source)
+    carry = b""
+    first = True
+    try:
+        while True:
+            try:
+                chunk = stream.read(block_bytes)
+            except (OSError, EOFError, ValueError) as exc:
+                raise NewsarchiveError(
+                    f"{source.name}: cannot read it after {counter.count} bytes ({exc}); "
+                    "the file is corrupt or truncated"
+                ) from None
+            except Exception as exc:  # zstandard raises its own error type
+                raise NewsarchiveError(
+                    f"{source.name}: cannot decompress it after {counter.count} bytes ({exc})"
+                ) from None
+            if first:
+                if chunk.startswith(BOM):
+                    chunk = chunk[len(BOM):]
+                first = False
+            if on_progress is not None:
+                on_progress(counter.count)
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:  # one line longer than a block: keep reading
+                carry = data
+                continue
+            body, carry = data[: cut + 1], data[cut + 1:]
+            keep = _split_trailing_blank(body)
+            if keep < len(body):
+                body, carry = body[:keep], body[keep:] + carry
+            if body:
+                yield Block(source, body, counter.count)
+        if carry.strip(b" \t\r\n"):
+            body = carry if carry.endswith(b"\n") else carry + b"\n"
+            keep = _split_trailing_blank(body)
+            yield Block(source, body[:keep], counter.count)
+    finally:
+        if source.path is not None:
+            stream.close()

@@ -1,0 +1,419 @@
+"""The validation engine: blocks of JSON Lines in, per-line verdicts (and valid rows) out.
+
+Per block of a few megabytes, in columns:
+1. numpy finds the lines; lines that cannot take the bulk path are set aside: not UTF-8, not shaped
+   like one object (`{...}`), or holding a `null` token (Arrow cannot tell an explicit null from a
+   missing field; the JSON Schema can).
+2. Arrow's JSON reader parses the rest with an explicit schema derived from the JSON Schema, in
+   slices of a few hundred kilobytes. A line it rejects (wrong type, bad syntax, duplicate key) is
+   set aside and only its slice is parsed again.
+3. The compiled plan checks the columns with pyarrow.compute.
+4. Lines set aside, and rows the plan found suspect or undecided, go to the reference validator
+   (python-jsonschema), which has the last word and words the errors.
+Blocks run on a small thread pool: Arrow and the compute kernels release the GIL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from toolkit.readers.jsonl import Block, InputFile, read_blocks
+from toolkit.schema import Schema
+from toolkit.validate.compile import Plan, compile_schema
+from toolkit.validate.reference import Problem, ReferenceValidator
+
+LINE_COLUMN = "_line"
+PARSE_SLICE_BYTES = 1 << 20  # a rejected line costs one re-parse of its slice, not of the block
+_ROW_IN_ERROR = re.compile(r"in row (\d+)")
+_SPACE = 0x20
+
+Segment = tuple[np.ndarray, pa.Table]  # block line indices, and their parsed rows in that order
+
+
+@dataclass
+class LineFailure:
+    """An invalid line: everything the report and the quarantine need."""
+
+    line: int
+    raw: bytes
+    record_id: str | None
+    problems: list[Problem]
+
+
+@dataclass
+class BlockOutcome:
+    """The verdicts for one block: counts, failures in line order, and optionally the valid rows."""
+
+    source: InputFile
+    first_line: int
+    records: int
+    failures: list[LineFailure]
+    valid_rows: pa.Table | None = None
+    bytes_read: int = 0
+    stats: dict[str, int] = field(default_factory=dict)
+    end_of_input: bool = False
+
+    @property
+    def valid(self) -> int:
+        return self.records - len(self.failures)
+
+    def renumbered(self, offset: int) -> BlockOutcome:
+        """The same outcome with line numbers shifted by the lines of earlier blocks."""
+        if offset == 0:
+            return self
+        failures = [replace(f, line=f.line + offset) for f in self.failures]
+        rows = self.valid_rows
+        if rows is not None and rows.num_rows:
+            idx = rows.schema.get_field_index(LINE_COLUMN)
+            rows = rows.set_column(idx, LINE_COLUMN, pc.add(rows.column(idx), offset))
+        return replace(self, first_line=self.first_line + offset, failures=failures, valid_rows=rows)
+
+
+class Lines:
+    """Where the lines of a block start and end (a line's content excludes its CR LF)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.arr = arr = np.frombuffer(data, dtype=np.uint8)
+        self.ends = ends = np.flatnonzero(arr == 10)  # each line's "\n"
+        self.starts = starts = np.empty_like(ends)
+        if len(ends):
+            starts[0] = 0
+            starts[1:] = ends[:-1] + 1
+        self.content_end = content_end = ends.copy()
+        nonempty = ends > starts
+        content_end[nonempty] -= arr[ends[nonempty] - 1] == 13  # CRLF
+        self.count = len(ends)
+
+
+class Engine:
+    """Validates blocks against one schema, bulk path first, reference for the rest."""
+
+    def __init__(self, schema: Schema, *, keep_rows: bool = False, bulk: bool = True) -> None:
+        self.schema = schema
+        self.reference = ReferenceValidator(schema.document)
+        self.plan: Plan | None = compile_schema(schema.document) if bulk else None
+        self.keep_rows = keep_rows
+        self.row_schema = schema.read_schema() if keep_rows else None
+        if self.plan is not None:
+            self.parse_options = pj.ParseOptions(explicit_schema=self.plan.read_schema,
+                                                  unexpected_field_behavior="infer")
+
+    # --- one block -------------------------------------------------------------------------------
+    def check_block(self, block: Block) -> BlockOutcome:
+        """Verdicts for one block; line numbers count from 1 at the block's first line."""
+        data = block.data
+        lines = Lines(data)
+        n = lines.count
+        stats = {"lines": n, "bulk": 0, "reference": 0, "reparses": 0}
+        valid, segments, known_failures, stats["reparses"] = self.bulk_verdicts(lines)
+        stats["bulk"] = int(valid.sum())
+        starts, content_end = lines.starts, lines.content_end
+
+        failures: list[LineFailure] = []
+        slow_records: list[Any] = []
+        slow_lines: list[int] = []
+        ref_idx = np.flatnonzero(~valid)
+        stats["reference"] = len(ref_idx)
+        for i in ref_idx.tolist():
+            raw = data[starts[i]:content_end[i]]
+            verdict = self.reference.check(raw, known_failures.get(i))
+            if verdict.valid:
+                if self.keep_rows:
+                    slow_records.append(verdict.record)
+                    slow_lines.append(i + 1)
+            else:
+                failures.append(LineFailure(i + 1, raw, verdict.record_id, verdict.problems))
+
+        rows = self._rows(segments, valid, slow_records, slow_lines) if self.keep_rows else None
+        return BlockOutcome(block.source, 1, n, failures, rows, block.bytes_read, stats)
+
+    def bulk_verdicts(self, lines: Lines) -> tuple[np.ndarray, list[Segment], dict[int, set[str]], int]:
+        """What the bulk path alone decides: a mask of lines it found valid (exactly the reference's
+        verdict), the parsed segments, and for suspect lines the properties that failed there.
+
+        Every line not in the mask goes to the reference validator.
+        """
+        valid = np.zeros(lines.count, dtype=bool)
+        segments: list[Segment] = []
+        known_failures: dict[int, set[str]] = {}  # line -> the only properties that can fail there
+        reparses = 0
+        if self.plan is None:
+            return valid, segments, known_failures, reparses
+        arr, starts, ends = lines.arr, lines.starts, lines.ends
+        bulk_idx = np.flatnonzero(self._bulk_candidates(lines.data, arr, starts, ends, lines.content_end))
+        if len(bulk_idx):
+            segments, reparses = self._parse(arr, starts, ends, bulk_idx)
+        for seg_idx, table in _merge_segments(segments):
+            ev = self.plan.evaluate(table)
+            valid[seg_idx[ev.valid]] = True
+            for row in np.flatnonzero(~ev.valid & ~ev.undecided).tolist():
+                known_failures[int(seg_idx[row])] = ev.failed_properties(row)
+        return valid, segments, known_failures, reparses
+
+    def _bulk_candidates(self, data: bytes, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                         content_end: np.ndarray) -> np.ndarray:
+        n = len(ends)
+        cand = (content_end - starts) >= 2
+        idx = np.flatnonzero(cand)
+        cand[idx] = (arr[starts[idx]] == ord("{")) & (arr[content_end[idx] - 1] == ord("}"))
+        # UTF-8: Arrow's reader does not check every value (list items, nested objects).
+        if arr.max(initial=0) >= 0x80 and not _is_utf8(data):
+            for bad in _invalid_utf8_lines(data, ends):
+                cand[bad] = False
+        if not self.plan.strings_and_lists_only:  # else the scalar screen below catches them
+            for word in (b"NaN", b"Infinity"):  # Arrow accepts these; JSON does not
+                pos = data.find(word)
+                while pos >= 0:
+                    line = int(np.searchsorted(ends, pos))
+                    cand[line] = False
+                    pos = data.find(word, int(ends[line]) + 1) if line < n else -1
+        if self.plan.strings_and_lists_only:
+            cand &= ~self._shape_screen(arr, ends)
+        else:
+            # Arrow reads an explicit null as a missing field (the JSON Schema tells them apart),
+            # and accepts NaN and Infinity (JSON does not).
+            for word in (b"null", b"NaN", b"Infinity"):
+                pos = data.find(word)
+                while pos >= 0:
+                    line = int(np.searchsorted(ends, pos))
+                    cand[line] = False
+                    pos = data.find(word, int(ends[line]) + 1) if line < n else -1
+        return cand
+
+    def _shape_screen(self, arr: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Lines whose member values are not shaped as the schema's strings and lists of strings.
+
+        Used when every column is a string or a list of strings and no other member is allowed.
+        It flags values that are numbers, booleans, null, NaN or bare words, lists whose first item
+        is not a string, and a known key holding a list where a string is expected or the other
+        way round. Arrow would reject or misread those lines, and each rejection costs a re-parse,
+        so they go to the reference up front. Only speed depends on this screen being thorough:
+        what it misses is still caught by Arrow or by the column checks.
+        """
+        flagged = np.zeros(len(ends), dtype=bool)
+        colons = np.flatnonzero(arr == 58)
+        colons = colons[(colons > 1) & (colons + 3 < len(arr))]
+        colons = colons[arr[colons - 1] == 34]  # right after a quote: a member's colon, normally
+        nxt = colons + 1
+        for _ in range(2):  # json.dumps writes one space; allow a little more
+            nxt += (arr[nxt] == 32) & (nxt + 2 < len(arr))
+        first = arr[nxt]
+        is_str, is_list = first == 34, first == 91
+        odd = ~is_str & ~is_list & (first != 123)
+        after = nxt[is_list] + 1
+        after += (arr[after] == 32) & (after + 2 < len(arr))
+        second = arr[after]
+        odd[np.flatnonzero(is_list)[(second != 34) & (second != 93)]] = True
+        # Which key? Its opening quote is the quote before the one that closes it.
+        quotes = np.flatnonzero(arr == 34)
+        close = np.searchsorted(quotes, colons - 1)
+        opening = quotes[np.maximum(close - 1, 0)]
+        length = colons - 2 - opening
+        sig = _key_signature(arr, opening + 1, length)
+        strings, lists = self._key_signatures
+        odd |= np.isin(sig, strings) & is_list
+        odd |= np.isin(sig, lists) & is_str
+        bad = colons[odd]
+        if len(bad):
+            flagged[np.searchsorted(ends, bad)] = True
+        return flagged
+
+    @property
+    def _key_signatures(self) -> tuple[np.ndarray, np.ndarray]:
+        cached = getattr(self, "_sigs", None)
+        if cached is None:
+            sigs: dict[int, set[str]] = {}
+            kinds = {}
+            for name, typ in self.plan.key_types().items():
+                raw = np.frombuffer(name.encode("utf-8"), dtype=np.uint8)
+                if not len(raw):
+                    continue
+                sig = int(_key_signature(raw, np.array([0]), np.array([len(raw)]))[0])
+                sigs.setdefault(sig, set()).add(name)
+                kinds[sig] = "list" if pa.types.is_list(typ) else "string"
+            # A signature two names share tells us nothing: leave those keys to Arrow.
+            unique = {sig for sig, names in sigs.items() if len(names) == 1}
+            cached = self._sigs = (
+                np.array([s for s in unique if kinds[s] == "string"], dtype=np.int64),
+                np.array([s for s in unique if kinds[s] == "list"], dtype=np.int64),
+            )
+        return cached
+
+    def _parse(self, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               bulk_idx: np.ndarray) -> tuple[list[Segment], int]:
+        """Parse the bulk lines with Arrow; lines it rejects are dropped from the result.
+
+        The lines are cut into slices of about PARSE_SLICE_BYTES. When Arrow rejects row r of a
+        slice, that line is set aside and the rows before and after it are parsed again as two
+        slices, so a rejected line costs about one slice of re-parsing.
+        """
+        buf = arr
+        if len(bulk_idx) < len(ends):  # lines set aside become blanks, which Arrow skips
+            buf = arr.copy()
+            aside = np.ones(len(ends), dtype=bool)
+            aside[bulk_idx] = False
+            for i in np.flatnonzero(aside).tolist():
+                buf[starts[i]:ends[i]] = _SPACE
+        # Slice boundaries: cut the bulk lines wherever the byte offset crosses a multiple of the slice.
+        slice_of = starts[bulk_idx] // PARSE_SLICE_BYTES
+        cuts = np.flatnonzero(np.diff(slice_of)) + 1
+        work = [part for part in reversed(np.split(bulk_idx, cuts))]
+        done: list[Segment] = []
+        reparses = 0
+        while work:
+            idx = work.pop()
+            if not len(idx):
+                continue
+            payload = pa.py_buffer(buf[starts[idx[0]]:ends[idx[-1]] + 1])
+            try:
+                table = pj.read_json(
+                    pa.BufferReader(payload),
+                    read_options=pj.ReadOptions(use_threads=False, block_size=payload.size + 1),
+                    parse_options=self.parse_options,
+                )
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                reparses += 1
+                match = _ROW_IN_ERROR.search(str(exc))
+                row = int(match.group(1)) if match else -1
+                if 0 <= row < len(idx):  # pushed right then left, so slices finish in line order
+                    work += [idx[row + 1:], idx[:row]]
+                elif len(idx) > 1:
+                    half = len(idx) // 2
+                    work += [idx[half:], idx[:half]]
+                continue  # a single line Arrow cannot parse goes to the reference
+            if table.num_rows == len(idx):
+                done.append((idx, table))
+                continue
+            # Some line held two JSON values ("{...} {...}"): split until it is isolated.
+            reparses += 1
+            if len(idx) > 1:
+                half = len(idx) // 2
+                work += [idx[half:], idx[:half]]
+        return done, reparses
+
+    def _rows(self, segments: list[Segment], valid: np.ndarray, slow_records: list[Any],
+              slow_lines: list[int]) -> pa.Table:
+        """Valid rows in the row schema, bulk and reference-checked alike, in line order."""
+        schema = self.row_schema
+        assert schema is not None
+        out_schema = schema.append(pa.field(LINE_COLUMN, pa.int64()))
+        parts = []
+        for seg_idx, table in segments:
+            ok = valid[seg_idx]
+            if not ok.any():
+                continue
+            chosen = table.filter(pa.array(ok))
+            columns = [
+                chosen.column(f.name).cast(f.type) if f.name in chosen.column_names
+                else pa.nulls(chosen.num_rows, f.type)
+                for f in schema
+            ]
+            columns.append(pa.array(seg_idx[ok] + 1, pa.int64()))
+            parts.append(pa.table(columns, schema=out_schema))
+        if slow_records:
+            slow = pa.Table.from_pylist(
+                [{k: r.get(k) for k in schema.names} for r in slow_records], schema=schema
+            )
+            parts.append(slow.append_column(LINE_COLUMN, pa.array(slow_lines, pa.int64())))
+        if not parts:
+            return out_schema.empty_table()
+        table = pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+        return table.sort_by(LINE_COLUMN) if slow_records else table
+
+    # --- streams ---------------------------------------------------------------------------------
+    def run(self, inputs: Iterable[InputFile], *, jobs: int = 2, block_bytes: int | None = None,
+            on_progress: Callable[[InputFile, int], None] | None = None) -> Iterator[BlockOutcome]:
+        """Outcomes for every block of every input, in order, with lines numbered per input.
+
+        After each input's last block comes an outcome with `end_of_input` set, so even an empty
+        input is reported.
+        """
+        kwargs = {} if block_bytes is None else {"block_bytes": block_bytes}
+
+        def blocks() -> Iterator[Block]:
+            for source in inputs:
+                progress = None if on_progress is None else (lambda b, s=source: on_progress(s, b))
+                yield from read_blocks(source, on_progress=progress, **kwargs)
+                yield Block(source, b"", -1)
+
+        def numbered(outcomes: Iterator[BlockOutcome]) -> Iterator[BlockOutcome]:
+            offset = 0
+            for outcome in outcomes:
+                yield outcome.renumbered(offset)
+                offset = 0 if outcome.end_of_input else offset + outcome.records
+
+        if jobs <= 1:
+            yield from numbered(self._check_or_marker(b) for b in blocks())
+            return
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            def ordered() -> Iterator[BlockOutcome]:
+                pending: deque = deque()
+                for block in blocks():
+                    pending.append(pool.submit(self._check_or_marker, block))
+                    while len(pending) > jobs * 2:
+                        yield pending.popleft().result()
+                while pending:
+                    yield pending.popleft().result()
+
+            yield from numbered(ordered())
+
+    def _check_or_marker(self, block: Block) -> BlockOutcome:
+        if not block.data:
+            return BlockOutcome(block.source, 1, 0, [], None, -1, end_of_input=True)
+        return self.check_block(block)
+
+
+def _key_signature(arr: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """A cheap fingerprint of a key: its length and first two and last bytes."""
+    n = len(arr)
+    length = length.astype(np.int64)
+    first = arr[np.clip(start, 0, n - 1)].astype(np.int64)
+    second = arr[np.clip(start + 1, 0, n - 1)].astype(np.int64)
+    last = arr[np.clip(start + length - 1, 0, n - 1)].astype(np.int64)
+    return (length << 24) | (first << 16) | (second << 8) | last
+
+
+def _merge_segments(segments: list[Segment]) -> list[Segment]:
+    """One table per block when the segments' inferred columns agree, so checks run once."""
+    if len(segments) <= 1:
+        return segments
+    try:
+        table = pa.concat_tables([t for _, t in segments], promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return segments
+    return [(np.concatenate([i for i, _ in segments]), table)]
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Arrow's UTF-8 check (SIMD) over the whole block: much faster than decoding it in Python."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32))
+    try:
+        pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)]).validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _invalid_utf8_lines(data: bytes, ends: np.ndarray) -> Iterator[int]:
+    """Indices of lines that are not valid UTF-8, found by decoding the block in C."""
+    view = memoryview(data)
+    pos = 0
+    while pos < len(data):
+        try:
+            str(view[pos:], "utf-8")
+            return
+        except UnicodeDecodeError as exc:
+            line = int(np.searchsorted(ends, pos + exc.start))
+            yield line
+            pos = int(ends[line]) + 1 if line < len(ends) else len(data)
