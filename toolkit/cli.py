@@ -52,6 +52,17 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
     sys.exit(0 if report.invalid == 0 else 1)
 
 
+# --- extract: commands of toolkit.extract go here ---------------------------------------------
+
+# --- archive: commands of toolkit.archive go here ---------------------------------------------
+
+# --- sql: commands of toolkit.sql go here -----------------------------------------------------
+
+# --- publish: commands of toolkit.publish go here ---------------------------------------------
+
+# --- end of commands --------------------------------------------------------------------------
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback."""
     try:
