@@ -11,7 +11,9 @@ import click
 from toolkit import __version__
 from toolkit.errors import EXIT_USAGE, NewsarchiveError
 
-EXIT_CODES_HELP = "Exit status: 0 success, 1 findings (invalid records / rejected inputs), 2 the run could not happen."
+EXIT_CODES_HELP = (
+    "Exit status: 0 success, 1 findings (invalid records, rejected inputs), 2 the run could not happen."
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -74,8 +76,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("newsarchive: interrupted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx is not None else "newsarchive"
+        click.echo(f"{command}: error: {exc.format_message()} (see '{command} --help')", err=True)
+        sys.exit(EXIT_USAGE)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"newsarchive: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("newsarchive: interrupted", err=True)

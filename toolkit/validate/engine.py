@@ -178,17 +178,18 @@ class Engine:
                     line = int(np.searchsorted(ends, pos))
                     cand[line] = False
                     pos = data.find(word, int(ends[line]) + 1) if line < n else -1
-        if self.plan.strings_and_lists_only:
+        # Exactness: Arrow reads an explicit null as a missing field (the JSON Schema tells them
+        # apart), and accepts NaN and Infinity (JSON does not). Lines holding those bytes anywhere
+        # go to the reference. With only string and list columns, NaN cannot pass the bulk path.
+        words = [b"null"] if self.plan.strings_and_lists_only else [b"null", b"NaN", b"Infinity"]
+        for word in words:
+            pos = data.find(word)
+            while pos >= 0:
+                line = int(np.searchsorted(ends, pos))
+                cand[line] = False
+                pos = data.find(word, int(ends[line]) + 1) if line < n else -1
+        if self.plan.strings_and_lists_only:  # speed only: spares Arrow lines it would reject
             cand &= ~self._shape_screen(arr, ends)
-        else:
-            # Arrow reads an explicit null as a missing field (the JSON Schema tells them apart),
-            # and accepts NaN and Infinity (JSON does not).
-            for word in (b"null", b"NaN", b"Infinity"):
-                pos = data.find(word)
-                while pos >= 0:
-                    line = int(np.searchsorted(ends, pos))
-                    cand[line] = False
-                    pos = data.find(word, int(ends[line]) + 1) if line < n else -1
         return cand
 
     def _shape_screen(self, arr: np.ndarray, ends: np.ndarray) -> np.ndarray:

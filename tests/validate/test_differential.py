@@ -1,0 +1,170 @@
+"""The engine (bulk Arrow path + reference lane) gives exactly the reference's verdicts and errors.
+
+The reference is `toolkit.validate.reference.ReferenceValidator.check` run on each line alone:
+strict JSON parsing, then python-jsonschema's Draft202012Validator with FORMAT_CHECKER.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.validate.conftest import good_record
+from toolkit.readers.jsonl import Block, InputFile
+from toolkit.schema import Schema, load_schema
+from toolkit.validate.engine import Engine
+from toolkit.validate.reference import ReferenceValidator
+
+SOURCE = InputFile("mem", None)
+
+
+def engine_verdicts(engine: Engine, lines: list[bytes]):
+    outcome = engine.check_block(Block(SOURCE, b"".join(line + b"\n" for line in lines), 0))
+    return outcome, {f.line: f for f in outcome.failures}
+
+
+def assert_same_as_reference(schema: Schema, lines: list[bytes], *, min_bulk: int = 0) -> None:
+    engine = Engine(schema)
+    reference = ReferenceValidator(schema.document)
+    outcome, failures = engine_verdicts(engine, lines)
+    assert outcome.records == len(lines)
+    for number, raw in enumerate(lines, start=1):
+        expected = reference.check(raw)
+        got = failures.get(number)
+        if expected.valid:
+            assert got is None, (raw, got.problems)
+        else:
+            assert got is not None, (raw, expected.problems)
+            assert got.problems == expected.problems, raw
+            assert got.record_id == expected.record_id
+    assert outcome.stats["bulk"] >= min_bulk, outcome.stats
+
+
+# --- generated records -----------------------------------------------------------------------------
+
+WEIRD_TEXT = st.sampled_from(["", " ", "\u00a0", "\u3000x", "a\n", "\n", "x\u2028", "é", "١٢٣", "null", "\\", "\"",
+                              "2021-06-28", "2021-02-29", "2020-02-29", "0000-01-01", "2021-6-8", "2021-06-28\n",
+                              "https://x.ma/a", "https://x.ma/a b", "fr", "fr\n", "FR", "ary", "aaaaaaaaaaaaaaaa",
+                              "aaaaaaaaaaaaaaaa\n", "AAAAAAAAAAAAAAAA", "2021-06-28T10:00:00Z", "2021-06-28t10:00:00z",
+                              "2021-06-28T24:00:00Z", "2021-06-28T10:00:00+01:00\n", "2021-06-28 10:00:00Z"])
+ANY_STRING = st.one_of(WEIRD_TEXT, st.text(max_size=12))
+ANY_VALUE = st.one_of(ANY_STRING, st.integers(-5, 5), st.booleans(), st.none(), st.floats(allow_nan=False),
+                      st.lists(ANY_STRING, max_size=3), st.lists(st.integers(), max_size=2),
+                      st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+FIELDS = ["id", "source", "title", "text", "published_date", "language", "url", "aggregator", "authors", "tags",
+          "crawled_at", "description", "image_url", "publishd_date", "zzz"]
+
+
+@st.composite
+def records(draw) -> bytes:
+    rec = good_record(draw(st.integers(0, 10**6)), url="https://www.maghress.com/fr/1/2",
+                      crawled_at="2021-06-29T08:00:00Z", authors=["Rédaction"], tags=[])
+    for _ in range(draw(st.integers(0, 3))):
+        field = draw(st.sampled_from(FIELDS))
+        action = draw(st.sampled_from(["delete", "string", "value"]))
+        if action == "delete":
+            rec.pop(field, None)
+        elif action == "string":
+            rec[field] = draw(ANY_STRING)
+        else:
+            rec[field] = draw(ANY_VALUE)
+    text = json.dumps(rec, ensure_ascii=draw(st.booleans()))
+    mangle = draw(st.sampled_from(["none"] * 6 + ["truncate", "escape-key", "spaces", "crlf", "dup", "nan"]))
+    if mangle == "truncate":
+        text = text[: draw(st.integers(1, max(1, len(text) - 1)))]
+    elif mangle == "escape-key":
+        text = text.replace('"title"', '"\\u0074itle"', 1)
+    elif mangle == "spaces":
+        text = text.replace(": ", " :\t ")
+    elif mangle == "crlf":
+        text += "\r"
+    elif mangle == "dup":
+        text = text[:-1] + ', "id": "ffffffffffffffff"}'
+    elif mangle == "nan":
+        text = text[:-1] + ', "x": NaN}'
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(records(), min_size=1, max_size=40))
+def test_generated_records_match_reference(lines):
+    assert_same_as_reference(load_schema(), lines)
+
+
+def test_gen_articles_damage_matches_reference(generated_lines):
+    lines = generated_lines
+    assert_same_as_reference(load_schema(), lines, min_bulk=len(lines) // 2)
+
+
+# --- other schemas -----------------------------------------------------------------------------------
+
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+OTHER_SCHEMAS = {
+    "open object with booleans and enums": {
+        "$schema": DRAFT, "type": "object", "required": ["name"],
+        "properties": {
+            "name": {"type": "string", "minLength": 2, "maxLength": 5},
+            "ok": {"type": "boolean"},
+            "kind": {"type": "string", "enum": ["a", "b", 3]},
+            "fixed": {"const": "x", "type": "string"},
+            "tags": {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}, "minItems": 1,
+                     "maxItems": 2},
+        },
+    },
+    "logic": {
+        "$schema": DRAFT, "type": "object", "additionalProperties": False,
+        "properties": {
+            "a": {"type": "string", "not": {"pattern": "^x"}},
+            "b": {"type": "string", "anyOf": [{"minLength": 3}, {"pattern": "\\d"}]},
+            "c": {"type": "string", "oneOf": [{"pattern": "a"}, {"pattern": "b"}]},
+            "d": {"type": "string", "if": {"pattern": "^d"}, "then": {"maxLength": 2}, "else": {"minLength": 2}},
+            "e": {"type": ["string", "null"], "format": "date"},
+        },
+    },
+    "uncompilable parts": {
+        "$schema": DRAFT, "type": "object", "$defs": {"s": {"type": "string", "minLength": 1}},
+        "properties": {
+            "n": {"type": "integer", "minimum": 0},
+            "r": {"$ref": "#/$defs/s"},
+            "w": {"type": "string", "pattern": "\\bword\\b"},
+            "u": {"type": "string", "format": "uuid"},
+            "s": {"type": "string", "maxLength": 3},
+        },
+        "required": ["s"],
+    },
+    "uncompilable root": {
+        "$schema": DRAFT, "allOf": [{"required": ["a"]}], "properties": {"a": {"type": "string"}},
+    },
+}
+
+OTHER_VALUES = st.one_of(ANY_VALUE, st.sampled_from(["x", "ab", "abc", "d", "dd", "ddd", "a1", "ab", "word",
+                                                      "a word b", "swordy", "b", "2021-02-29", "a-b"]))
+
+
+@st.composite
+def other_lines(draw) -> bytes:
+    rec = draw(st.dictionaries(st.sampled_from(["name", "ok", "kind", "fixed", "tags", "a", "b", "c", "d", "e",
+                                                "n", "r", "w", "u", "s", "extra"]),
+                               OTHER_VALUES, max_size=6))
+    return json.dumps(rec).encode()
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_SCHEMAS))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(other_lines(), min_size=1, max_size=30))
+def test_other_schemas_match_reference(tmp_path_factory, name, lines):
+    path = tmp_path_factory.mktemp("schema") / "schema.json"
+    path.write_text(json.dumps(OTHER_SCHEMAS[name]))
+    assert_same_as_reference(load_schema(path), lines)
+
+
+def test_bulk_path_decides_valid_article_records():
+    lines = [json.dumps(good_record(i)).encode() for i in range(50)]
+    engine = Engine(load_schema())
+    outcome, failures = engine_verdicts(engine, lines)
+    assert not failures
+    assert outcome.stats["bulk"] == 50 and outcome.stats["reference"] == 0
