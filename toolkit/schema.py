@@ -70,6 +70,23 @@ _READ_TYPES: dict[str, pa.DataType] = {
 }
 
 
+def _constraints(sub: Any) -> str:
+    """A short human reading of a property's keywords, e.g. `pattern ^[a-z]{2,3}$; format date`."""
+    if not isinstance(sub, dict):
+        return ""
+    parts = []
+    for key in ("format", "pattern", "minLength", "maxLength", "minItems", "maxItems", "enum"):
+        if key in sub:
+            parts.append(f"{key} `{sub[key]}`")
+    if isinstance(sub.get("items"), dict):
+        inner = _constraints(sub["items"])
+        if inner:
+            parts.append(f"items: {inner}")
+    if isinstance(sub.get("not"), dict):
+        parts.append(f"not {_constraints(sub['not'])}")
+    return "; ".join(parts).replace("|", "&#124;")
+
+
 def _json_type(sub: dict[str, Any]) -> str:
     kind = sub.get("type")
     if kind == "array":
@@ -113,6 +130,18 @@ class Schema:
             )
             for name, sub in props.items()
         )
+
+    def markdown_table(self) -> str:
+        """The fields as a Markdown table (README, dataset card), straight from the schema file."""
+        rows = ["| field | type | required | constraints | description |", "|---|---|---|---|---|"]
+        props = self.document.get("properties", {})
+        for f in self.fields:
+            sub = props.get(f.name, {})
+            rows.append(
+                f"| `{f.name}` | {f.json_type} | {'yes' if f.required else 'no'} | "
+                f"{_constraints(sub)} | {f.description.replace('|', '&#124;')} |"
+            )
+        return "\n".join(rows) + "\n"
 
     def field(self, name: str) -> Field:
         for f in self.fields:

@@ -89,8 +89,10 @@ def parse_line(raw: bytes) -> Any:
     except BadLine:
         raise
     except json.JSONDecodeError as exc:
-        hint = "the line looks truncated" if exc.pos >= len(text.rstrip()) else "fix the JSON syntax"
-        raise BadLine("json", f"not valid JSON: {exc.msg} at column {exc.colno}; {hint}") from None
+        stripped = text.rstrip()
+        truncated = stripped[:1] in "{[" and not stripped.endswith(("}", "]"))
+        hint = "the line looks truncated" if truncated else "fix the JSON syntax"
+        raise BadLine("json", f"not valid JSON ({exc.msg}, column {exc.colno}); {hint}") from None
     except RecursionError:
         raise BadLine("json", "not valid JSON: nested too deeply") from None
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(value):

@@ -1,0 +1,45 @@
+"""The README's promises: the schema table is generated from the schema, and its examples run."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from toolkit.schema import load_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def section(name: str) -> str:
+    match = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", README, re.S)
+    assert match, f"README has no {name} section"
+    return match.group(1)
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.S)
+
+
+def test_quick_start_is_exactly_make_demo_and_make_test():
+    quick = re.search(r"## Quick start\n(.*?)\n## ", README, re.S).group(1)
+    commands = re.findall(r"^(make \w+)", re.search(r"```sh\n(.*?)```", quick, re.S).group(1), re.M)
+    assert commands == ["make demo", "make test"]
+
+
+def test_schema_table_is_generated_from_the_schema_file():
+    table = re.search(r"<!-- schema-table -->\n(.*?)<!-- /schema-table -->", README, re.S).group(1)
+    assert table == load_schema().markdown_table()
+
+
+@pytest.mark.parametrize("name", ["validate"])
+def test_python_examples_run(name, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    blocks = python_blocks(section(name))
+    assert blocks
+    for block in blocks:
+        exec(compile(block, f"README:{name}", "exec"), {"__name__": "__readme__"})
+    assert os.getcwd() == str(ROOT)
