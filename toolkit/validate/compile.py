@@ -201,16 +201,19 @@ class _Compiler:
         if "items" in sub:
             item = self.string(sub["items"])
 
-            def items(v: pa.Array, item=item) -> pa.Array:
-                flat = pc.list_flatten(v)
-                if len(flat) == 0:
-                    return pa.array(np.ones(len(v), dtype=bool))
-                ok = np.asarray(item(flat).to_numpy(zero_copy_only=False), dtype=bool)
-                ok &= np.asarray(flat.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-                parents = pc.list_parent_indices(v).to_numpy()
-                bad_rows = np.zeros(len(v), dtype=bool)
-                bad_rows[parents[~ok]] = True
-                return pa.array(~bad_rows)
+            def items(v: pa.Array | pa.ChunkedArray, item=item) -> pa.Array:
+                chunks = v.chunks if isinstance(v, pa.ChunkedArray) else [v]
+                good = []
+                for chunk in chunks:
+                    flat = pc.list_flatten(chunk)
+                    bad_rows = np.zeros(len(chunk), dtype=bool)
+                    if len(flat):
+                        ok = np.asarray(pc.fill_null(item(flat), False).to_numpy(zero_copy_only=False), dtype=bool)
+                        ok &= _present(flat)
+                        parents = np.asarray(pc.list_parent_indices(chunk).to_numpy())
+                        bad_rows[parents[~ok]] = True
+                    good.append(~bad_rows)
+                return pa.array(np.concatenate(good) if good else np.zeros(0, dtype=bool))
 
             checks.append(items)
         checks.extend(self._logic(sub, self.string_list))
@@ -266,7 +269,8 @@ class Plan:
             column = table.column(prop.name)
             if column.null_count == len(column):
                 continue
-            column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+            if column.num_chunks == 1:
+                column = column.chunk(0)
             # Checks see every row; absent values (null) pass here, presence is `required`'s business.
             here = _present(column)
             verdict = np.asarray(pc.fill_null(prop.check(column), False).to_numpy(zero_copy_only=False),

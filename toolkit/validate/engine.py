@@ -167,7 +167,7 @@ class Engine:
         cand = (content_end - starts) >= 2
         idx = np.flatnonzero(cand)
         cand[idx] = (arr[starts[idx]] == ord("{")) & (arr[content_end[idx] - 1] == ord("}"))
-        # UTF-8: Arrow's reader does not check every value (list items, nested objects).
+        # UTF-8: Arrow's JSON reader copies string bytes without checking them, so check the block.
         if arr.max(initial=0) >= 0x80 and not _is_utf8(data):
             for bad in _invalid_utf8_lines(data, ends):
                 cand[bad] = False
@@ -283,7 +283,18 @@ class Engine:
                     read_options=pj.ReadOptions(use_threads=False, block_size=payload.size + 1),
                     parse_options=self.parse_options,
                 )
-            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            except UnicodeDecodeError:
+                # Invalid UTF-8 in a string: pyarrow cannot even decode Arrow's message. Set the
+                # slice's non-UTF-8 lines aside and parse the rest again.
+                reparses += 1
+                kept = self._drop_non_utf8(buf, starts, ends, idx)
+                if len(kept) < len(idx):
+                    work.append(kept)
+                elif len(idx) > 1:
+                    half = len(idx) // 2
+                    work += [idx[half:], idx[:half]]
+                continue
+            except pa.ArrowInvalid as exc:
                 reparses += 1
                 match = _ROW_IN_ERROR.search(str(exc))
                 row = int(match.group(1)) if match else -1
@@ -302,6 +313,12 @@ class Engine:
                 half = len(idx) // 2
                 work += [idx[half:], idx[:half]]
         return done, reparses
+
+    @staticmethod
+    def _drop_non_utf8(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """The lines of `idx` whose bytes are valid UTF-8."""
+        keep = [i for i in idx.tolist() if _is_utf8(bytes(buf[starts[i]:ends[i]]))]
+        return np.asarray(keep, dtype=idx.dtype)
 
     def _rows(self, segments: list[Segment], valid: np.ndarray, slow_records: list[Any],
               slow_lines: list[int]) -> pa.Table:
