@@ -167,9 +167,13 @@ class _Prefixed:
 
 def _split_trailing_blank(data: bytes) -> int:
     """Index where the run of whitespace-only lines at the end of `data` begins."""
-    stripped = len(data.rstrip(b" \t\r\n"))
+    stripped = len(data)
+    while stripped and data[stripped - 1] in b" \t\r\n":  # no rstrip(): it would copy the block
+        stripped -= 1
     if stripped == len(data):
         return len(data)
+    if stripped == 0:
+        return 0
     nl = data.find(b"\n", stripped)
     return len(data) if nl < 0 else nl + 1
 
@@ -197,19 +201,26 @@ def read_blocks(
                     f"{source.name}: cannot decompress it after {counter.count} bytes ({exc})"
                 ) from None
             if first:
+                while 0 < len(chunk) < len(BOM):  # tiny reads (pipes, tests): see the whole BOM
+                    more = stream.read(block_bytes)
+                    if not more:
+                        break
+                    chunk += more
+                first = False
                 if chunk.startswith(BOM):
                     chunk = chunk[len(BOM):]
-                first = False
+                    if not chunk:
+                        continue
             if on_progress is not None:
                 on_progress(counter.count)
             if not chunk:
                 break
-            data = carry + chunk
-            cut = data.rfind(b"\n")
+            cut = chunk.rfind(b"\n")
             if cut < 0:  # one line longer than a block: keep reading
-                carry = data
+                carry += chunk
                 continue
-            body, carry = data[: cut + 1], data[cut + 1:]
+            body = b"".join((carry, memoryview(chunk)[: cut + 1]))  # one copy, not two
+            carry = chunk[cut + 1:]
             keep = _split_trailing_blank(body)
             if keep < len(body):
                 body, carry = body[:keep], body[keep:] + carry
