@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""Extraction throughput: newsarchive against plain loops, in one run, printed as pages/s and ratios.
+
+    python bench/bench_extract.py                       # 20,000 Maghress dumps, 1,000 HTML pages
+    python bench/bench_extract.py --pages 5000 --html 300 --jobs 2
+
+The pages are generated from the bundled sample (datasets/maghress-sample/pages), each made unique,
+in a temporary folder. Peers, over the same files:
+  maghress  naive        read + split lines + find the publication line + json.dumps: no
+                         normalization, no language, no checks (the floor of any Python loop)
+            naive+lingua the same plus lingua on title + full text (8 languages, low-accuracy mode)
+  html      trafilatura  bare_extraction(with_metadata=True) + json.dumps per file
+  newsarchive            toolkit.extract.extract, the CLI's engine, with --jobs 1 and --jobs N
+The machine is shared and noisy: compare the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SAMPLE = ROOT / "datasets" / "maghress-sample" / "pages"
+
+
+def make_maghress(folder: Path, count: int) -> list[Path]:
+    """Sample pages, each with a numbered title and first paragraph so no two are duplicates."""
+    from toolkit.extract.decode import decode_bytes
+
+    templates = [decode_bytes(p.read_bytes()) for p in sorted(SAMPLE.glob("*.txt"))]
+    paths = []
+    for i in range(count):
+        text = templates[i % len(templates)]
+        newline = "\r\n" if "\r\n" in text else "\n"
+        lines = text.splitlines()
+        pub = next(k for k, line in enumerate(lines) if line.strip().startswith(("Publi", "نشر")))
+        lines[pub - 1] += f" — {i}"
+        first = next(k for k in range(pub + 1, len(lines)) if lines[k].strip())
+        lines[first] += f" ({i})"
+        path = folder / f"{i // 1000:03d}" / f"{i:07d}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(newline.join(lines), encoding="utf-8", newline="")
+        paths.append(path)
+    return paths
+
+
+def make_html(folder: Path, count: int, records: list[dict]) -> list[Path]:
+    """Article pages with the usual furniture (nav, aside, footer) around the sample's texts."""
+    paths = []
+    for i in range(count):
+        r = records[i % len(records)]
+        paragraphs = "".join(f"<p>{p}</p>" for p in r["text"].split("\n\n"))
+        nav = "".join(f'<li><a href="/rubrique/{k}">Rubrique {k}</a></li>' for k in range(25))
+        html = (
+            f'<!DOCTYPE html><html lang="{r["language"]}"><head><meta charset="utf-8">'
+            f"<title>{r['title']} ({i}) | {r['source']}</title>"
+            f'<link rel="canonical" href="https://news.example/{i}/article.html">'
+            f'<meta property="og:site_name" content="{r["source"]}">'
+            f'<meta property="article:published_time" content="{r["published_date"]}T10:00:00+01:00">'
+            f'<meta name="author" content="Rédaction {i % 7}"></head><body><header><ul>{nav}</ul></header>'
+            f"<main><article><h1>{r['title']} ({i})</h1>{paragraphs}<p>Réf. {i}.</p></article>"
+            f"<aside><h3>À lire aussi</h3><ul>{nav}</ul></aside></main>"
+            "<footer><p>© Tous droits réservés</p><p>Mentions légales · Contact · Publicité</p></footer>"
+            "</body></html>"
+        )
+        path = folder / f"{i:06d}.html"
+        path.write_text(html, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+_PUB = re.compile(r"^(?:Publié dans|نشر في) (.+?) (?:le|يوم) (\d{1,2}) - (\d{1,2}) - (\d{4})$")
+
+
+def naive_maghress(paths: list[Path], out: Path, detector=None) -> int:
+    """The plain loop a script would do; with `detector`, plus lingua over title + full text."""
+    n = 0
+    with open(out, "w", encoding="utf-8") as sink:
+        for path in paths:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            k = next((k for k, line in enumerate(lines) if _PUB.match(line)), None)
+            if k is None:
+                continue
+            match = _PUB.match(lines[k])
+            title = next(t for t in reversed(lines[:k]) if t.strip())
+            body = []
+            for line in lines[k + 1:]:
+                if line.startswith(("Cliquez ici", "انقر هنا")):
+                    break
+                if line.strip():
+                    body.append(line.strip())
+            record = {"title": title, "source": match.group(1),
+                      "published_date": f"{match.group(4)}-{int(match.group(3)):02d}-{int(match.group(2)):02d}",
+                      "text": "\n\n".join(body)}
+            if detector is not None:
+                found = detector.detect_language_of(title + " " + record["text"])
+                record["language"] = found.iso_code_639_1.name.lower() if found else None
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def trafilatura_loop(paths: list[Path], out: Path) -> int:
+    from trafilatura import bare_extraction
+
+    n = 0
+    with open(out, "w", encoding="utf-8") as sink:
+        for path in paths:
+            doc = bare_extraction(path.read_bytes(), with_metadata=True, include_comments=False)
+            if doc is not None:
+                sink.write(json.dumps({"title": doc.title, "date": doc.date, "text": doc.text,
+                                       "url": doc.url, "source": doc.sitename}, ensure_ascii=False) + "\n")
+                n += 1
+    return n
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its finished children (the worker pools)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def timed(label: str, fn, pages: int) -> tuple[str, tuple[float, float]]:
+    """Wall-clock pages/s, and pages per CPU-second: the per-core figure, steadier on a busy machine."""
+    start, cpu = time.perf_counter(), _cpu()
+    done = fn()
+    seconds, cpu_seconds = time.perf_counter() - start, _cpu() - cpu
+    rate, cpu_rate = pages / seconds, pages / cpu_seconds
+    print(f"  {label:<28} {done:>7} records {seconds:7.2f} s {rate:>9,.0f} pages/s "
+          f"{cpu_seconds:7.2f} CPU-s {cpu_rate:>9,.0f} pages/CPU-s", flush=True)
+    return label, (rate, cpu_rate)
+
+
+def ratios(rates: dict[str, tuple[float, float]], peer: str) -> None:
+    wall, cpu = rates[peer]
+    for label, (rate, cpu_rate) in rates.items():
+        if label != peer:
+            print(f"  {label} / {peer}: {rate / wall:.2f}x wall-clock, {cpu_rate / cpu:.2f}x per CPU-second")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pages", type=int, default=20_000, help="Maghress dumps to generate")
+    parser.add_argument("--html", type=int, default=1_000, help="HTML pages to generate")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers for the parallel runs")
+    args = parser.parse_args()
+
+    import logging
+
+    from lingua import Language, LanguageDetectorBuilder
+
+    from toolkit.extract import DEFAULT_LANGUAGES, extract
+
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    codes = {lang.iso_code_639_1.name.lower(): lang for lang in Language.all()}
+    languages = [codes[c] for c in DEFAULT_LANGUAGES]
+    detector = LanguageDetectorBuilder.from_languages(*languages).with_low_accuracy_mode().build()
+    print(f"cores: {os.cpu_count()}  jobs for parallel runs: {args.jobs}")
+
+    with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
+        tmp_path = Path(tmp)
+        (tmp_path / "maghress").mkdir()
+        (tmp_path / "html").mkdir()
+        dumps = make_maghress(tmp_path / "maghress", args.pages)
+        print(f"\nMaghress dumps: {len(dumps):,} pages, "
+              f"{sum(p.stat().st_size for p in dumps) / 1e6:.1f} MB")
+        out = tmp_path / "out.jsonl"
+        rates = dict([
+            timed("naive loop", lambda: naive_maghress(dumps, out), len(dumps)),
+            timed("naive loop + lingua (full)", lambda: naive_maghress(dumps, out, detector), len(dumps)),
+            timed("newsarchive --jobs 1", lambda: extract([tmp_path / "maghress"], out, jobs=1).records,
+                  len(dumps)),
+            timed(f"newsarchive --jobs {args.jobs}",
+                  lambda: extract([tmp_path / "maghress"], out, jobs=args.jobs).records, len(dumps)),
+        ])
+        ratios(rates, "naive loop")
+        ratios({k: v for k, v in rates.items() if k != "naive loop"}, "naive loop + lingua (full)")
+        print(f"  newsarchive per core (pages per CPU-second, --jobs 1): {rates['newsarchive --jobs 1'][1]:,.0f}")
+
+        records = [json.loads(line) for line in _sample_records(tmp_path)]
+        pages = make_html(tmp_path / "html", args.html, records)
+        print(f"\nHTML pages: {len(pages):,} pages, {sum(p.stat().st_size for p in pages) / 1e6:.1f} MB")
+        rates = dict([
+            timed("trafilatura loop", lambda: trafilatura_loop(pages, out), len(pages)),
+            timed("newsarchive --jobs 1", lambda: extract([tmp_path / "html"], out, jobs=1).records, len(pages)),
+            timed(f"newsarchive --jobs {args.jobs}",
+                  lambda: extract([tmp_path / "html"], out, jobs=args.jobs).records, len(pages)),
+        ])
+        ratios(rates, "trafilatura loop")
+
+
+def _sample_records(tmp_path: Path) -> list[str]:
+    from toolkit.extract import extract
+
+    out = tmp_path / "sample.jsonl"
+    extract([SAMPLE], out, jobs=1)
+    return out.read_text(encoding="utf-8").splitlines()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,424 @@
+"""Run extract over many inputs: find pages, parse them in worker processes, dedup and write in order.
+
+The order of the output never depends on --jobs: inputs are sorted by path, WARC records keep
+their file order, and work goes out in chunks whose results are consumed in submission order.
+A bounded number of chunks is in flight, so memory stays flat on a large WARC.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from toolkit.errors import NewsarchiveError
+from toolkit.extract.decode import decode_bytes
+from toolkit.extract.errors import PageRejected
+from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
+from toolkit.extract.records import build_record
+from toolkit.extract.report import Duplicate, ExtractReport, Reject
+from toolkit.ui.progress import byte_progress
+
+FORMATS = ("auto", "maghress", "html", "warc")
+#: What a directory is searched for, per --format ("" is a file name without extension).
+SUFFIXES = {
+    "maghress": (".txt", ""),
+    "html": (".html", ".htm", ".xhtml", ".shtml"),
+    "warc": (".warc", ".warc.gz"),
+}
+SUFFIXES["auto"] = SUFFIXES["maghress"] + SUFFIXES["html"] + SUFFIXES["warc"]
+
+FILE_CHUNK_MAX = 256  # page files per chunk sent to a worker
+WARC_CHUNK_MAX = 16  # WARC pages per chunk (each is a whole HTML parse)
+CHUNK_BYTES = 8 << 20
+IN_FLIGHT_PER_JOB = 3
+
+WARC_MAGIC = b"WARC/"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def default_jobs() -> int:
+    """The cores this process may use (a container's share, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file and how to read it ("page" = maghress or HTML, decided from its content)."""
+
+    name: str  # the path as found (given, or joined to the directory given): what reports show
+    kind: str  # "maghress" | "html" | "page" | "warc"
+    size: int
+
+    @property
+    def path(self) -> Path:
+        return Path(self.name)
+
+
+def _suffix_of(name: str) -> str:
+    lowered = name.lower()
+    if lowered.endswith(".warc.gz"):
+        return ".warc.gz"
+    return os.path.splitext(lowered)[1]
+
+
+def _kind_for(name: str, fmt: str) -> str:
+    if fmt != "auto":
+        return fmt
+    suffix = _suffix_of(name)
+    if suffix in SUFFIXES["warc"]:
+        return "warc"
+    if suffix in SUFFIXES["html"]:
+        return "html"
+    return "page"
+
+
+def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[list[Source], list[str]]:
+    """Expand files and directories (recursively) into sorted sources, plus the files left aside.
+
+    A file named on the command line is always read; in a directory, only names with the
+    format's extensions are (hidden files and folders are skipped), and the others are listed as
+    ignored so nothing disappears unnoticed.
+    """
+    if fmt not in FORMATS:
+        raise NewsarchiveError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if not inputs:
+        raise NewsarchiveError("no input given; pass page files or directories of them")
+    wanted = SUFFIXES[fmt]
+    found: dict[str, Source] = {}
+    ignored: list[str] = []
+    for raw in inputs:
+        name = os.fspath(raw)
+        if os.path.isdir(name):
+            for member, size in _walk(name):
+                if _suffix_of(os.path.basename(member)) in wanted:
+                    found.setdefault(member, Source(member, _kind_for(member, fmt), size))
+                else:
+                    ignored.append(member)
+        elif os.path.isfile(name):
+            found.setdefault(name, Source(name, _kind_for(name, fmt), _size(name)))
+        elif os.path.exists(name):
+            raise NewsarchiveError(f"{name}: not a regular file or directory")
+        else:
+            raise NewsarchiveError(f"{name}: no such file or directory; check the path")
+    if not found:
+        raise NewsarchiveError(
+            f"no pages found in {', '.join(map(os.fspath, inputs))}: directories are searched for "
+            f"{', '.join(s or '(no extension)' for s in wanted)} files; "
+            "name the files themselves, or pass another --format"
+        )
+    return [found[name] for name in sorted(found)], sorted(ignored)
+
+
+def _walk(folder: str) -> Iterator[tuple[str, int]]:
+    """Regular files under folder with their sizes; hidden files and folders are skipped."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError as exc:
+        raise NewsarchiveError(f"{folder}: cannot list the folder ({exc.strerror})") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir():
+            yield from _walk(entry.path)
+        elif entry.is_file():
+            try:
+                size = entry.stat().st_size
+            except OSError:
+                size = 0
+            yield entry.path, size
+
+
+def _size(name: str) -> int:
+    try:
+        return os.stat(name).st_size
+    except OSError:
+        return 0
+
+
+# --- work done in the workers -------------------------------------------------------------------
+
+# An outcome: ("ok", input, position, id, text_digest, language, line, format)
+#          or ("reject", input, position, reason, format)
+Outcome = tuple
+
+_languages: tuple[str, ...] = DEFAULT_LANGUAGES
+
+
+def _init_worker(languages: tuple[str, ...]) -> None:
+    global _languages
+    _languages = languages
+
+
+def _init_pool_worker(languages: tuple[str, ...]) -> None:
+    """Ctrl-C is the parent's to handle (it stops the pool): workers print no tracebacks."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init_worker(languages)
+
+
+def _run_chunk(chunk: list[tuple]) -> list[Outcome]:
+    return [_run_task(task) for task in chunk]
+
+
+def _run_task(task: tuple) -> Outcome:
+    kind = task[0]
+    if kind == "done":  # an outcome decided while reading a WARC, kept in its place in the order
+        return task[1]
+    if kind == "file":
+        _, name, fmt = task
+        position = None
+    else:  # "warc"
+        _, name, position, content, url, crawled_at, charset = task
+        fmt = "warc"
+    try:
+        if kind == "file":
+            page, fmt = _parse_file(name, fmt)
+        else:
+            from toolkit.extract.html import parse_html
+
+            page = parse_html(content, url=url, charset=charset)
+            page.url = url  # a WARC record's address is its target URI
+            page.crawled_at = crawled_at
+        done = build_record(page, _languages)
+    except PageRejected as exc:
+        return ("reject", name, position, exc.reason, fmt)
+    except Exception as exc:  # a parser bug on one page must not lose the others
+        if os.environ.get("NEWSARCHIVE_DEBUG"):
+            raise
+        return ("reject", name, position,
+                f"internal error while parsing ({type(exc).__name__}: {exc}); please report it", fmt)
+    return ("ok", name, position, done.record["id"], done.text_digest, done.record["language"], done.line, fmt)
+
+
+def _parse_file(path: str, fmt: str):
+    try:
+        with open(path, "rb") as stream:
+            data = stream.read()
+    except OSError as exc:
+        raise PageRejected(f"cannot read the file ({exc.strerror}); check that it exists and is readable") from None
+    if fmt == "page":
+        fmt = sniff(data)
+    if fmt == "html":
+        from toolkit.extract.html import parse_html
+
+        return parse_html(data), fmt
+    from toolkit.extract.maghress import parse_maghress
+
+    return parse_maghress(decode_bytes(data)), "maghress"
+
+
+def sniff(data: bytes) -> str:
+    """'html' or 'maghress' for `--format auto`; a WARC or gzip file with a page's name is rejected."""
+    if data.startswith(WARC_MAGIC):
+        raise PageRejected("this is a WARC file: name it .warc or .warc.gz, or pass --format warc")
+    if data.startswith(GZIP_MAGIC):
+        raise PageRejected("gzip-compressed file: decompress it, or name it .warc.gz if it is a WARC")
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"<") and any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
+        return "html"
+    return "maghress"
+
+
+# --- the parent: tasks out, outcomes back in order ---------------------------------------------
+
+
+def _tasks(sources: list[Source], report: ExtractReport) -> Iterator[tuple[tuple, int, int]]:
+    """(task, payload bytes, progress mark in input bytes) in output order."""
+    from toolkit.extract.warc import WarcPage, WarcSkip, iter_warc
+
+    done_bytes = 0
+    for source in sources:
+        if source.kind != "warc":
+            done_bytes += source.size
+            yield ("file", source.name, source.kind), 0, done_bytes
+            continue
+        try:
+            for item in iter_warc(source.path):
+                mark = done_bytes + min(item.offset, source.size)
+                if isinstance(item, WarcSkip):
+                    report.skipped[item.kind] += 1
+                elif isinstance(item, WarcPage):
+                    task = ("warc", source.name, item.offset, item.content, item.url, item.crawled_at, item.charset)
+                    yield task, len(item.content), mark
+                else:
+                    yield ("done", ("reject", source.name, item.offset, item.reason, "warc")), 0, mark
+        except OSError as exc:
+            reason = f"cannot read the file ({exc.strerror}); check that it exists and is readable"
+            yield ("done", ("reject", source.name, None, reason, "warc")), 0, done_bytes
+        done_bytes += source.size
+
+
+def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator[tuple[list[tuple], int]]:
+    page_files = sum(1 for s in sources if s.kind != "warc")
+    file_limit = max(1, min(FILE_CHUNK_MAX, math.ceil(page_files / (jobs * 4)) if page_files else 1))
+    chunk: list[tuple] = []
+    size = 0
+    mark = 0
+    for task, payload, mark in _tasks(sources, report):
+        chunk.append(task)
+        size += payload
+        limit = WARC_CHUNK_MAX if task[0] == "warc" else file_limit
+        if len(chunk) >= limit or size >= CHUNK_BYTES:
+            yield chunk, mark
+            chunk, size = [], 0
+    if chunk:
+        yield chunk, mark
+
+
+def _results(sources: list[Source], report: ExtractReport, jobs: int,
+             languages: tuple[str, ...]) -> Iterator[tuple[list[Outcome], int]]:
+    if jobs == 1:
+        _init_worker(languages)
+        for chunk, mark in _chunks(sources, report, jobs):
+            yield _run_chunk(chunk), mark
+        return
+    # fork shares the parent's imports; it is only safe while the parent runs no other thread
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
+        else "spawn"
+    pool = multiprocessing.get_context(method).Pool(jobs, initializer=_init_pool_worker, initargs=(languages,))
+    try:
+        pending: deque = deque()
+        for chunk, mark in _chunks(sources, report, jobs):
+            pending.append((pool.apply_async(_run_chunk, (chunk,)), mark))
+            while len(pending) >= jobs * IN_FLIGHT_PER_JOB:
+                result, at = pending.popleft()
+                yield result.get(), at
+        while pending:
+            result, at = pending.popleft()
+            yield result.get(), at
+        pool.close()
+    finally:
+        pool.terminate()
+        pool.join()
+
+
+class _Sink:
+    """A file written under a temporary name and renamed at the end, so a failed run leaves no half file."""
+
+    def __init__(self, target: str, what: str) -> None:
+        self.target = target
+        self.what = what
+        self.temp: Path | None = None
+        if target == "-":
+            self.handle: IO[str] = sys.stdout
+            return
+        path = Path(target)
+        if path.is_dir():
+            raise NewsarchiveError(f"{target}: is a directory; give the {what} a file name, e.g. {path / 'out.jsonl'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            self.handle = open(self.temp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+        except OSError as exc:
+            raise NewsarchiveError(f"{target}: cannot write the {what} ({exc.strerror})") from None
+
+    def write(self, line: str) -> None:
+        self.handle.write(line)
+        self.handle.write("\n")
+
+    def commit(self) -> None:
+        if self.temp is None:
+            self.handle.flush()
+            return
+        try:
+            self.handle.close()
+            os.replace(self.temp, self.target)
+        except OSError as exc:
+            raise NewsarchiveError(f"{self.target}: cannot write the {self.what} ({exc.strerror})") from None
+        self.temp = None
+
+    def discard(self) -> None:
+        if self.temp is not None:
+            self.handle.close()
+            self.temp.unlink(missing_ok=True)
+            self.temp = None
+
+
+def run(
+    inputs: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    fmt: str = "auto",
+    rejects: str | os.PathLike | None = None,
+    jobs: int | None = None,
+    progress: bool = False,
+    languages: Sequence[str] | None = None,
+) -> ExtractReport:
+    """The body of `toolkit.extract.extract` (see there)."""
+    started = time.perf_counter()
+    codes = tuple(LanguageDetector(languages or DEFAULT_LANGUAGES).codes)  # fail early on a bad code
+    if jobs is not None and jobs < 1:
+        raise NewsarchiveError(f"--jobs must be at least 1, not {jobs}")
+    sources, ignored = discover(inputs, fmt)
+    jobs = jobs or default_jobs()
+    if all(s.kind != "warc" for s in sources):
+        jobs = min(jobs, len(sources))  # no more workers than files: a WARC can feed any number
+    report = ExtractReport(output=os.fspath(output), rejects_path=os.fspath(rejects) if rejects else None,
+                           files=len(sources), ignored=ignored)
+    if rejects is not None and os.fspath(rejects) != "-" and \
+            os.path.abspath(os.fspath(rejects)) == os.path.abspath(os.fspath(output)):
+        raise NewsarchiveError(f"--rejects {os.fspath(rejects)} is also the --output file; give it another name")
+    out = _Sink(os.fspath(output), "output")
+    rej = _Sink(os.fspath(rejects), "rejects file") if rejects else None
+    seen_ids: dict[str, tuple[str, int | None]] = {}
+    seen_texts: dict[bytes, tuple[str, int | None]] = {}
+    try:
+        total = sum(s.size for s in sources) or None
+        with byte_progress(total, "extract", progress) as bar:
+            for outcomes, mark in _results(sources, report, jobs, codes):
+                for outcome in outcomes:
+                    _consume(outcome, report, out, rej, seen_ids, seen_texts)
+                bar.update(mark)
+        out.commit()
+        if rej is not None:
+            rej.commit()
+    finally:
+        out.discard()
+        if rej is not None:
+            rej.discard()
+    report.seconds = time.perf_counter() - started
+    if not report.balanced():  # a bug, not bad input
+        raise RuntimeError(f"extract lost count: {report.pages} pages != {report.records} records + "
+                           f"{report.duplicate_count} duplicates + {report.rejected} rejects")
+    return report
+
+
+def _consume(outcome: Outcome, report: ExtractReport, out: _Sink, rej: _Sink | None,
+             seen_ids: dict[str, Any], seen_texts: dict[bytes, Any]) -> None:
+    report.pages += 1
+    report.formats[outcome[-1]] += 1
+    if outcome[0] == "reject":
+        _, name, position, reason, _fmt = outcome
+        reject = Reject(name, position, reason)
+        report.rejects.append(reject)
+        if rej is not None:
+            rej.write(json.dumps(reject.as_dict(), ensure_ascii=False))
+        return
+    _, name, position, rid, digest, language, line, _fmt = outcome
+    here = (name, position)
+    kept = seen_ids.get(rid)
+    why = "same id"
+    if kept is None:
+        kept = seen_texts.get(digest)
+        why = "same text"
+    if kept is not None:
+        report.duplicates.append(Duplicate(name, position, kept[0], kept[1], why))
+        return
+    seen_ids[rid] = here
+    seen_texts[digest] = here
+    report.records += 1
+    report.languages[language] += 1
+    out.write(line)

@@ -1,0 +1,148 @@
+"""WARC and WARC.gz files: every HTML response record becomes a page to parse; the rest is counted.
+
+Reading happens in the calling process (warcio is sequential); parsing the HTML, the costly part,
+can then go to worker processes. A record's position is its byte offset in the file (compressed
+offset for .warc.gz), which `warcio extract FILE OFFSET` accepts, so a reject can be looked at.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+MAX_PAGE_BYTES = 20_000_000  # trafilatura's own limit: larger pages are not articles
+WARC_MAGIC = b"WARC/"
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class WarcPage:
+    """An HTML response to parse."""
+
+    offset: int
+    content: bytes
+    url: str | None
+    crawled_at: str | None
+    charset: str | None
+
+
+@dataclass(frozen=True)
+class WarcSkip:
+    """A record that is not an HTML response: counted under `kind`, not rejected."""
+
+    offset: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class WarcProblem:
+    """A record that looked like an HTML page but cannot be one, or damage that ends the file."""
+
+    offset: int
+    reason: str
+
+
+WarcItem = WarcPage | WarcSkip | WarcProblem
+
+
+def iter_warc(path: str | Path) -> Iterator[WarcItem]:
+    """Every record of a WARC file, in order; damage ends the iteration with a WarcProblem."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+    from warcio.statusandheaders import StatusAndHeadersParserException
+
+    damage = (ArchiveLoadFailed, StatusAndHeadersParserException, EOFError, OSError, zlib.error, ValueError)
+    end = 0  # where the next record starts: the position of any damage found
+    seen = False
+    problem = _not_a_warc(path)
+    if problem:
+        yield WarcProblem(0, problem)
+        return
+    with open(path, "rb") as stream:
+        iterator = ArchiveIterator(stream)
+        records = iter(iterator)
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                return
+            except damage as exc:
+                where = f"damaged WARC at byte {end}" if seen else "not a WARC file"
+                yield WarcProblem(end, f"{where} ({_one_line(exc)}); "
+                                       "records before this point were extracted, the rest was not read")
+                return
+            seen = True
+            try:
+                item = _classify(record)
+                offset = iterator.get_record_offset()
+                # where the next record starts (the length leaves out the blank lines between records)
+                end = max(offset, getattr(iterator, "offset", offset + iterator.get_record_length()))
+            except damage as exc:
+                yield WarcProblem(end, f"damaged WARC record at byte {end} ({_one_line(exc)}); "
+                                       "the rest of the file was not read")
+                return
+            yield replace(item, offset=offset)
+
+
+def _not_a_warc(path: str | Path) -> str | None:
+    """Why the file is not a WARC, from its first bytes; warcio would take stray text for an ARC."""
+    with open(path, "rb") as stream:
+        head = stream.read(2)
+        stream.seek(0)
+        if head == b"\x1f\x8b":
+            try:
+                with gzip.open(stream) as inner:
+                    head = inner.read(len(WARC_MAGIC))
+            except (OSError, EOFError, zlib.error) as exc:
+                return f"not a WARC file: damaged gzip data ({_one_line(exc)})"
+        else:
+            head = stream.read(len(WARC_MAGIC))
+    if head != WARC_MAGIC:
+        return f"not a WARC file: it starts with {head!r}, not {WARC_MAGIC!r}"
+    return None
+
+
+def _classify(record) -> WarcItem:
+    rec_type = record.rec_type
+    headers = record.rec_headers
+    if rec_type == "response":
+        http = record.http_headers
+        if http is None:
+            return WarcSkip(0, "non-HTTP response")
+        status = http.get_statuscode() or ""
+        if not status.startswith("2"):
+            return WarcSkip(0, f"HTTP {status or '?'} response")
+        content_type = http.get_header("Content-Type")
+    elif rec_type == "resource":
+        content_type = headers.get_header("Content-Type")
+    else:
+        return WarcSkip(0, f"{rec_type} record")
+    stream = record.content_stream()
+    content = stream.read(MAX_PAGE_BYTES + 1)
+    if not _is_html(content_type, content):
+        return WarcSkip(0, f"non-HTML {rec_type}")
+    if len(content) > MAX_PAGE_BYTES:
+        return WarcProblem(0, f"HTML page larger than {MAX_PAGE_BYTES // 1_000_000} MB; not an article")
+    charset = None
+    if content_type:
+        match = _CHARSET.search(content_type)
+        charset = match.group(1) if match else None
+    return WarcPage(0, content, headers.get_header("WARC-Target-URI"), headers.get_header("WARC-Date"), charset)
+
+
+def _is_html(content_type: str | None, content: bytes) -> bool:
+    if content_type:
+        mime = content_type.split(";", 1)[0].strip().lower()
+        return mime in HTML_TYPES
+    head = content[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html")) or b"<html" in head
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
