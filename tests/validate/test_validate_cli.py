@@ -32,7 +32,7 @@ def test_valid_batch_exits_0(cli, tmp_path):
     assert res.code == 0
     assert rep["records"] == 2 and rep["valid"] == 2 and rep["invalid"] == 0 and rep["errors"] == []
     assert rep["schema"].endswith("/1.0.0/article.schema.json")
-    assert rep["files"] == [{"file": str(path), "records": 2, "valid": 2, "invalid": 0, "errors": 0}]
+    assert rep["files"] == [{"file": str(path), "records": 2, "valid": 2, "invalid": 0, "errors": 0, "warnings": 0}]
 
 
 BAD_LINES = {

@@ -8,16 +8,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import tempfile
+import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
 
 from toolkit.errors import NewsarchiveError
 from toolkit.readers.jsonl import InputFile, discover
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress
-from toolkit.validate.engine import BlockOutcome, Engine, LineFailure
+from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine, LineFailure
 from toolkit.validate.report import Report, quarantine_line
+
+if TYPE_CHECKING:  # imported when an archive is checked: pyarrow.dataset is slow to import
+    from toolkit.validate.archive_ids import IdSpool
 
 __all__ = ["BlockOutcome", "Engine", "LineFailure", "Report", "default_jobs", "validate"]
 
@@ -34,33 +43,84 @@ def validate(
     max_errors: int | None = None,
     jobs: int | None = None,
     progress: bool = False,
+    archive: str | os.PathLike | None = None,
+    strict: bool = False,
 ) -> Report:
     """Validate every record of every input; returns the report (errors in input order).
 
     Invalid lines go verbatim, with their errors, to `quarantine` when given, so nothing is lost.
+    With `archive` (a root holding `articles/`), records whose `id` the archive already holds are
+    flagged: warnings, or errors that make the record invalid when `strict`. They are not
+    quarantined: the archive already has them.
     """
+    started = time.perf_counter()
     loaded = schema if isinstance(schema, Schema) else load_schema(schema)
     inputs = discover(paths)
-    engine = Engine(loaded)
-    report = Report(schema_id=loaded.id, max_errors=max_errors)
+    archived = None
+    if archive is not None:
+        from toolkit.validate.archive_ids import IdSpool, find_archived, open_archived_ids
+
+        _require_string_id(loaded)
+        archived = open_archived_ids(os.fspath(archive))  # fails early (exit 2) when the archive is not there
+    engine = Engine(loaded, keep_rows=archived is not None, keep_columns=["id"] if archived else None)
+    report = Report(schema_id=loaded.id, max_errors=max_errors, strict=strict,
+                    archive=archived.uri if archived else None,
+                    archive_version=archived.version if archived else None)
     for source in inputs:
         report.summary_for(source.name)
+    index = {f.file: i for i, f in enumerate(report.files)}
     sink = _open_sink(quarantine) if quarantine else None
     total = sum(s.size or 0 for s in inputs) or None
-    try:
-        with byte_progress(total, "validate", progress) as bar:
-            offsets = _offsets(inputs)
-            for outcome in engine.run(inputs, jobs=jobs or default_jobs(),
-                                      on_progress=lambda s, b: bar.update(offsets[s] + b)):
-                report.add(outcome)
-                if sink is not None:
-                    for failure in outcome.failures:
-                        sink.write(json.dumps(quarantine_line(outcome.source.name, failure),
-                                              ensure_ascii=False) + "\n")
-    finally:
-        if sink is not None:
-            sink.close()
+    with contextlib.ExitStack() as stack:
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="newsarchive-ids-")) if archived else None
+        spool = IdSpool(workdir) if workdir else None
+        try:
+            with byte_progress(total, "validate", progress) as bar:
+                offsets = _offsets(inputs)
+                for outcome in engine.run(inputs, jobs=jobs or default_jobs(),
+                                          on_progress=lambda s, b: bar.update(offsets[s] + b)):
+                    report.add(outcome)
+                    if sink is not None:
+                        for failure in outcome.failures:
+                            sink.write(json.dumps(quarantine_line(outcome.source.name, failure),
+                                                  ensure_ascii=False) + "\n")
+                    if spool is not None:
+                        _spool_ids(spool, index[outcome.source.name], outcome)
+        finally:
+            if sink is not None:
+                sink.close()
+            if spool is not None:
+                spool.close()
+        if spool is not None and archived is not None and spool.rows:
+            names = [f.file for f in report.files]
+            for batch in find_archived(spool.path, archived, workdir):  # ordered by file, then line
+                for file, line, rid, valid in zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True):
+                    report.add_archived(names[file], line, rid, valid)
+    report.elapsed = time.perf_counter() - started
     return report
+
+
+def _require_string_id(schema: Schema) -> None:
+    try:
+        field = schema.field("id")
+    except KeyError:
+        field = None
+    if field is None or field.json_type != "string":
+        raise NewsarchiveError(
+            f"schema {schema.path}: --archive looks records up by a string `id` property, which this "
+            "schema does not declare"
+        )
+
+
+def _spool_ids(spool: IdSpool, file: int, outcome: BlockOutcome) -> None:
+    """Spool the ids of one block: valid rows (kept by the engine) and invalid records alike."""
+    rows = outcome.valid_rows
+    if rows is not None and rows.num_rows:
+        spool.add(file, rows.column(LINE_COLUMN), rows.column("id"), valid=True)
+    failed = [(f.line, f.record_id) for f in outcome.failures if f.record_id is not None]
+    if failed:
+        lines, ids = zip(*failed, strict=True)
+        spool.add(file, pa.array(lines, pa.int64()), pa.array(ids, pa.string()), valid=False)
 
 
 def _open_sink(path: str | os.PathLike):

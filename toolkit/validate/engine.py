@@ -99,12 +99,19 @@ class Lines:
 class Engine:
     """Validates blocks against one schema, bulk path first, reference for the rest."""
 
-    def __init__(self, schema: Schema, *, keep_rows: bool = False, bulk: bool = True) -> None:
+    def __init__(self, schema: Schema, *, keep_rows: bool = False, bulk: bool = True,
+                 keep_columns: Iterable[str] | None = None) -> None:
+        """`keep_columns` narrows the kept valid rows to those fields (e.g. only `id`, to look it up)."""
         self.schema = schema
         self.reference = ReferenceValidator(schema.document)
         self.plan: Plan | None = compile_schema(schema.document) if bulk else None
         self.keep_rows = keep_rows
-        self.row_schema = schema.read_schema() if keep_rows else None
+        if not keep_rows:
+            self.row_schema = None
+        elif keep_columns is None:
+            self.row_schema = schema.read_schema()
+        else:
+            self.row_schema = pa.schema([pa.field(n, schema.field(n).read_type) for n in keep_columns])
         if self.plan is not None:
             self.parse_options = pj.ParseOptions(explicit_schema=self.plan.read_schema,
                                                   unexpected_field_behavior="infer")

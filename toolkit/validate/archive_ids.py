@@ -1,0 +1,152 @@
+"""Which records of a batch carry an `id` the archive already holds (`newsarchive validate --archive`).
+
+The batch's ids are spooled to a Parquet file as they are validated, and looked up in one DuckDB semi
+join against the archive's `id` column (read from the `articles/` Delta table, projected to that one
+column). Neither side becomes a Python set, and DuckDB spills to disk when the join outgrows memory,
+so an archive of millions of records costs one columnar scan.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from toolkit.errors import NewsarchiveError
+
+ID_SPOOL_SCHEMA = pa.schema([
+    pa.field("file", pa.int32()),  # index of the input in the report's file list
+    pa.field("line", pa.int64()),
+    pa.field("id", pa.string()),
+    pa.field("valid", pa.bool_()),  # whether the record passed the schema
+])
+
+
+@dataclass(frozen=True)
+class ArchivedIds:
+    """The archive's ids as a lazily read dataset, and the version they come from."""
+
+    uri: str
+    version: int | None
+    dataset: pads.Dataset
+
+
+class IdSpool:
+    """The (file, line, id, valid) of each record of a run, written to Parquet for one bulk join."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.path = Path(directory) / "batch-ids.parquet"
+        self._writer = pq.ParquetWriter(self.path, ID_SPOOL_SCHEMA, compression="zstd")
+        self.rows = 0
+
+    def add(self, file: int, lines: pa.Array, ids: pa.Array, valid: bool) -> None:
+        """Add records of one input; records without a string id (null) are left out."""
+        if len(ids) == 0:
+            return
+        n = len(ids)
+        table = pa.table([pa.repeat(pa.scalar(file, pa.int32()), n), lines.cast(pa.int64()), ids.cast(pa.string()),
+                          pa.repeat(pa.scalar(valid), n)], schema=ID_SPOOL_SCHEMA)
+        table = table.filter(pc.is_valid(table["id"]))
+        if table.num_rows:
+            self._writer.write_table(table)
+            self.rows += table.num_rows
+
+    def close(self) -> Path:
+        self._writer.close()
+        return self.path
+
+
+def open_archived_ids(uri: str) -> ArchivedIds:
+    """The `id` column of the archive's `articles/` table (layout: docs/archive-layout.md).
+
+    Goes through `toolkit.archive.open_archive` when the archive stage provides it, and otherwise
+    reads the Delta table with deltalake (object-store credentials from the environment).
+    """
+    root = uri.rstrip("/") or uri
+    if "://" not in root or root.startswith("file://"):
+        local = Path(root.removeprefix("file://"))
+        if not local.is_dir():
+            raise NewsarchiveError(f"archive {uri}: no such folder; pass --archive the archive root")
+        if not (local / "articles" / "_delta_log").is_dir():
+            raise NewsarchiveError(
+                f"archive {uri}: no articles/ Delta table there; pass --archive the archive root "
+                "(the folder that holds articles/)"
+            )
+    api = _archive_api(root)
+    if api is not None:
+        version, dataset = int(api.version), api.articles()
+    else:
+        version, dataset = _open_with_deltalake(root)
+    if "id" not in dataset.schema.names:
+        raise NewsarchiveError(f"archive {uri}: articles/ has no id column, so it cannot be checked for known ids")
+    return ArchivedIds(root, version, dataset)
+
+
+def _archive_api(uri: str) -> Any | None:
+    try:
+        from toolkit.archive import open_archive  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return open_archive(uri)
+
+
+def _open_with_deltalake(root: str) -> tuple[int, pads.Dataset]:
+    """The fallback: the Delta table read directly, credentials and region from the AWS_* variables."""
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+
+    try:
+        table = DeltaTable(f"{root}/articles", storage_options=_storage_options(root))
+        return table.version(), table.to_pyarrow_dataset()
+    except TableNotFoundError:
+        raise NewsarchiveError(
+            f"archive {root}: no articles/ Delta table there; pass --archive the archive root"
+        ) from None
+    except (DeltaError, OSError) as exc:
+        raise NewsarchiveError(f"archive {root}: cannot read articles/ ({exc})") from None
+
+
+def _storage_options(root: str) -> dict[str, str] | None:
+    """Object-store settings deltalake does not take from the environment by itself."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not root.startswith("s3://") or not endpoint:
+        return None
+    options = {"AWS_ENDPOINT_URL": endpoint}
+    if endpoint.lower().startswith("http://"):
+        options["AWS_ALLOW_HTTP"] = "true"  # a local S3-compatible server (MinIO, SeaweedFS)
+    return options
+
+
+def find_archived(spool: Path, archived: ArchivedIds, workdir: str | os.PathLike) -> Iterator[pa.RecordBatch]:
+    """Rows of the spool whose id is in the archive, ordered by (file, line), as record batches.
+
+    The hash table is built on the batch's ids and the archive's id column streams past it. DuckDB
+    has no row estimate for an Arrow dataset, so its build-side optimizer would otherwise choose the
+    archive (the large side); it is switched off and the sides are fixed by the query's shape.
+    """
+    import duckdb
+
+    con = duckdb.connect(config={"temp_directory": os.fspath(workdir)})
+    try:
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        con.register("archive_articles", archived.dataset)
+        reader = con.execute(
+            "WITH batch AS (SELECT * FROM read_parquet($spool)), "
+            "hits AS (SELECT a.id FROM archive_articles AS a SEMI JOIN batch AS b ON a.id = b.id) "
+            "SELECT b.file, b.line, b.id, b.valid FROM batch AS b SEMI JOIN hits AS h ON h.id = b.id "
+            "ORDER BY b.file, b.line",
+            {"spool": os.fspath(spool)},
+        ).to_arrow_reader(64 * 1024)
+        yield from reader
+    except duckdb.Error as exc:
+        raise NewsarchiveError(f"archive {archived.uri}: cannot look the batch's ids up ({exc})") from None
+    finally:
+        con.unregister("archive_articles")
+        con.close()
