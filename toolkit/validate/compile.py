@@ -243,9 +243,6 @@ class Plan:
         return all(p.read_type in (pa.string(), pa.list_(pa.string())) for p in self.properties) and \
             not self.undecided_fields and not self.additional_allowed
 
-    def key_types(self) -> dict[str, pa.DataType]:
-        return {p.name: p.read_type for p in self.properties}
-
     @property
     def read_schema(self) -> pa.Schema:
         return pa.schema([pa.field(p.name, p.read_type) for p in self.properties])

@@ -33,7 +33,8 @@ from toolkit.validate.compile import Plan, compile_schema
 from toolkit.validate.reference import Problem, ReferenceValidator
 
 LINE_COLUMN = "_line"
-PARSE_SLICE_BYTES = 1 << 20  # a rejected line costs one re-parse of its slice, not of the block
+PARSE_SLICE_BYTES = 1 << 20  # in `_parse_exact`, a rejected line costs one re-parse of its slice
+STREAM_CHUNK_BYTES = 1 << 20  # Arrow's streaming reader parses and hands over this much at a time
 _ROW_IN_ERROR = re.compile(r"in row (\d+)")
 _SPACE = 0x20
 
@@ -178,13 +179,6 @@ class Engine:
         if arr.max(initial=0) >= 0x80 and not _is_utf8(data):
             for bad in _invalid_utf8_lines(data, ends):
                 cand[bad] = False
-        if not self.plan.strings_and_lists_only:  # else the scalar screen below catches them
-            for word in (b"NaN", b"Infinity"):  # Arrow accepts these; JSON does not
-                pos = data.find(word)
-                while pos >= 0:
-                    line = int(np.searchsorted(ends, pos))
-                    cand[line] = False
-                    pos = data.find(word, int(ends[line]) + 1) if line < n else -1
         # Exactness: Arrow reads an explicit null as a missing field (the JSON Schema tells them
         # apart), and accepts NaN and Infinity (JSON does not). Lines holding those bytes anywhere
         # go to the reference. With only string and list columns, NaN cannot pass the bulk path.
@@ -195,84 +189,77 @@ class Engine:
                 line = int(np.searchsorted(ends, pos))
                 cand[line] = False
                 pos = data.find(word, int(ends[line]) + 1) if line < n else -1
-        if self.plan.strings_and_lists_only:  # speed only: spares Arrow lines it would reject
-            cand &= ~self._shape_screen(arr, ends)
+        cand &= ~_maybe_several_values(arr, ends)  # exactness of the streaming parse depends on it
         return cand
-
-    def _shape_screen(self, arr: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """Lines whose member values are not shaped as the schema's strings and lists of strings.
-
-        Used when every column is a string or a list of strings and no other member is allowed.
-        It flags values that are numbers, booleans, null, NaN or bare words, lists whose first item
-        is not a string, and a known key holding a list where a string is expected or the other
-        way round. Arrow would reject or misread those lines, and each rejection costs a re-parse,
-        so they go to the reference up front. Only speed depends on this screen being thorough:
-        what it misses is still caught by Arrow or by the column checks.
-        """
-        flagged = np.zeros(len(ends), dtype=bool)
-        colons = np.flatnonzero(arr == 58)
-        colons = colons[(colons > 1) & (colons + 3 < len(arr))]
-        colons = colons[arr[colons - 1] == 34]  # right after a quote: a member's colon, normally
-        nxt = colons + 1
-        for _ in range(2):  # json.dumps writes one space; allow a little more
-            nxt += (arr[nxt] == 32) & (nxt + 2 < len(arr))
-        first = arr[nxt]
-        is_str, is_list = first == 34, first == 91
-        odd = ~is_str & ~is_list & (first != 123)
-        after = nxt[is_list] + 1
-        after += (arr[after] == 32) & (after + 2 < len(arr))
-        second = arr[after]
-        odd[np.flatnonzero(is_list)[(second != 34) & (second != 93)]] = True
-        # Which key? Its opening quote is the quote before the one that closes it.
-        quotes = np.flatnonzero(arr == 34)
-        close = np.searchsorted(quotes, colons - 1)
-        opening = quotes[np.maximum(close - 1, 0)]
-        length = colons - 2 - opening
-        sig = _key_signature(arr, opening + 1, length)
-        strings, lists = self._key_signatures
-        odd |= np.isin(sig, strings) & is_list
-        odd |= np.isin(sig, lists) & is_str
-        bad = colons[odd]
-        if len(bad):
-            flagged[np.searchsorted(ends, bad)] = True
-        return flagged
-
-    @property
-    def _key_signatures(self) -> tuple[np.ndarray, np.ndarray]:
-        cached = getattr(self, "_sigs", None)
-        if cached is None:
-            sigs: dict[int, set[str]] = {}
-            kinds = {}
-            for name, typ in self.plan.key_types().items():
-                raw = np.frombuffer(name.encode("utf-8"), dtype=np.uint8)
-                if not len(raw):
-                    continue
-                sig = int(_key_signature(raw, np.array([0]), np.array([len(raw)]))[0])
-                sigs.setdefault(sig, set()).add(name)
-                kinds[sig] = "list" if pa.types.is_list(typ) else "string"
-            # A signature two names share tells us nothing: leave those keys to Arrow.
-            unique = {sig for sig, names in sigs.items() if len(names) == 1}
-            cached = self._sigs = (
-                np.array([s for s in unique if kinds[s] == "string"], dtype=np.int64),
-                np.array([s for s in unique if kinds[s] == "list"], dtype=np.int64),
-            )
-        return cached
 
     def _parse(self, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                bulk_idx: np.ndarray) -> tuple[list[Segment], int]:
         """Parse the bulk lines with Arrow; lines it rejects are dropped from the result.
 
+        Arrow's streaming reader parses the lines in chunks and hands each chunk over as soon as it
+        is parsed, so when it rejects a row, everything before that row is kept and parsing resumes
+        right after it. Row r of the stream is line r of `bulk_idx` because `_bulk_candidates` set
+        aside every line that could hold more than one JSON value. When Arrow fails without saying
+        where, the rest goes to `_parse_exact`, which finds the culprit by splitting.
+        """
+        buf = arr.copy()  # lines set aside become blanks, which Arrow skips
+        aside = np.ones(len(ends), dtype=bool)
+        aside[bulk_idx] = False
+        for i in np.flatnonzero(aside).tolist():
+            buf[starts[i]:ends[i]] = _SPACE
+        segments: list[Segment] = []
+        reparses = 0
+        todo = bulk_idx
+        while len(todo):
+            payload = pa.py_buffer(buf[starts[todo[0]]:ends[todo[-1]] + 1])
+            batches: list[pa.RecordBatch] = []
+            received = 0
+            failed_at: int | None = None
+            try:
+                reader = pj.open_json(
+                    pa.BufferReader(payload),
+                    read_options=pj.ReadOptions(use_threads=False, block_size=STREAM_CHUNK_BYTES),
+                    parse_options=self.parse_options,
+                )
+                for batch in reader:
+                    batches.append(batch)
+                    received += batch.num_rows
+            except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+                reparses += 1
+                match = _ROW_IN_ERROR.search(str(exc)) if isinstance(exc, pa.ArrowInvalid) else None
+                failed_at = received + int(match.group(1)) if match else -1
+            if received > len(todo):  # cannot happen after the candidate screen; never trust it
+                more, extra = self._parse_exact(buf, starts, ends, bulk_idx)
+                return more, reparses + extra
+            if batches:
+                segments.append((todo[:received], pa.Table.from_batches(batches)))
+            if failed_at is None:
+                break
+            if not received <= failed_at < len(todo):
+                # No row given (e.g. a member the first chunk did not have): parse about one
+                # chunk's worth of lines on its own, where read_json can add the new column, then
+                # stream on after it.
+                rest = todo[received:]
+                limit = starts[rest[0]] + STREAM_CHUNK_BYTES
+                region = rest[: max(1, int(np.searchsorted(ends[rest], limit)))]
+                more, extra = self._parse_exact(buf, starts, ends, region)
+                segments += more
+                reparses += extra
+                todo = rest[len(region):]
+                continue
+            bad = todo[failed_at]
+            buf[starts[bad]:ends[bad]] = _SPACE
+            todo = np.concatenate([todo[received:failed_at], todo[failed_at + 1:]])
+        return segments, reparses
+
+    def _parse_exact(self, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                     bulk_idx: np.ndarray) -> tuple[list[Segment], int]:
+        """Slow but self-checking: one `read_json` per slice, row counts compared, splits on failure.
+
         The lines are cut into slices of about PARSE_SLICE_BYTES. When Arrow rejects row r of a
         slice, that line is set aside and the rows before and after it are parsed again as two
-        slices, so a rejected line costs about one slice of re-parsing.
+        slices; a slice whose row count differs from its line count is split until it agrees.
         """
-        buf = arr
-        if len(bulk_idx) < len(ends):  # lines set aside become blanks, which Arrow skips
-            buf = arr.copy()
-            aside = np.ones(len(ends), dtype=bool)
-            aside[bulk_idx] = False
-            for i in np.flatnonzero(aside).tolist():
-                buf[starts[i]:ends[i]] = _SPACE
         # Slice boundaries: cut the bulk lines wherever the byte offset crosses a multiple of the slice.
         slice_of = starts[bulk_idx] // PARSE_SLICE_BYTES
         cuts = np.flatnonzero(np.diff(slice_of)) + 1
@@ -296,6 +283,8 @@ class Engine:
                 reparses += 1
                 kept = self._drop_non_utf8(buf, starts, ends, idx)
                 if len(kept) < len(idx):
+                    for i in np.setdiff1d(idx, kept).tolist():
+                        buf[starts[i]:ends[i]] = _SPACE
                     work.append(kept)
                 elif len(idx) > 1:
                     half = len(idx) // 2
@@ -399,14 +388,31 @@ class Engine:
         return self.check_block(block)
 
 
-def _key_signature(arr: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """A cheap fingerprint of a key: its length and first two and last bytes."""
-    n = len(arr)
-    length = length.astype(np.int64)
-    first = arr[np.clip(start, 0, n - 1)].astype(np.int64)
-    second = arr[np.clip(start + 1, 0, n - 1)].astype(np.int64)
-    last = arr[np.clip(start + length - 1, 0, n - 1)].astype(np.int64)
-    return (length << 24) | (first << 16) | (second << 8) | last
+_AFTER_CLOSE_OK = np.zeros(256, dtype=bool)
+_AFTER_CLOSE_OK[[ord(","), ord("}"), ord("]"), ord("\r"), ord("\n")]] = True
+_BLANK = np.zeros(256, dtype=bool)
+_BLANK[[ord(" "), ord("\t")]] = True
+
+
+def _maybe_several_values(arr: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Lines that might hold more than one JSON value, like `{"a": 1} {"b": 2}`.
+
+    In a line that starts with "{" and ends with "}", a second value can only follow the first
+    object's closing brace; inside one object a "}" is followed by ",", "}", "]" or the line end.
+    So any "}" followed (after blanks) by something else flags its line. Braces inside strings flag
+    a few lines for nothing; no line with two values is missed, which the streaming parse relies on.
+    """
+    flagged = np.zeros(len(ends), dtype=bool)
+    closes = np.flatnonzero(arr == 125)
+    if not len(closes):
+        return flagged
+    nxt = np.minimum(closes + 1, len(arr) - 1)
+    for _ in range(4):
+        nxt = np.where(_BLANK[arr[nxt]], np.minimum(nxt + 1, len(arr) - 1), nxt)
+    odd = ~_AFTER_CLOSE_OK[arr[nxt]]  # a long run of blanks also lands here: flagged, to be safe
+    if odd.any():
+        flagged[np.searchsorted(ends, closes[odd])] = True
+    return flagged
 
 
 def _merge_segments(segments: list[Segment]) -> list[Segment]:
