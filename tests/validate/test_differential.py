@@ -171,3 +171,22 @@ def test_bulk_path_decides_valid_article_records():
     outcome, failures = engine_verdicts(engine, lines)
     assert not failures
     assert outcome.stats["bulk"] == 50 and outcome.stats["reference"] == 0
+
+
+def test_worker_processes_give_the_same_report_with_the_same_line_numbers(tmp_path, generated_lines):
+    path = tmp_path / "batch.jsonl"
+    path.write_bytes(b"\n".join(generated_lines) + b"\n")
+    engine = Engine(load_schema())
+    source = InputFile(str(path), path)
+
+    def failures(jobs: int) -> list[tuple[int, list]]:
+        out = []
+        for outcome in engine.run([source], jobs=jobs, block_bytes=64 << 10):
+            out += [(f.line, f.problems) for f in outcome.failures]
+        return out
+
+    serial, parallel = failures(1), failures(2)
+    assert serial == parallel
+    reference = ReferenceValidator(load_schema().document)
+    expected = [(i, v.problems) for i, raw in enumerate(generated_lines, 1) if not (v := reference.check(raw)).valid]
+    assert serial == expected

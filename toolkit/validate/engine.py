@@ -15,10 +15,12 @@ Blocks run on a small thread pool: Arrow and the compute kernels release the GIL
 
 from __future__ import annotations
 
+import itertools
+import multiprocessing
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -103,6 +105,8 @@ class Engine:
     def __init__(self, schema: Schema, *, keep_rows: bool = False, bulk: bool = True,
                  keep_columns: Iterable[str] | None = None) -> None:
         """`keep_columns` narrows the kept valid rows to those fields (e.g. only `id`, to look it up)."""
+        self._spec = {"schema": schema, "keep_rows": keep_rows, "bulk": bulk,
+                      "keep_columns": list(keep_columns) if keep_columns is not None else None}
         self.schema = schema
         self.reference = ReferenceValidator(schema.document)
         self.plan: Plan | None = compile_schema(schema.document) if bulk else None
@@ -190,7 +194,71 @@ class Engine:
                 cand[line] = False
                 pos = data.find(word, int(ends[line]) + 1) if line < n else -1
         cand &= ~_maybe_several_values(arr, ends)  # exactness of the streaming parse depends on it
+        if self.plan.strings_and_lists_only:  # speed only: spares Arrow lines it would reject
+            cand &= ~self._shape_screen(arr, ends)
         return cand
+
+    def _shape_screen(self, arr: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Lines whose member values are not shaped as the schema's strings and lists of strings.
+
+        Used when every column is a string or a list of strings and no other member is allowed.
+        It flags values that are numbers, booleans, NaN or bare words, lists whose first item is not
+        a string, and members whose key is unknown or holds a list where a string is expected or
+        the other way round. Arrow would reject those lines, and each rejection costs re-parsing
+        part of a chunk, so they go to the reference up front. Only speed depends on this screen
+        being thorough: what it misses is still caught by Arrow or by the column checks.
+        """
+        flagged = np.zeros(len(ends), dtype=bool)
+        colons = np.flatnonzero(arr == 58)
+        colons = colons[(colons > 1) & (colons + 3 < len(arr))]
+        colons = colons[arr[colons - 1] == 34]  # right after a quote: a member's colon, normally
+        nxt = colons + 1
+        for _ in range(2):  # json.dumps writes one space; allow a little more
+            nxt += (arr[nxt] == 32) & (nxt + 2 < len(arr))
+        first = arr[nxt]
+        is_str, is_list = first == 34, first == 91
+        odd = ~is_str & ~is_list & (first != 123)
+        after = nxt[is_list] + 1
+        after += (arr[after] == 32) & (after + 2 < len(arr))
+        second = arr[after]
+        odd[np.flatnonzero(is_list)[(second != 34) & (second != 93)]] = True
+        # Which key? Look back from its closing quote for the opening one, only as far as the
+        # longest known key: a longer key is unknown anyway.
+        strings, lists, width = self._key_signatures
+        back = colons[:, None] - 2 - np.arange(width)[None, :]
+        window = arr[np.clip(back, 0, None)] == 34
+        found = window.any(axis=1)
+        opening = colons - 2 - np.argmax(window, axis=1)
+        sig = np.where(found, _key_signature(arr, opening + 1, colons - 2 - opening), -1)
+        known_string, known_list = np.isin(sig, strings), np.isin(sig, lists)
+        odd |= (known_string & is_list) | (known_list & is_str) | ~(known_string | known_list)
+        bad = colons[odd]
+        if len(bad):
+            flagged[np.searchsorted(ends, bad)] = True
+        return flagged
+
+    @property
+    def _key_signatures(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """Fingerprints of the known string keys and list keys, and how far to look for a key."""
+        cached = getattr(self, "_sigs", None)
+        if cached is None:
+            by_sig: dict[int, list[str]] = {}
+            kinds: dict[int, str] = {}
+            names = [p.name for p in self.plan.properties]
+            for prop in self.plan.properties:
+                raw = np.frombuffer(prop.name.encode("utf-8"), dtype=np.uint8)
+                sig = int(_key_signature(raw, np.array([0]), np.array([len(raw)]))[0])
+                by_sig.setdefault(sig, []).append(prop.name)
+                kinds[sig] = "list" if pa.types.is_list(prop.read_type) else "string"
+            # A fingerprint two names share, or a kind we cannot tell apart, tells us nothing.
+            unique = [sig for sig, owners in by_sig.items() if len(owners) == 1]
+            width = max((len(n.encode("utf-8")) for n in names), default=0) + 1
+            cached = self._sigs = (
+                np.array([s for s in unique if kinds[s] == "string"], dtype=np.int64),
+                np.array([s for s in unique if kinds[s] == "list"], dtype=np.int64),
+                width,
+            )
+        return cached
 
     def _parse(self, arr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                bulk_idx: np.ndarray) -> tuple[list[Segment], int]:
@@ -367,14 +435,25 @@ class Engine:
                 yield outcome.renumbered(offset)
                 offset = 0 if outcome.end_of_input else offset + outcome.records
 
-        if jobs <= 1:
-            yield from numbered(self._check_or_marker(b) for b in blocks())
+        stream = blocks()
+        head = list(itertools.islice(stream, 2))
+        if jobs <= 1 or len(head) < 2 or not head[1].data:  # one block: no pool worth starting
+            yield from numbered(self._check_or_marker(b) for b in itertools.chain(head, stream))
             return
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
+        # Worker processes, not threads: Arrow's JSON parsing does not scale across threads of one
+        # process (measured: two threads barely beat one), while processes do. Fork where we can:
+        # it needs no re-import of the caller's script (spawn would need an `if __name__` guard).
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(self._spec,)) as pool:
             def ordered() -> Iterator[BlockOutcome]:
                 pending: deque = deque()
-                for block in blocks():
-                    pending.append(pool.submit(self._check_or_marker, block))
+                for block in itertools.chain(head, stream):
+                    if block.data:
+                        pending.append(pool.submit(_check_in_worker, block))
+                    else:
+                        pending.append(_done(self._check_or_marker(block)))
                     while len(pending) > jobs * 2:
                         yield pending.popleft().result()
                 while pending:
@@ -386,6 +465,25 @@ class Engine:
         if not block.data:
             return BlockOutcome(block.source, 1, 0, [], None, -1, end_of_input=True)
         return self.check_block(block)
+
+
+_WORKER_ENGINE: Engine | None = None
+
+
+def _init_worker(spec: dict[str, Any]) -> None:
+    global _WORKER_ENGINE
+    _WORKER_ENGINE = Engine(**spec)
+
+
+def _check_in_worker(block: Block) -> BlockOutcome:
+    assert _WORKER_ENGINE is not None
+    return _WORKER_ENGINE.check_block(block)
+
+
+def _done(outcome: BlockOutcome) -> Future:
+    future: Future = Future()
+    future.set_result(outcome)
+    return future
 
 
 _AFTER_CLOSE_OK = np.zeros(256, dtype=bool)
@@ -413,6 +511,16 @@ def _maybe_several_values(arr: np.ndarray, ends: np.ndarray) -> np.ndarray:
     if odd.any():
         flagged[np.searchsorted(ends, closes[odd])] = True
     return flagged
+
+
+def _key_signature(arr: np.ndarray, start: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """A cheap fingerprint of a key: its length and its first two and last bytes."""
+    n = len(arr)
+    length = length.astype(np.int64)
+    first = arr[np.clip(start, 0, n - 1)].astype(np.int64)
+    second = arr[np.clip(start + 1, 0, n - 1)].astype(np.int64)
+    last = arr[np.clip(start + length - 1, 0, n - 1)].astype(np.int64)
+    return (length << 24) | (first << 16) | (second << 8) | last
 
 
 def _merge_segments(segments: list[Segment]) -> list[Segment]:
