@@ -43,3 +43,21 @@ def test_python_examples_run(name, monkeypatch):
     for block in blocks:
         exec(compile(block, f"README:{name}", "exec"), {"__name__": "__readme__"})
     assert os.getcwd() == str(ROOT)
+
+
+def test_docstring_examples_run(monkeypatch):
+    """Every `>>>` example in the package runs (those marked +SKIP need a built archive)."""
+    import doctest
+    import importlib
+    import pkgutil
+
+    import toolkit
+
+    monkeypatch.chdir(ROOT)
+    tried_total = 0
+    for module_info in pkgutil.walk_packages(toolkit.__path__, "toolkit."):
+        module = importlib.import_module(module_info.name)
+        failures, tried = doctest.testmod(module, verbose=False, report=True)
+        assert failures == 0, module_info.name
+        tried_total += tried
+    assert tried_total > 5

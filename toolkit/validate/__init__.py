@@ -1,9 +1,11 @@
 """Validate batches of article records (JSON Lines) against the article schema.
 
     >>> from toolkit.validate import validate
-    >>> report = validate(["datasets/maghress-sample/articles.jsonl"])
-    >>> report.invalid
-    0
+    >>> report = validate(["datasets/examples/mixed-batch.jsonl"])
+    >>> (report.records, report.valid, report.invalid)
+    (5, 2, 3)
+    >>> [(e.line, e.path, e.keyword) for e in report.errors()][:2]
+    [(3, '/published_date', 'format'), (4, '', 'json')]
 """
 
 from __future__ import annotations
