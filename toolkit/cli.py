@@ -36,31 +36,273 @@ def cli() -> None:
 @click.option("--max-errors", type=click.IntRange(min=0), default=None,
               help="Keep at most N errors in the report (all records are still counted).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker threads (default: cores).")
+@click.option("--archive", "archive", metavar="URI", default=None,
+              help="Also flag records whose id this archive (a folder or s3://bucket/prefix) already holds: "
+                   "warnings, or errors with --strict.")
+@click.option("--strict", is_flag=True, help="With --archive: ids already archived are errors (exit 1).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str | None,
-                 quarantine: str | None, max_errors: int | None, jobs: int | None, quiet: bool) -> None:
+                 quarantine: str | None, max_errors: int | None, jobs: int | None, archive: str | None,
+                 strict: bool, quiet: bool) -> None:
     """Validate JSON Lines batches (files, directories, .gz/.zst, or - for stdin) against the schema."""
     from toolkit.validate import validate
     from toolkit.validate.render import write_report
 
+    if strict and archive is None:
+        raise click.UsageError("--strict needs --archive URI (it turns ids already archived into errors)")
     report = validate(paths, schema, quarantine=quarantine, max_errors=max_errors, jobs=jobs,
-                      progress=not quiet)
+                      progress=not quiet, archive=archive, strict=strict)
     try:
         write_report(report, fmt, output, sys.stdout)
+    except BrokenPipeError:
+        raise  # the reader left (| head): main() exits quietly
     except OSError as exc:
-        raise NewsarchiveError(f"{output}: cannot write the report ({exc.strerror})") from None
+        raise NewsarchiveError(f"{output or 'standard output'}: cannot write the report ({exc.strerror})") from None
     finally:
         report.close()
-    sys.exit(0 if report.invalid == 0 else 1)
+    sys.exit(report.exit_code)
 
 
 # --- extract: commands of toolkit.extract go here ---------------------------------------------
 
+@cli.command("extract", epilog="Exit status: 0 every page extracted, 1 some pages rejected, "
+                                "2 the run could not happen.")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
+              help="JSON Lines file to write the records to (- for standard output).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "maghress", "html", "warc"]), default="auto",
+              show_default=True, help="Input format; auto goes by extension, then content.")
+@click.option("--rejects", type=click.Path(dir_okay=False), default=None,
+              help='Write every rejected page to FILE as JSON Lines {"input", "record", "reason"}.')
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
+@click.option("--languages", default=None, metavar="CODES",
+              help="Candidate languages, ISO 639-1, comma-separated (default: ar,fr,en,es,de,it,pt,nl).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | None, jobs: int | None,
+                languages: str | None, quiet: bool) -> None:
+    """Extract article records from page files or directories: Maghress dumps, HTML, WARC(.gz)."""
+    from toolkit.extract import extract
+
+    report = extract(inputs, output, fmt=fmt, rejects=rejects, jobs=jobs, progress=not quiet,
+                     languages=languages.split(",") if languages else None)
+    click.echo(report.summary(), err=output == "-")
+    sys.exit(report.exit_code)
+
+
 # --- archive: commands of toolkit.archive go here ---------------------------------------------
+
+def _archive_option(func):
+    return click.option("--archive", "archive", metavar="URI", default=None,
+                        help="Archive root: a folder or s3://bucket/prefix (default: $NEWSARCHIVE_ARCHIVE or "
+                             "./archive). S3 settings come from the AWS_* environment variables.")(func)
+
+
+@cli.command("append", epilog="Exit status: 0 a batch was appended, or nothing was new (files already archived, "
+             "every record a duplicate); 1 nothing appended because every line was invalid; 2 the run could not "
+             "happen.")
+@click.argument("batches", nargs=-1, required=True)
+@_archive_option
+@click.option("--schema", "schema", type=click.Path(dir_okay=False), default=None,
+              help="Draft 2020-12 JSON Schema (default: the packaged article schema).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, fmt: str, quiet: bool) -> None:
+    """Append JSON Lines batches to the archive: validated, deduplicated, in one commit."""
+    import json
+
+    from toolkit.archive import append
+
+    result = append(batches, archive=archive, schema=schema, progress=not quiet)
+    for batch in result.repaired:
+        click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
+    for skip in result.skipped:
+        where = f"already archived in batch {skip.batch}" if skip.batch else "same content as another input"
+        click.echo(f"newsarchive: skipped {skip.name}: {where}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(result.as_dict()))
+    elif result.noop:
+        click.echo(f"nothing to append: every input is already archived (archive version {result.version})")
+    else:
+        click.echo(f"appended batch {result.batch} as version {result.version}: {result.input} lines in, "
+                   f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined")
+    sys.exit(result.exit_code)
+
+
+@cli.command("history", epilog="Exit status: 0 listed, 2 the run could not happen.")
+@_archive_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def history_cmd(archive: str | None, fmt: str) -> None:
+    """List the archive's versions with the batch and counts behind each."""
+    from toolkit.archive.history import history, render_json, render_text
+
+    entries = history(archive)
+    click.echo(render_json(entries) if fmt == "json" else render_text(entries))
+
+
+@cli.command("compact", epilog="Exit status: 0 done, 2 the run could not happen.")
+@_archive_option
+@click.option("--retention-hours", type=click.IntRange(min=0), default=168, show_default=True,
+              help="Vacuum files removed (or never committed) more than H hours ago.")
+@click.option("--force", is_flag=True,
+              help="Allow a retention below the archive's 168 hours; only when nothing else uses the archive.")
+def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
+    """Merge small data files (sorted, one commit), then vacuum files older than the retention."""
+    from toolkit.archive import compact
+
+    result = compact(archive, retention_hours, force=force)
+    for batch in result.repaired:
+        click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
+    for name in result.files_removed:
+        click.echo(f"{name}: {result.files_removed[name]} files merged into {result.files_added[name]}, "
+                   f"{result.vacuumed.get(name, 0)} files vacuumed")
+    click.echo(f"archive version {result.version}")
+
+
+@cli.command("verify", epilog="Exit status: 0 no fault found, 1 faults found (each named), 2 the run could not "
+             "happen.")
+@click.argument("directory", required=False, metavar="[DIR]")
+@_archive_option
+@click.option("--quick", is_flag=True, help="Read Parquet footers only, not every row group.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str) -> None:
+    """Verify the archive (files, row counts, ledger, unique ids), or a published snapshot DIR."""
+    if directory is not None:
+        sys.exit(_verify_snapshot_dir(directory))
+    from toolkit.archive.verify import render_json, render_text, verify
+
+    report = verify(archive, quick=quick)
+    click.echo(render_json(report) if fmt == "json" else render_text(report))
+    sys.exit(0 if report.ok else 1)
+
+
+def _verify_snapshot_dir(directory: str) -> int:
+    """The publish stage's check of a snapshot folder (toolkit.publish.verify_snapshot); its exit status."""
+    try:
+        from toolkit.publish import verify_snapshot
+    except ImportError:
+        raise NewsarchiveError(f"{directory}: verifying a snapshot folder needs the publish stage "
+                               "(toolkit.publish.verify_snapshot); pass --archive URI to verify an archive") from None
+    check = verify_snapshot(directory)
+    for problem in check.problems:
+        click.echo(f"FAULT  {problem}")
+    click.echo(check.summary())
+    return 0 if check.ok else 1
+
 
 # --- sql: commands of toolkit.sql go here -----------------------------------------------------
 
+@cli.command("catalog", epilog="Exit status: 0 written, 2 the run could not happen.")
+@_archive_option
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="The DuckDB file to write (default: <archive>/catalog.duckdb).")
+def catalog_cmd(archive: str | None, output: str | None) -> None:
+    """Write a DuckDB file of views over the archive (articles, quarantine, batches, aggregates)."""
+    from toolkit.sql import build_catalog
+
+    result = build_catalog(archive, output)
+    click.echo(result.summary())
+    if not result.path.startswith("s3://"):
+        folder, name = os.path.split(result.path)
+        click.echo(f"open it from its folder: cd {folder} && duckdb -readonly {name}")
+
+
+@cli.command("sql", epilog="Exit status: 0 the query ran, 2 it could not (a bad query prints DuckDB's message).")
+@click.argument("query", required=False)
+@_archive_option
+@click.option("--as-of", type=click.IntRange(min=0), default=None, metavar="VERSION",
+              help="Query this past version of the archive (see `newsarchive history`).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
+              show_default=True, help="table (first 100 rows), csv, json (JSON Lines) or parquet (needs --output).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the rows to FILE.")
+def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str, output: str | None) -> None:
+    """Run one SQL query (QUERY, or standard input) over the views articles, quarantine, batches,
+    articles_per_month, sources and catalog_info."""
+    from toolkit.sql import write_query
+
+    if query is None or query == "-":
+        if sys.stdin.isatty():
+            raise click.UsageError("no query: pass QUERY, or pipe it on standard input")
+        query = sys.stdin.read()
+    rows = write_query(query, archive, as_of=as_of, fmt=fmt, output=output)
+    if output is not None:
+        click.echo(f"{rows:,} rows -> {output}", err=True)
+
+
+@cli.command("search", epilog="Exit status: 0 searched (even with no match), 2 the run could not happen.")
+@click.argument("terms", nargs=-1, required=True)
+@_archive_option
+@click.option("--language", metavar="CODE", default=None, help="Only articles in this language (fr, ar, es, en...).")
+@click.option("--source", metavar="NAME", default=None, help="Only this outlet (its exact name).")
+@click.option("--since", metavar="DATE", default=None, help="Published on or after DATE (YYYY-MM-DD).")
+@click.option("--until", metavar="DATE", default=None, help="Published on or before DATE (YYYY-MM-DD).")
+@click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="At most N articles.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="table, or json (JSON Lines: one article per line).")
+def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, source: str | None,
+               since: str | None, until: str | None, limit: int, fmt: str) -> None:
+    """Full-text search (BM25 over title and text, stemmed per language); best matches first."""
+    from toolkit.sql import search
+    from toolkit.sql.fulltext import render_hits
+
+    result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit)
+    update = result.index
+    if update.changed:
+        click.echo(f"search index {'built' if update.built else 'updated'} for archive version {update.version}: "
+                   f"{update.added} articles added, {update.removed} removed", err=True)
+    render_hits(result, fmt, sys.stdout)
+
+
 # --- publish: commands of toolkit.publish go here ---------------------------------------------
+
+def _size(text: str) -> int:
+    """500MB, 1.5GB, 200000 (bytes): decimal units, as the Hub counts."""
+    import re
+
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMG]?B?)\s*", text.upper())
+    if not match:
+        raise click.BadParameter(f"{text!r} is not a size such as 500MB or 1GB")
+    factor = {"": 1, "B": 1, "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9}
+    return int(float(match.group(1)) * factor[match.group(2)])
+
+
+@cli.command("publish", epilog="Exit status: 0 published (or planned, with --dry-run), 2 the run could not happen.")
+@click.option("--archive", default=None, help="Archive root, a folder or s3://bucket/prefix "
+              "(default: $NEWSARCHIVE_ARCHIVE or ./archive).")
+@click.option("--version", "version_tag", required=True, help="Snapshot tag, e.g. v1.0.0 (also the Hub tag).")
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="The snapshot folder to create, e.g. snapshots/v1.0.0 (refused if it holds a snapshot).")
+@click.option("--as-of", type=click.IntRange(min=0), default=None,
+              help="Archive version to publish (default: the current one).")
+@click.option("--dataset", default=None, help="Recipe folder datasets/NAME (default: datasets/maghress-sample "
+              "when present).")
+@click.option("--repo-id", default=None, help="Hub dataset ORG/NAME: named in the card, needed by --push/--dry-run.")
+@click.option("--push", is_flag=True, help="Commit the snapshot to the Hub and tag that commit.")
+@click.option("--dry-run", is_flag=True, help="Print the Hub calls --push would make; no network.")
+@click.option("--force", is_flag=True, help="Replace a snapshot that --output already holds.")
+@click.option("--max-shard-size", default="500MB", show_default=True, help="Largest Parquet shard, e.g. 500MB.")
+def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int | None, dataset: str | None,
+                repo_id: str | None, push: bool, dry_run: bool, force: bool, max_shard_size: str) -> None:
+    """Publish an archive version as an immutable, Hub-ready snapshot folder (and optionally push it)."""
+    from toolkit.publish import ShardOptions, publish
+
+    snapshot = publish(archive, version_tag, output, as_of=as_of, dataset=dataset, repo_id=repo_id, push=push,
+                       dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)))
+    shards = snapshot.shards
+    click.echo(f"published {snapshot.tag} from archive version {snapshot.archive_version}: "
+               f"{shards.num_examples:,} articles in {len(shards.files)} shard(s), "
+               f"{shards.download_size:,} bytes -> {snapshot.path}")
+    if snapshot.changelog is not None:
+        change = snapshot.changelog
+        click.echo(f"changes since {change.previous_tag}: {change.added:,} added, {change.removed:,} removed")
+    click.echo(f"card: {snapshot.card}")
+    if snapshot.push_plan is not None and snapshot.pushed is None:
+        click.echo("\n".join(snapshot.push_plan.lines()))
+    if snapshot.pushed is not None:
+        click.echo(f"pushed: {snapshot.pushed.url} at tag {snapshot.tag} (commit {snapshot.pushed.commit_oid})")
+
 
 # --- end of commands --------------------------------------------------------------------------
 

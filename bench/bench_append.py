@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""Append speed and memory: newsarchive against DuckDB's own partitioned copy, in one run, as ratios.
+
+    python bench/bench_append.py                          # everything below
+    python bench/bench_append.py --only throughput --records 50000
+
+- throughput: gen_articles.py records appended to a fresh archive, against DuckDB's
+      COPY (SELECT *, year(published_date) AS year, month(published_date) AS month FROM read_json(...))
+      TO ... (FORMAT PARQUET, PARTITION_BY (year, month))
+  on the same file (a copy that validates nothing). Runs alternate; the best of --repeat is kept.
+- memory: peak RSS of an append of a ~2 GB and a ~4 GB batch (streamed, so about the same).
+- dedup: an append of the batch into an archive that already holds 10 million ids (some of them the
+  batch's): time of the id lookup, of the whole append, and peak RSS (10 million ids as Python strings
+  would take more than a gigabyte on their own).
+Every measured run is its own process (timing excludes interpreter start-up and imports). Batches are
+generated in a temporary folder with ../shared/tools/gen_articles.py and removed at the end. The machine
+is shared and noisy: compare the ratios, not the absolute numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN = ROOT.parent / "shared" / "tools" / "gen_articles.py"
+RECORDS_PER_GB = 200_000 / 0.59  # gen_articles.py writes about 2.95 KB per record (UTF-8)
+
+# Each snippet runs in a fresh interpreter and prints one JSON object.
+APPEND = """
+import json, resource, sys, time, importlib
+from toolkit.archive import append
+append_module = importlib.import_module("toolkit.archive.append")
+lookup = [0.0]
+real = append_module._archived_ids
+def timed(*args):
+    start = time.perf_counter()
+    try:
+        return real(*args)
+    finally:
+        lookup[0] += time.perf_counter() - start
+append_module._archived_ids = timed
+start = time.perf_counter()
+result = append([sys.argv[1]], archive=sys.argv[2])
+print(json.dumps({"seconds": time.perf_counter() - start, "lookup_seconds": lookup[0],
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **result.as_dict()}))
+"""
+
+DUCKDB = """
+import json, resource, sys, time
+import duckdb
+con = duckdb.connect()
+start = time.perf_counter()
+con.execute(f"COPY (SELECT *, year(published_date) AS year, month(published_date) AS month "
+            f"FROM read_json('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT PARQUET, PARTITION_BY (year, month))")
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+SEED = """
+import json, sys, time
+import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.json as pj
+from deltalake import write_deltalake, WriterProperties
+from toolkit.archive.tables import ensure_archive
+from toolkit.schema import load_schema
+root, batch, total, overlap = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+archive = ensure_archive(root, load_schema())
+schema = archive.articles_schema
+known = pj.read_json(batch).column("id").combine_chunks().slice(0, overlap)  # some of the batch's ids
+rng = np.random.default_rng(7)
+hexdigits = np.frombuffer(b"0123456789abcdef", np.uint8)
+def rows(n, start):
+    raw = rng.integers(0, 256, size=(n, 16), dtype=np.uint8)
+    text = np.empty((n, 32), np.uint8); text[:, 0::2] = hexdigits[raw >> 4]; text[:, 1::2] = hexdigits[raw & 15]
+    ids = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(np.arange(0, 32 * (n + 1), 32, dtype=np.int32)),
+                                                 pa.py_buffer(text.tobytes())])
+    if start == 0:
+        ids = pa.concat_arrays([known, ids.slice(len(known))])
+    days = pa.array(np.datetime64("2010-01-01") + (np.arange(start, start + n) % 3650), pa.date32())
+    columns = {"id": ids, "source": pa.array(["Bench"] * n), "title": pa.array(["t"] * n),
+               "text": pa.array(["x"] * n), "published_date": days, "language": pa.array(["fr"] * n),
+               "year": pc.year(days).cast(pa.int32()), "month": pc.month(days).cast(pa.int32())}
+    return pa.table({f.name: columns.get(f.name, pa.nulls(n, f.type)) for f in schema}, schema=schema)
+start = time.perf_counter()
+chunk = 1_000_000
+batches = (b for i in range(0, total, chunk) for b in rows(min(chunk, total - i), i).to_batches())
+write_deltalake(archive.articles_uri, pa.RecordBatchReader.from_batches(schema, batches), mode="append",
+                writer_properties=WriterProperties(compression="ZSTD"))
+print(json.dumps({"seconds": time.perf_counter() - start, "rows": total}))
+"""
+
+
+def run(snippet: str, *args: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark step failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def generate(path: Path, records: int, seed: int = 1, parts: int = 1) -> Path:
+    """A gen_articles.py batch; big ones are generated in parallel parts (disjoint --start)."""
+    if path.exists():
+        return path
+    size = -(-records // parts)
+    pieces = [path.with_name(f"{path.stem}.part{i}.jsonl") for i in range(parts)]
+    procs = []
+    for i, piece in enumerate(pieces):
+        count = min(size, records - i * size)
+        procs.append(subprocess.Popen([sys.executable, str(GEN), str(count), str(piece), "--start", str(i * size),
+                                       "--seed", str(seed + i)]))
+        if len(procs) >= (os.cpu_count() or 2):
+            procs.pop(0).wait()
+    for proc in procs:
+        proc.wait()
+    with open(path, "wb") as out:
+        for piece in pieces:
+            with open(piece, "rb") as f:
+                shutil.copyfileobj(f, out, 16 << 20)
+            piece.unlink()
+    return path
+
+
+def throughput(work: Path, records: int, repeat: int) -> None:
+    batch = generate(work / f"throughput-{records}.jsonl", records, parts=2)
+    ours, theirs = [], []
+    for i in range(repeat):
+        for name, results in (("append", ours), ("duckdb", theirs)) if i % 2 == 0 else (
+                ("duckdb", theirs), ("append", ours)):
+            out = work / f"{name}-out"
+            shutil.rmtree(out, ignore_errors=True)
+            results.append(run(APPEND if name == "append" else DUCKDB, str(batch), str(out)))
+            shutil.rmtree(out, ignore_errors=True)
+    best_ours = min(r["seconds"] for r in ours)
+    best_duck = min(r["seconds"] for r in theirs)
+    assert ours[0]["appended"] == records, ours[0]
+    print(f"\nthroughput: {records:,} records, {batch.stat().st_size / 1e6:,.0f} MB, best of {repeat}")
+    print(f"  {'newsarchive append':<32} {records / best_ours:>10,.0f} records/s  ({best_ours:.2f} s, "
+          f"peak RSS {max(r['maxrss_mb'] for r in ours):,.0f} MB)")
+    print(f"  {'duckdb COPY ... PARTITION_BY':<32} {records / best_duck:>10,.0f} records/s  ({best_duck:.2f} s, "
+          f"peak RSS {max(r['maxrss_mb'] for r in theirs):,.0f} MB)")
+    ratio = best_duck / best_ours
+    print(f"  ratio newsarchive / duckdb: {ratio:.2f}x (target 1.5x: {'met' if ratio >= 1.5 else 'missed'})")
+    print(f"  all runs (s): newsarchive {[round(r['seconds'], 2) for r in ours]}, "
+          f"duckdb {[round(r['seconds'], 2) for r in theirs]}")
+
+
+def memory(work: Path, sizes: list[float]) -> None:
+    print("\nmemory: peak RSS of one append (target: under 1.5 GB, about the same for 2 and 4 GB)")
+    for gb in sizes:
+        records = int(gb * RECORDS_PER_GB)
+        batch = generate(work / f"memory-{gb:g}gb.jsonl", records, seed=100, parts=8)
+        out = work / "memory-archive"
+        shutil.rmtree(out, ignore_errors=True)
+        result = run(APPEND, str(batch), str(out))
+        shutil.rmtree(out, ignore_errors=True)
+        print(f"  {batch.stat().st_size / 1e9:5.2f} GB, {records:>9,} records: peak RSS {result['maxrss_mb']:7,.0f} MB,"
+              f" {result['seconds']:6.1f} s ({records / result['seconds']:,.0f} records/s)")
+        batch.unlink()
+
+
+def dedup(work: Path, ids: int, records: int) -> None:
+    batch = generate(work / f"throughput-{records}.jsonl", records, parts=2)
+    root = work / "dedup-archive"
+    shutil.rmtree(root, ignore_errors=True)
+    overlap = records // 10
+    seeded = run(SEED, str(root), str(batch), str(ids), str(overlap))
+    result = run(APPEND, str(batch), str(root))
+    assert result["duplicates"] == overlap and result["appended"] == records - overlap, result
+    print(f"\ndedup: {records:,} records appended to an archive of {ids:,} ids ({overlap:,} of them the batch's;"
+          f" seeded in {seeded['seconds']:.0f} s)")
+    print(f"  id lookup (DuckDB semi-join over the id column): {result['lookup_seconds']:.2f} s")
+    print(f"  whole append: {result['seconds']:.2f} s, {result['duplicates']:,} duplicates found, "
+          f"peak RSS {result['maxrss_mb']:,.0f} MB")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=["throughput", "memory", "dedup"], action="append",
+                    help="run only these parts (repeatable; default: all)")
+    ap.add_argument("--records", type=int, default=200_000, help="records in the throughput batch")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each side in the throughput part")
+    ap.add_argument("--memory-gb", default="2,4", help="batch sizes of the memory part, in GB")
+    ap.add_argument("--dedup-ids", type=int, default=10_000_000, help="ids already in the archive")
+    ap.add_argument("--workdir", default=None, help="where batches go (default: a temporary folder, removed)")
+    args = ap.parse_args()
+    if not GEN.is_file():
+        raise SystemExit(f"{GEN} is missing (the shared batch generator)")
+    parts = args.only or ["throughput", "memory", "dedup"]
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="newsarchive-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    print(f"newsarchive append benchmark; {os.cpu_count()} cores; work folder {work}")
+    try:
+        if "throughput" in parts:
+            throughput(work, args.records, args.repeat)
+        if "memory" in parts:
+            memory(work, [float(x) for x in args.memory_gb.split(",") if x])
+        if "dedup" in parts:
+            dedup(work, args.dedup_ids, args.records)
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"\ndone in {time.time() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

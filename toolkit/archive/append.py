@@ -1,0 +1,462 @@
+"""Appending batches: validate, quarantine, deduplicate, and commit the rest in one Delta commit.
+
+    >>> from toolkit.archive import append
+    >>> result = append(["build/sample.jsonl"], archive="archive")     # doctest: +SKIP
+    >>> result.as_dict()                                               # doctest: +SKIP
+    {'version': 1, 'batch': '20261129T142300Z-1a2b3c4d', 'input': 42, 'appended': 42, ...}
+
+How a run goes:
+1. Interrupted earlier appends are completed (ledger.repair), then every input is hashed; a file
+   whose SHA-256 is in the ledger is skipped, and if nothing is left the run is a no-op.
+2. The validate engine streams the inputs. Invalid lines go, with their errors, into a quarantine
+   file written under quarantine/ but not yet committed. Valid rows are converted to storage types
+   and held per partition (spilled to a local temporary file past a memory budget).
+3. Duplicates: the first occurrence of an id in the batch is kept; ids already archived are dropped,
+   found by one DuckDB semi-join over the archive's id column (10 million ids stay in Arrow/DuckDB,
+   never become Python objects).
+4. Data files are written per partition, sorted, and committed in one articles commit whose metadata
+   describes the batch. That commit must land right after the version the dedup looked at: if another
+   writer committed first, the new commits are checked for our ids and files, and the commit is retried
+   with backoff (files are rewritten only if new duplicates appeared).
+5. The quarantine file and the ledger row are committed (ledger.complete).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
+
+from toolkit import __version__
+from toolkit.archive.convert import to_storage
+from toolkit.archive.files import DataFile, TableFiles
+from toolkit.archive.hooks import refresh_catalog
+from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUARANTINE_SCHEMA, SORT_KEYS
+from toolkit.archive.ledger import BatchRecord, batch_properties, committed_batches, complete, repair
+from toolkit.archive.retry import attempts
+from toolkit.archive.spool import PartitionSpool
+from toolkit.archive.tables import Archive, ensure_archive, file_actions
+from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
+from toolkit.readers.jsonl import InputFile, discover
+from toolkit.schema import Schema, load_schema
+from toolkit.ui.progress import byte_progress
+from toolkit.validate import default_jobs
+from toolkit.validate.engine import Engine
+from toolkit.validate.report import quarantine_line
+
+SEQ = "_seq"  # position of a valid row in the batch: the first occurrence of an id wins
+MEMORY_BUDGET = 640 << 20  # Arrow bytes of valid rows held in memory before spilling to disk
+FILE_BYTES = 256 << 20  # Arrow bytes per data file (about 60-80 MB of zstd Parquet for articles)
+QUARANTINE_FLUSH = 5000  # rejected lines buffered before they are written
+WRITERS = 2  # data files encoded in parallel
+
+
+@dataclass
+class SkippedFile:
+    """An input not appended because its content is already archived (or repeated in this run)."""
+
+    name: str
+    sha256: str
+    batch: str | None  # the batch that holds it; None when it repeats another input of this run
+
+
+@dataclass
+class AppendResult:
+    """What one append did; `as_dict()` is the `--format json` output."""
+
+    version: int
+    batch: str | None
+    input: int = 0
+    appended: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    skipped: list[SkippedFile] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # batches completed for an interrupted run
+
+    @property
+    def noop(self) -> bool:
+        """True when every input was already archived: nothing was committed."""
+        return self.batch is None
+
+    @property
+    def exit_code(self) -> int:
+        """0 unless every line of the batch was invalid (then 1: nothing could be appended)."""
+        if self.appended == 0 and self.quarantined > 0 and self.quarantined == self.input:
+            return EXIT_FINDINGS
+        return EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "batch": self.batch, "input": self.input, "appended": self.appended,
+                "duplicates": self.duplicates, "quarantined": self.quarantined}
+
+
+def append(
+    batches: Sequence[str | os.PathLike],
+    archive: str | os.PathLike | Archive | None = None,
+    schema: str | os.PathLike | Schema | None = None,
+    progress: bool = False,
+    *,
+    partition_by: Sequence[str] | None = None,
+    jobs: int | None = None,
+    memory_budget: int = MEMORY_BUDGET,
+) -> AppendResult:
+    """Append JSON Lines batches (files, directories, .gz/.zst, or - for stdin) to the archive.
+
+    The archive is created on first use; `partition_by` (a dataset recipe's `partitioning`) only
+    applies then. Every input line ends up appended, reported as a duplicate, or quarantined.
+    """
+    loaded = schema if isinstance(schema, Schema) else load_schema(schema)
+    inputs = discover(batches)
+    root = archive.root if isinstance(archive, Archive) else archive
+    target = ensure_archive(root, loaded, tuple(partition_by) if partition_by is not None else None)
+    # Batches committed up to `start` are in the ledger once repair has run; later ones are
+    # checked for our inputs before each commit attempt (a concurrent run of the same file).
+    start = target.version
+    repaired = [r.batch for r in repair(target)]
+    work = tempfile.mkdtemp(prefix="newsarchive-append-")
+    try:
+        inputs = [_materialize_stdin(s, work) for s in inputs]
+        hashed = _hash_inputs(inputs)
+        while True:
+            todo, skipped = _new_inputs(target, hashed)
+            if not todo:
+                return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
+            result = _BatchRun(target, loaded, todo, work, memory_budget, start).execute(jobs or default_jobs(),
+                                                                                         progress)
+            if result is not None:
+                result.skipped, result.repaired = skipped, repaired
+                refresh_catalog(target)
+                return result
+            # Another run archived some of these inputs first: record it, then append what is left.
+            start = target.version
+            repaired += [r.batch for r in repair(target)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --- inputs ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Hashed:
+    source: InputFile
+    sha256: str
+    size: int
+
+
+def _materialize_stdin(source: InputFile, work: str) -> InputFile:
+    """Standard input is copied to a temporary file first: its SHA-256 must be known up front."""
+    if source.path is not None:
+        return source
+    path = Path(work) / "stdin.jsonl"
+    with open(path, "wb") as out:
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+    return InputFile(name=source.name, path=path)
+
+
+def _sha256(source: InputFile) -> _Hashed:
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with open(source.path, "rb") as f:  # type: ignore[arg-type]
+            while chunk := f.read(4 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        raise NewsarchiveError(f"{source.name}: cannot read it ({exc.strerror})") from None
+    return _Hashed(source, digest.hexdigest(), size)
+
+
+def _hash_inputs(inputs: list[InputFile]) -> list[_Hashed]:
+    with ThreadPoolExecutor(max_workers=min(4, len(inputs))) as pool:  # hashlib releases the GIL
+        return list(pool.map(_sha256, inputs))
+
+
+def _new_inputs(archive: Archive, hashed: list[_Hashed]) -> tuple[list[_Hashed], list[SkippedFile]]:
+    """Inputs whose content is not archived yet, and the others (skipped, with their batch)."""
+    ledger = archive.dataset(BATCHES).to_table(columns=["batch", "files"])
+    known: dict[str, str] = {}
+    if ledger.num_rows:
+        files = pc.list_flatten(ledger.column("files"))
+        batch_of = pc.take(ledger.column("batch"), pc.list_parent_indices(ledger.column("files")))
+        shas = pc.struct_field(files, "sha256")
+        wanted = pa.array([h.sha256 for h in hashed])
+        hit = pc.is_in(shas, value_set=wanted)
+        known = dict(zip(pc.filter(shas, hit).to_pylist(), pc.filter(batch_of, hit).to_pylist(), strict=True))
+    todo: list[_Hashed] = []
+    skipped: list[SkippedFile] = []
+    seen: set[str] = set()
+    for h in hashed:
+        if h.sha256 in known:
+            skipped.append(SkippedFile(h.source.name, h.sha256, known[h.sha256]))
+        elif h.sha256 in seen:
+            skipped.append(SkippedFile(h.source.name, h.sha256, None))
+        else:
+            seen.add(h.sha256)
+            todo.append(h)
+    return todo, skipped
+
+
+def _batch_id(hashed: list[_Hashed], now: dt.datetime) -> str:
+    digest = hashlib.sha256("".join(sorted(h.sha256 for h in hashed)).encode()).hexdigest()
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{digest[:8]}"
+
+
+# --- one batch -------------------------------------------------------------------------------------
+class _BatchRun:
+    def __init__(self, archive: Archive, schema: Schema, inputs: list[_Hashed], work: str,
+                 memory_budget: int, checked_version: int) -> None:
+        self.archive = archive
+        self.schema = schema
+        self.inputs = inputs
+        self.now = dt.datetime.now(dt.timezone.utc)
+        self.batch = _batch_id(inputs, self.now)
+        self.table_schema = archive.articles_schema
+        self.partition_by = archive.partition_by
+        self.spool = PartitionSpool(self.table_schema.append(pa.field(SEQ, pa.int64())), self.partition_by,
+                                    SORT_KEYS, memory_budget, work)
+        self.data = TableFiles(archive.storage, ARTICLES, self.table_schema, self.partition_by, SORT_KEYS)
+        self.rejects = TableFiles(archive.storage, QUARANTINE, QUARANTINE_SCHEMA)
+        self.ids: list[pa.ChunkedArray] = []
+        self.input = 0
+        self.quarantined = 0
+        self.quarantine_file: DataFile | None = None
+        self.written: list[DataFile] = []
+        self.committed = False  # once true, the files written belong to the archive
+        self.checked_version = checked_version  # no commit up to it holds our inputs
+
+    def execute(self, jobs: int, progress: bool) -> AppendResult | None:
+        """Append the batch; None if another run archived one of its inputs first (nothing committed)."""
+        try:
+            self._read(jobs, progress)
+            return self._commit()
+        except BaseException:
+            if not self.committed:  # nobody references the files written: remove them
+                self._discard()
+            raise
+        finally:
+            self.spool.close()
+
+    # Phase 1: validate and hold -----------------------------------------------------------------
+    def _read(self, jobs: int, progress: bool) -> None:
+        engine = Engine(self.schema, keep_rows=True)
+        sources = [h.source for h in self.inputs]
+        offsets, total = {}, 0
+        for s in sources:
+            offsets[s] = total
+            total += s.size or 0
+        sink = self.rejects.stream()
+        pending: list[dict[str, Any]] = []
+        seq = 0
+        try:
+            with byte_progress(total or None, "append", progress) as bar:
+                for outcome in engine.run(sources, jobs=jobs, on_progress=lambda s, b: bar.update(offsets[s] + b)):
+                    self.input += outcome.records
+                    for failure in outcome.failures:
+                        pending.append(quarantine_line(outcome.source.name, failure))
+                    if len(pending) >= QUARANTINE_FLUSH:
+                        sink.write(self._rejected(pending))
+                        pending = []
+                    rows = outcome.valid_rows
+                    if rows is None or not rows.num_rows:
+                        continue
+                    table = to_storage(rows, self.table_schema)
+                    table = table.append_column(SEQ, pa.array(np.arange(seq, seq + table.num_rows, dtype=np.int64)))
+                    seq += table.num_rows
+                    self.ids.append(table.column(ID_FIELD))
+                    self.spool.add(table)
+            if pending:
+                sink.write(self._rejected(pending))
+            self.spool.finish()
+        finally:
+            self.quarantine_file = sink.close()
+        self.quarantined = self.quarantine_file.rows if self.quarantine_file else 0
+
+    def _rejected(self, entries: list[dict[str, Any]]) -> pa.Table:
+        """Quarantine rows for rejected lines (per line: these are the few the reference worded)."""
+        return pa.table({
+            "batch": pa.array([self.batch] * len(entries), pa.string()),
+            "file": [e["file"] for e in entries],
+            "line": pa.array([e["line"] for e in entries], pa.int64()),
+            "id": pa.array([e["id"] if isinstance(e["id"], str) else None for e in entries], pa.string()),
+            "raw": [e["raw"] for e in entries],
+            "raw_base64": [bool(e.get("raw_base64")) for e in entries],
+            "errors": [json.dumps(e["errors"], ensure_ascii=False) for e in entries],
+            "quarantined_at": pa.array([self.now] * len(entries), pa.timestamp("us", tz="UTC")),
+        }, schema=QUARANTINE_SCHEMA)
+
+    # Phases 2-4: dedup, write, commit -----------------------------------------------------------
+    def _commit(self) -> AppendResult | None:
+        valid = sum(len(c) for c in self.ids)
+        ids = pa.chunked_array([c for part in self.ids for c in part.chunks], pa.string()) if valid else None
+        keep = _first_occurrences(ids, valid)
+        candidates = _unique(ids, keep)
+        archived = np.zeros(valid, dtype=bool)
+        seen_paths: set[str] | None = None  # files whose ids were looked up
+        written_with: np.ndarray | None = None
+        for _ in attempts(f"append of batch {self.batch}"):
+            table = self.archive.table(ARTICLES)
+            version = table.version()
+            if self._committed_meanwhile(self.checked_version, version):
+                self._discard()
+                return None
+            self.checked_version = version
+            paths = _paths(table) if valid else set()
+            new_paths = paths - (seen_paths or set())
+            if ids is not None and new_paths:
+                dataset = self.archive.dataset(ARTICLES, version)
+                if seen_paths is not None:
+                    dataset = _only(dataset, new_paths)
+                found = _archived_ids(dataset, candidates)
+                if len(found):
+                    archived |= pc.is_in(ids, value_set=found).to_numpy(zero_copy_only=False)
+            seen_paths = paths
+            final = keep & ~archived
+            if written_with is None or not np.array_equal(final, written_with):
+                self.data.delete(self.written)
+                self.written = self._write(final)
+                written_with = final
+            record = self._record(int(final.sum()), valid)
+            try:
+                table.create_write_transaction(
+                    [f.add_action() for f in self.written], mode="append", schema=self.table_schema,
+                    partition_by=list(self.partition_by) or None,
+                    commit_properties=batch_properties(record, max_commit_retries=0))
+            except CommitFailedError:
+                continue  # another commit landed after `version`: look at it, then try again
+            self.committed = True
+            record.version = version + 1  # no retries inside delta-rs: right after what we read
+            complete(self.archive, record)
+            return AppendResult(version=record.version, batch=self.batch, input=self.input,
+                                appended=record.appended, duplicates=record.duplicates,
+                                quarantined=self.quarantined)
+        raise AssertionError("unreachable")
+
+    def _discard(self) -> None:
+        self.data.delete(self.written)
+        self.written = []
+        if self.quarantine_file is not None:
+            self.rejects.delete([self.quarantine_file])
+            self.quarantine_file = None
+
+    def _record(self, appended: int, valid: int) -> BatchRecord:
+        files = [{"name": h.source.name, "sha256": h.sha256, "bytes": h.size} for h in self.inputs]
+        return BatchRecord(batch=self.batch, files=files, input=self.input, appended=appended,
+                           duplicates=valid - appended, quarantined=self.quarantined,
+                           tool_version=__version__, appended_at=self.now, quarantine_file=self.quarantine_file)
+
+    def _write(self, keep: np.ndarray) -> list[DataFile]:
+        """Data files for the kept rows: per partition, files of about FILE_BYTES, each sorted.
+
+        Files are encoded on a few threads (pyarrow releases the GIL), at most a couple ahead, so
+        memory holds only the files in flight.
+        """
+        written: list[DataFile] = []
+        limit = max(1, int(FILE_BYTES / max(1.0, self.spool.row_bytes)))  # rows per file
+        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+            in_flight: deque[Future[DataFile]] = deque()
+            for key, pieces in self.spool.pieces(keep, SEQ):
+                for rows, presorted in _file_groups(pieces, limit):
+                    in_flight.append(pool.submit(self.data.write, rows, key, presorted=presorted))
+                    while len(in_flight) > WRITERS:
+                        written.append(in_flight.popleft().result())
+            written.extend(f.result() for f in in_flight)
+        return written
+
+    def _committed_meanwhile(self, since: int, now: int) -> bool:
+        """Did a commit after `since` archive one of our inputs (the same file appended concurrently)?"""
+        if now <= since:
+            return False
+        ours = {h.sha256 for h in self.inputs}
+        return any(ours & {f.get("sha256") for f in record.files} for record in committed_batches(self.archive, since))
+
+
+def _file_groups(pieces: Iterable[pa.Table], limit: int) -> Iterator[tuple[pa.Table, bool]]:
+    """One partition's sorted pieces as files of at most `limit` rows: (rows, already sorted).
+
+    A lone piece is written as it is (sliced if too long: slices of a sorted piece are sorted);
+    pieces that share a file are merged by sorting them together.
+    """
+    group: list[pa.Table] = []
+    size = 0
+    for piece in pieces:
+        if piece.num_rows > limit:
+            for start in range(0, piece.num_rows, limit):
+                yield piece.slice(start, limit), True
+            continue
+        if size + piece.num_rows > limit and group:
+            yield (group[0], True) if len(group) == 1 else (pa.concat_tables(group), False)
+            group, size = [], 0
+        group.append(piece)
+        size += piece.num_rows
+    if group:
+        yield (group[0], True) if len(group) == 1 else (pa.concat_tables(group), False)
+
+
+def _first_occurrences(ids: pa.ChunkedArray | None, count: int) -> np.ndarray:
+    """A mask of the rows holding the first occurrence of their id, in batch order."""
+    keep = np.zeros(count, dtype=bool)
+    if ids is None:
+        return keep
+    table = pa.table({"id": ids, "seq": pa.array(np.arange(count, dtype=np.int64))})
+    first = table.group_by("id", use_threads=False).aggregate([("seq", "min")]).column("seq_min")
+    keep[first.to_numpy()] = True
+    return keep
+
+
+def _unique(ids: pa.ChunkedArray | None, keep: np.ndarray) -> pa.Array:
+    if ids is None:
+        return pa.array([], pa.string())
+    return pc.filter(ids, pa.array(keep)).combine_chunks()
+
+
+def _paths(table: DeltaTable) -> set[str]:
+    """Paths of the files a table version references (relative to the table)."""
+    return set(file_actions(table).column("path").to_pylist())
+
+
+def _only(dataset: ds.FileSystemDataset, paths: Iterable[str]) -> ds.FileSystemDataset:
+    """The part of a table's dataset made of the given files (paths relative to the table)."""
+    wanted = set(paths)
+    fragments = [f for f in dataset.get_fragments() if f.path in wanted]
+    return ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+
+
+def _archived_ids(dataset: ds.Dataset, candidates: pa.Array) -> pa.Array:
+    """The candidate ids present in `dataset`: a DuckDB semi-join over its id column, in bulk.
+
+    The hash table is built on the batch's ids and the archive's ids stream past it. DuckDB has no
+    row count for an Arrow scan, so its build-side optimizer could pick the archive (the large side);
+    it is switched off, and the query's shape fixes the sides.
+    """
+    if not len(candidates):
+        return pa.array([], pa.string())
+    con = duckdb.connect(config={"threads": str(max(1, min(4, os.cpu_count() or 1)))})
+    try:
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+        con.register("archived", dataset.scanner(columns=[ID_FIELD]))
+        con.register("batch", pa.table({ID_FIELD: candidates}))
+        table = con.execute(f"SELECT a.{ID_FIELD} FROM archived a SEMI JOIN batch b ON a.{ID_FIELD} = b.{ID_FIELD}"
+                            ).to_arrow_table()
+    except duckdb.Error as exc:
+        raise NewsarchiveError(f"cannot look the batch's ids up in the archive ({' '.join(str(exc).split())[:300]}); "
+                               "run `newsarchive verify` to find the damaged file") from None
+    finally:
+        con.close()
+    return table.column(ID_FIELD).combine_chunks() if table.num_rows else pa.array([], pa.string())

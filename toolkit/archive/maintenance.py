@@ -1,0 +1,200 @@
+"""`compact`: merge small data files, then vacuum files no version within the retention needs.
+
+Appends write at least one file per partition per batch, so a month touched by many small batches
+ends up as many small files, and readers pay per file. Compaction rewrites the small files of each
+partition into files of about TARGET_FILE_BYTES, sorted like appended files (delta-rs's optimize
+would concatenate them and lose the order), and commits the swap with `dataChange: false`: the rows
+are unchanged, only their files are. Like append, the commit must land right on the version it was
+planned from; if another writer committed first, groups whose files are still there are committed on
+the next attempt, and groups whose files another compaction already replaced are dropped.
+
+Vacuum then deletes files removed more than `retention_hours` ago, and files no commit references
+(left by interrupted appends) that are older than that. Versions older than the retention can no
+longer be read after a vacuum: the retention is how far back time travel keeps working.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from deltalake import CommitProperties, DeltaTable
+from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.transaction import RemoveAction
+
+from toolkit.archive.files import DataFile, TableFiles
+from toolkit.archive.hooks import refresh_catalog
+from toolkit.archive.layout import ARTICLES, BATCHES, META_KEY, QUARANTINE, SORT_KEYS
+from toolkit.archive.ledger import repair
+from toolkit.archive.retry import attempts
+from toolkit.archive.tables import Archive, file_actions, open_archive
+from toolkit.errors import NewsarchiveError
+
+DEFAULT_RETENTION_HOURS = 168
+SMALL_FILE_BYTES = 32 << 20  # Parquet files smaller than this are merged
+TARGET_FILE_BYTES = 64 << 20  # Parquet bytes read into one merged file (about 4x that in memory)
+
+
+@dataclass
+class CompactResult:
+    """What `compact` did: files merged per table, files vacuumed, batches completed."""
+
+    version: int  # of articles/ afterwards
+    files_removed: dict[str, int] = field(default_factory=dict)
+    files_added: dict[str, int] = field(default_factory=dict)
+    vacuumed: dict[str, int] = field(default_factory=dict)
+    repaired: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "files_removed": self.files_removed, "files_added": self.files_added,
+                "vacuumed": self.vacuumed, "repaired": self.repaired}
+
+
+def compact(archive: str | os.PathLike | Archive | None = None, retention_hours: int = DEFAULT_RETENTION_HOURS,
+            *, force: bool = False) -> CompactResult:
+    """Complete interrupted batches, merge small files (articles stay sorted), vacuum old files.
+
+    A retention shorter than the tables' deleted-file retention (7 days) is refused unless `force`:
+    readers of older versions, and appends still running, could lose files they need.
+    """
+    target = archive if isinstance(archive, Archive) else open_archive(archive)
+    if retention_hours < 0:
+        raise NewsarchiveError(f"--retention-hours {retention_hours:g}: must be zero or more")
+    configured = _configured_retention_hours(target.table(ARTICLES))
+    if retention_hours < configured and not force:
+        raise NewsarchiveError(
+            f"--retention-hours {retention_hours:g} is below the archive's deleted-file retention "
+            f"({configured:g} hours): readers of older versions and appends still running could lose "
+            "files; pass --force if nothing else uses the archive now"
+        )
+    result = CompactResult(version=0, repaired=[r.batch for r in repair(target, full=True)])
+    removed, added = _compact_articles(target)
+    result.files_removed[ARTICLES], result.files_added[ARTICLES] = removed, added
+    for name in (QUARANTINE, BATCHES):
+        metrics = _optimize(target, name)
+        result.files_removed[name] = int(metrics.get("numFilesRemoved", 0))
+        result.files_added[name] = int(metrics.get("numFilesAdded", 0))
+    for name in (ARTICLES, QUARANTINE, BATCHES):
+        result.vacuumed[name] = _vacuum(target, name, retention_hours, force)
+    result.version = target.version
+    refresh_catalog(target)
+    return result
+
+
+# --- articles: sorted merge -----------------------------------------------------------------------
+@dataclass
+class _Group:
+    key: tuple[object, ...]  # partition values, typed
+    sources: list[tuple[str, int]]  # (path, size) of the small files merged
+    output: list[DataFile] = field(default_factory=list)
+
+
+def _plan(table: DeltaTable, partition_by: tuple[str, ...]) -> list[_Group]:
+    """Groups of small files of one partition, each about TARGET_FILE_BYTES, with two files or more."""
+    actions = file_actions(table)
+    by_partition: dict[tuple, list[tuple[str, int]]] = {}
+    columns = [actions.column(f"partition.{c}").to_pylist() for c in partition_by]
+    for i, (path, size) in enumerate(zip(actions.column("path").to_pylist(),
+                                         actions.column("size_bytes").to_pylist(), strict=True)):
+        if size < SMALL_FILE_BYTES:
+            by_partition.setdefault(tuple(col[i] for col in columns), []).append((path, size))
+    groups: list[_Group] = []
+    for key, files in sorted(by_partition.items(), key=lambda kv: str(kv[0])):
+        if len(files) < 2:
+            continue
+        current = _Group(key, [])
+        total = 0
+        for path, size in sorted(files):
+            if current.sources and total + size > TARGET_FILE_BYTES:
+                groups.append(current)
+                current, total = _Group(key, []), 0
+            current.sources.append((path, size))
+            total += size
+        groups.append(current)
+    return [g for g in groups if len(g.sources) > 1]
+
+
+def _compact_articles(archive: Archive) -> tuple[int, int]:
+    table = archive.table(ARTICLES)
+    partition_by = tuple(table.metadata().partition_columns)
+    groups = _plan(table, partition_by)
+    if not groups:
+        return 0, 0
+    schema = pa.schema(table.schema().to_arrow())
+    writer = TableFiles(archive.storage, ARTICLES, schema, partition_by, SORT_KEYS)
+    fs = archive.storage.filesystem
+    committed = False
+    try:
+        for group in groups:
+            parts = [pq.read_table(fs.open_input_file(archive.storage.fs_path(ARTICLES, *p.split("/"))),
+                                   schema=writer.file_schema) for p, _ in group.sources]
+            group.output = [writer.write(pa.concat_tables(parts), group.key)]
+        for _ in attempts("compact"):
+            current = archive.table(ARTICLES)
+            active = set(file_actions(current).column("path").to_pylist())
+            stale = [g for g in groups if not all(p in active for p, _ in g.sources)]
+            for g in stale:  # another compaction replaced some of these files: ours would duplicate rows
+                writer.delete(g.output)
+            groups = [g for g in groups if g not in stale]
+            if not groups:
+                return 0, 0
+            now = int(time.time() * 1000)
+            actions: list[Any] = []
+            for g in groups:
+                actions += [f.add_action(data_change=False) for f in g.output]
+                actions += [RemoveAction(p, False, now, s, g.output[0].partition) for p, s in g.sources]
+            removed = sum(len(g.sources) for g in groups)
+            added = sum(len(g.output) for g in groups)
+            properties = CommitProperties(
+                custom_metadata={META_KEY: {"operation": "compact", "files_removed": removed, "files_added": added}},
+                max_commit_retries=0)
+            try:
+                current.create_write_transaction(actions, mode="append", schema=current.schema(),
+                                                 partition_by=list(partition_by) or None,
+                                                 commit_properties=properties)
+            except CommitFailedError:
+                continue
+            committed = True
+            return removed, added
+    except BaseException:
+        if not committed:
+            for g in groups:
+                writer.delete(g.output)
+        raise
+    raise AssertionError("unreachable")
+
+
+# --- quarantine and ledger: delta-rs optimize ----------------------------------------------------
+def _optimize(archive: Archive, name: str) -> dict[str, Any]:
+    table = archive.table(name)
+    try:
+        return table.optimize.compact(commit_properties=CommitProperties(
+            custom_metadata={META_KEY: {"operation": "compact"}}))
+    except (DeltaError, OSError) as exc:
+        raise archive.storage.error(name, "compaction failed", exc) from None
+
+
+# --- vacuum ----------------------------------------------------------------------------------------
+_INTERVAL = re.compile(r"interval\s+(\d+(?:\.\d+)?)\s+(second|minute|hour|day|week)s?", re.IGNORECASE)
+_HOURS = {"second": 1 / 3600, "minute": 1 / 60, "hour": 1.0, "day": 24.0, "week": 168.0}
+
+
+def _configured_retention_hours(table: DeltaTable) -> float:
+    text = table.metadata().configuration.get("delta.deletedFileRetentionDuration", "interval 1 week")
+    match = _INTERVAL.fullmatch(text.strip())
+    return float(match.group(1)) * _HOURS[match.group(2).lower()] if match else float(DEFAULT_RETENTION_HOURS)
+
+
+def _vacuum(archive: Archive, name: str, retention_hours: int, force: bool) -> int:
+    table = archive.table(name)
+    try:
+        deleted = table.vacuum(retention_hours=retention_hours, dry_run=False,
+                               enforce_retention_duration=not force, full=True)
+    except (DeltaError, OSError, ValueError) as exc:
+        raise archive.storage.error(name, "vacuum failed", exc) from None
+    return len(deleted)

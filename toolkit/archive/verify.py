@@ -1,0 +1,200 @@
+"""`verify`: prove the archive is whole, or name what is wrong with it.
+
+Checks, each reported as a line:
+- every file the current version of each table references exists, has the size the log records,
+  and reads back (every row group is decoded, unless `quick`: then the Parquet footers only);
+- row counts agree with the log: each file's rows match its add action, the articles hold exactly
+  the rows the ledger says were appended, and the quarantine the lines it says were rejected;
+- the ledger is consistent: input == appended + duplicates + quarantined for every batch, batch ids
+  and input files (SHA-256) appear once, and each batch's version is the articles commit that
+  carries it; every batch commit in the articles log has its ledger row (else an append was
+  interrupted, and the next append or compact completes it);
+- no article id is stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE
+from toolkit.archive.ledger import committed_batches
+from toolkit.archive.tables import Archive, file_actions, open_archive
+
+READ_BATCH_ROWS = 8192
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail}
+
+
+@dataclass
+class VerifyReport:
+    """The outcome of `verify`: every check in order; `ok` when none found a fault."""
+
+    root: str
+    version: int | None = None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def faults(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"archive": self.root, "version": self.version, "ok": self.ok,
+                "checks": [c.as_dict() for c in self.checks]}
+
+
+def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = False) -> VerifyReport:
+    """Run every check on the archive's current version; faults are reported, not raised."""
+    target = archive if isinstance(archive, Archive) else open_archive(archive)
+    report = VerifyReport(root=target.root, version=target.version)
+    rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
+    ledger = target.batches()
+    _check_ledger(target, ledger, report)
+    _check_counts(target, ledger, rows, report)
+    if rows[ARTICLES] is not None:  # scanning needs every file readable
+        _check_unique_ids(target, report)
+    return report
+
+
+def _check_files(archive: Archive, name: str, report: VerifyReport, quick: bool) -> int | None:
+    """Every referenced file: present, of the logged size, readable, with the logged row count."""
+    if not archive.has(name):
+        report.add(f"{name} files", False, f"{name}/ is missing: this is not an archive `newsarchive append` wrote")
+        return None
+    table = archive.table(name)
+    actions = file_actions(table)
+    paths = actions.column("path").to_pylist()
+    sizes = actions.column("size_bytes").to_pylist()
+    logged = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else [None] * len(paths)
+    fs = archive.storage.filesystem
+
+    def check(i: int) -> str | None:
+        full = archive.storage.fs_path(name, *paths[i].split("/"))
+        try:
+            info = fs.get_file_info(full)
+            if info.type.name == "NotFound":
+                return f"{name}/{paths[i]}: missing"
+            if info.size != sizes[i]:
+                return f"{name}/{paths[i]}: {info.size} bytes, the log says {sizes[i]}"
+            with fs.open_input_file(full) as f:
+                parquet = pq.ParquetFile(f)
+                count = parquet.metadata.num_rows
+                if not quick:
+                    count = sum(b.num_rows for b in parquet.iter_batches(batch_size=READ_BATCH_ROWS))
+        except (OSError, pa.ArrowException) as exc:
+            return f"{name}/{paths[i]}: unreadable ({' '.join(str(exc).split())[:200]})"
+        if logged[i] is not None and count != logged[i]:
+            return f"{name}/{paths[i]}: {count} rows, the log says {logged[i]}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        problems = [p for p in pool.map(check, range(len(paths))) if p]
+    how = "footers read" if quick else "every row group read"
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        report.add(f"{name} files", False, "; ".join(problems[:3]) + more)
+        return None
+    total = sum(v for v in logged if v is not None)
+    report.add(f"{name} files", True, f"{len(paths)} files of version {table.version()} present and readable "
+               f"({how}), {total} rows as logged")
+    return total
+
+
+def _check_ledger(archive: Archive, ledger: pa.Table, report: VerifyReport) -> None:
+    """Counts add up per batch, batches and input files appear once, and ledger and log agree."""
+    problems: list[str] = []
+    batches = ledger.column("batch").to_pylist()  # one per batch: small
+    if ledger.num_rows:
+        total = pc.add(pc.add(ledger.column("appended"), ledger.column("duplicates")), ledger.column("quarantined"))
+        bad = pc.filter(ledger.column("batch"), pc.not_equal(total, ledger.column("input"))).to_pylist()
+        problems += [f"batch {b}: input != appended + duplicates + quarantined" for b in bad]
+        problems += [f"batch {b} appears {n} times" for b, n in Counter(batches).items() if n > 1]
+        shas = pc.struct_field(pc.list_flatten(ledger.column("files")), "sha256").to_pylist()
+        problems += [f"input file {s[:12]}… is archived {n} times" for s, n in Counter(shas).items() if n > 1]
+    commits = {r.batch: r for r in committed_batches(archive)}
+    recorded = dict(zip(batches, ledger.column("version").to_pylist(), strict=True))
+    for batch, version in recorded.items():
+        commit = commits.get(batch)
+        if commit is None:
+            problems.append(f"batch {batch}: no articles commit carries it (ledger says version {version})")
+        elif commit.version != version:
+            problems.append(f"batch {batch}: committed at version {commit.version}, the ledger says {version}")
+    problems += [f"batch {b} (articles version {commits[b].version}) is missing from the ledger: an append was "
+                 "interrupted; run `newsarchive append` again or `newsarchive compact` to complete it"
+                 for b in commits if b not in recorded]
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        report.add("ledger", False, "; ".join(problems[:3]) + more)
+    else:
+        report.add("ledger", True, f"{ledger.num_rows} batches, each recorded once and matching its articles commit")
+
+
+def _check_counts(archive: Archive, ledger: pa.Table, rows: dict[str, int | None], report: VerifyReport) -> None:
+    """The articles hold what the ledger says was appended; the quarantine, per batch, what it rejected."""
+    appended = int(pc.sum(ledger.column("appended")).as_py() or 0)
+    if rows[ARTICLES] is not None:
+        report.add("articles rows", rows[ARTICLES] == appended,
+                   f"{rows[ARTICLES]} rows in articles/, the ledger's batches appended {appended}")
+    if rows[QUARANTINE] is None:
+        return
+    counted = archive.dataset(QUARANTINE).to_table(columns=["batch"]).group_by("batch").aggregate([("batch", "count")])
+    found = dict(zip(counted.column("batch").to_pylist(), counted.column("batch_count").to_pylist(), strict=True))
+    said = dict(zip(ledger.column("batch").to_pylist(), ledger.column("quarantined").to_pylist(), strict=True))
+    wrong = [f"batch {b}: {found.get(b, 0)} quarantined lines, the ledger says {said.get(b, 0)}"
+             for b in sorted(set(found) | set(said)) if found.get(b, 0) != said.get(b, 0)]
+    report.add("quarantine rows", not wrong,
+               "; ".join(wrong[:3]) if wrong else f"{rows[QUARANTINE]} quarantined lines, as the ledger says")
+
+
+def _check_unique_ids(archive: Archive, report: VerifyReport) -> None:
+    """No id twice in the current version: counted by DuckDB over the id column, in bulk."""
+    con = duckdb.connect()
+    try:
+        con.register("ids", archive.articles().scanner(columns=[ID_FIELD]))
+        repeated = con.execute(
+            f"SELECT {ID_FIELD}, count(*) AS n FROM ids GROUP BY {ID_FIELD} HAVING n > 1 ORDER BY n DESC LIMIT 3"
+        ).fetchall()
+    except duckdb.Error as exc:
+        report.add("unique ids", False, f"cannot scan the id column ({' '.join(str(exc).split())[:200]})")
+        return
+    finally:
+        con.close()
+    if repeated:
+        report.add("unique ids", False, "; ".join(f"id {i} stored {n} times" for i, n in repeated))
+    else:
+        report.add("unique ids", True, "every article id is stored once")
+
+
+def render_text(report: VerifyReport) -> str:
+    lines = [f"{'ok   ' if c.ok else 'FAULT'}  {c.name}: {c.detail}" for c in report.checks]
+    verdict = "archive verified" if report.ok else f"{len(report.faults)} fault(s) found"
+    lines.append(f"{verdict}: {report.root} at version {report.version}")
+    return "\n".join(lines)
+
+
+def render_json(report: VerifyReport) -> str:
+    return json.dumps(report.as_dict(), ensure_ascii=False, indent=2)
