@@ -128,20 +128,15 @@ def test_refresh_follows_appends_and_compaction(archive_copy, tmp_path):
 
     build_catalog(archive_copy)
     path = archive_copy / "catalog.duckdb"
-    # the hook is what append and compact call; here it is called by hand after each commit
+    # append refreshes an existing catalog after its commit (toolkit/archive/hooks.py)
     for i in range(2):
         append([records(tmp_path / f"b{i}.jsonl", [article(i), article(10 + i, published_date="2020-03-05")])],
                archive=archive_copy)
     con = open_catalog(path)
-    assert con.sql("SELECT version, latest_version, up_to_date FROM catalog_info").fetchone() == (1, 3, False)
-    assert con.sql("SELECT count(*) FROM articles").fetchone() == (SAMPLE_ARTICLES,)  # a consistent past version
-    con.close()
-    assert refresh_catalog(archive_copy).version == 3
-    assert refresh_catalog(archive_copy) is None  # already current: nothing written
-    con = open_catalog(path)
+    assert con.sql("SELECT version, latest_version, up_to_date FROM catalog_info").fetchone() == (3, 3, True)
     assert con.sql("SELECT count(*) FROM articles").fetchone() == (SAMPLE_ARTICLES + 4,)
-    assert con.sql("SELECT up_to_date FROM catalog_info").fetchone() == (True,)
     con.close()
+    assert refresh_catalog(archive_copy) is None  # already current: nothing written
     # compaction replaces small files, and vacuum deletes the old ones: the refreshed catalog follows
     compact(archive_copy, retention_hours=0, force=True)
     refresh_catalog(archive_copy)
@@ -151,6 +146,24 @@ def test_refresh_follows_appends_and_compaction(archive_copy, tmp_path):
     assert con.sql(month).fetchone() == (4 + 2,)
     assert files_read(con, month) == 1  # the month's three files were merged into one
     assert catalog_version(path) == connect(archive_copy).sql("SELECT latest_version FROM catalog_info").fetchone()[0]
+
+
+def test_catalog_says_when_another_writer_moved_the_table_on(archive_copy, tmp_path, monkeypatch):
+    """A writer that does not refresh the catalog (another engine, or this hook switched off)."""
+    import importlib
+
+    from toolkit.archive import append
+
+    appending = importlib.import_module("toolkit.archive.append")  # the package re-exports a function of that name
+
+    build_catalog(archive_copy)
+    monkeypatch.setattr(appending, "refresh_catalog", lambda archive: None)
+    append([records(tmp_path / "b.jsonl", [article(1)])], archive=archive_copy)
+    con = open_catalog(archive_copy / "catalog.duckdb")
+    assert con.sql("SELECT version, latest_version, up_to_date FROM catalog_info").fetchone() == (1, 2, False)
+    assert con.sql("SELECT count(*) FROM articles").fetchone() == (SAMPLE_ARTICLES,)  # a consistent past version
+    con.close()
+    assert refresh_catalog(archive_copy).version == 2
 
 
 def test_refresh_does_nothing_without_a_catalog(archive_copy):
