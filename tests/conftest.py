@@ -33,6 +33,30 @@ def run_cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None, env
     return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
 
 
+def run_in_process(capsys, monkeypatch, args, *, stdin: bytes | str | None = None, env: dict | None = None,
+                   drop: tuple[str, ...] = ()) -> Result:
+    """Run `newsarchive` in this process (toolkit.cli.main: same parsing, errors and exit codes)."""
+    import io
+
+    from toolkit.cli import main as cli_main
+
+    for key in drop:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    if stdin is not None:
+        raw = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8"))
+    capsys.readouterr()
+    try:
+        cli_main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SHARED, Result, run_cli
+from tests.conftest import SHARED, Result, run_cli, run_in_process
 
 GEN = SHARED / "tools" / "gen_articles.py"
 S3_KEY, S3_SECRET, S3_BUCKET = "newsarchive-test", "newsarchive-test-secret", "newsarchive"
@@ -55,26 +55,9 @@ def cli_env():
 
 @pytest.fixture
 def main(capsys, monkeypatch):
-    """Run `newsarchive` in this process (toolkit.cli.main: same parsing, errors and exit codes)."""
-    import io
-
-    from toolkit.cli import main as cli_main
-
+    """Run `newsarchive` in this process, without AWS settings from the environment."""
     def run(*args: str, stdin: bytes | None = None, env: dict[str, str] | None = None) -> Result:
-        for key in _AWS_VARS:
-            monkeypatch.delenv(key, raising=False)
-        for key, value in (env or {}).items():
-            monkeypatch.setenv(key, value)
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        capsys.readouterr()
-        try:
-            cli_main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return run_in_process(capsys, monkeypatch, args, stdin=stdin, env=env, drop=tuple(_AWS_VARS))
     return run
 
 

@@ -5,7 +5,6 @@ Tests that change an archive work on a copy (`archive_copy`); the others share `
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -15,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, Result
+from tests.conftest import ROOT, Result, run_in_process
 
 PAGES = ROOT / "datasets" / "maghress-sample" / "pages"
 SEED_TITLE = "Maroc-US : le partenariat stratégique bilatéral au centre des entretiens de Bourita-Blinken"
@@ -72,22 +71,9 @@ def article(i: int, **fields) -> dict:
 
 @pytest.fixture
 def main(capsys, monkeypatch):
-    """Run `newsarchive` in this process (toolkit.cli.main: same parsing, errors and exit codes)."""
-    from toolkit.cli import main as cli_main
-
+    """Run `newsarchive` in this process, without archive settings from the environment."""
     def run(*args: str, stdin: str | None = None) -> Result:
-        for key in _ENV_DROP:
-            monkeypatch.delenv(key, raising=False)
-        if stdin is not None:
-            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
-        capsys.readouterr()
-        try:
-            cli_main(list(args))
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = capsys.readouterr()
-        return Result(code, captured.out, captured.err)
+        return run_in_process(capsys, monkeypatch, args, stdin=stdin, drop=tuple(_ENV_DROP))
     return run
 
 

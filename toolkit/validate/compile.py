@@ -62,6 +62,17 @@ def _and(checks: list[Check]) -> Check:
     return run
 
 
+def _trivial(sub: Any) -> Check | None:
+    """The check for a boolean or empty schema; None for a schema object with keywords to compile."""
+    if sub is True or sub == {}:
+        return _const(True)
+    if sub is False:
+        return _const(False)
+    if not isinstance(sub, dict):
+        raise Untranslatable("schema is not an object")
+    return None
+
+
 def _types(sub: dict[str, Any]) -> set[str] | None:
     kind = sub.get("type")
     if kind is None:
@@ -119,12 +130,8 @@ class _Compiler:
     # --- strings ---------------------------------------------------------------------------------
     def string(self, sub: Any) -> Check:
         """Exact verdict of `sub` applied to JSON strings."""
-        if sub is True or sub == {}:
-            return _const(True)
-        if sub is False:
-            return _const(False)
-        if not isinstance(sub, dict):
-            raise Untranslatable("schema is not an object")
+        if (trivial := _trivial(sub)) is not None:
+            return trivial
         self._check_keys(sub, _STRING_ONLY | _OBJECT_ONLY | _NUMBER_ONLY | _ARRAY_ONLY
                          | {"type", "enum", "const"})
         types = _types(sub)
@@ -166,12 +173,8 @@ class _Compiler:
 
     # --- booleans --------------------------------------------------------------------------------
     def boolean(self, sub: Any) -> Check:
-        if sub is True or sub == {}:
-            return _const(True)
-        if sub is False:
-            return _const(False)
-        if not isinstance(sub, dict):
-            raise Untranslatable("schema is not an object")
+        if (trivial := _trivial(sub)) is not None:
+            return trivial
         self._check_keys(sub, _STRING_ONLY | _OBJECT_ONLY | _NUMBER_ONLY | _ARRAY_ONLY | {"type"})
         types = _types(sub)
         checks = [] if types is None or "boolean" in types else [_const(False)]
@@ -180,12 +183,8 @@ class _Compiler:
 
     # --- arrays of strings -----------------------------------------------------------------------
     def string_list(self, sub: Any) -> Check:
-        if sub is True or sub == {}:
-            return _const(True)
-        if sub is False:
-            return _const(False)
-        if not isinstance(sub, dict):
-            raise Untranslatable("schema is not an object")
+        if (trivial := _trivial(sub)) is not None:
+            return trivial
         self._check_keys(sub, _STRING_ONLY | _OBJECT_ONLY | _NUMBER_ONLY
                          | {"type", "items", "minItems", "maxItems"})
         types = _types(sub)
