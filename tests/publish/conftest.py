@@ -90,7 +90,8 @@ def append_batch(root: Path, records: list[dict], batch: str) -> int:
     body = "".join(r["id"] for r in records).encode()
     ledger = pa.Table.from_pylist([{
         "batch": batch,
-        "files": [{"name": f"{batch}.jsonl", "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}],
+        # the ledger keeps paths as given, private folders included; the card must not show them
+        "files": [{"name": f"/home/someone/private/{batch}.jsonl", "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}],
         "input": len(records), "appended": len(records), "duplicates": 0, "quarantined": 0,
         "version": version, "tool_version": "0.1.0",
         "appended_at": dt.datetime(2024, 8, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=version),

@@ -203,7 +203,8 @@ def _provenance(inputs: CardInputs) -> str:
     rows = []
     for row in batches.slice(0, MAX_BATCHES).to_pylist():
         files = row.get("files") or []
-        names = ", ".join(f"{f.get('name')} (sha256 {str(f.get('sha256'))[:12]}…)" for f in files)
+        # Only the file's own name: the ledger keeps the path as given, which may name private folders.
+        names = ", ".join(f"{_base_name(f.get('name'))} (sha256 {str(f.get('sha256'))[:12]}…)" for f in files)
         when = row.get("appended_at")
         rows.append([row.get("batch"), row.get("version"), row.get("appended"), row.get("duplicates"),
                      row.get("quarantined"), names, when.date().isoformat() if isinstance(when, dt.datetime) else when,
@@ -273,3 +274,8 @@ def render_card(inputs: CardInputs) -> str:
         "the text.",
     ]
     return "---\n" + front_matter(inputs) + "\n---\n\n" + "\n\n".join(sections) + "\n"
+
+
+def _base_name(path: object) -> str:
+    text = str(path or "")
+    return text.replace("\\", "/").rsplit("/", 1)[-1] or text
