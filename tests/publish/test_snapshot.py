@@ -163,7 +163,7 @@ def test_card_tables_come_from_the_schema_and_the_data(published):
         assert f"| {year} | {n:,} |" in body
     assert "![Articles per month](articles_per_month.png)" in body
     assert "version **1**" in body and "batch-0001" in body and "batch-0002" in body  # provenance
-    assert "batch-0001.jsonl (sha256" in body and "/home/someone" not in body
+    assert "batch-0001.jsonl (sha256" in body and "/srv/private-batches" not in body
     assert "load_dataset(" in body and "@misc{" in body and "## Changelog" in body
 
 
