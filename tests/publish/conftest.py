@@ -91,7 +91,8 @@ def append_batch(root: Path, records: list[dict], batch: str) -> int:
     ledger = pa.Table.from_pylist([{
         "batch": batch,
         # the ledger keeps paths as given, private folders included; the card must not show them
-        "files": [{"name": f"/srv/private-batches/{batch}.jsonl", "sha256": hashlib.sha256(body).hexdigest(), "bytes": len(body)}],
+        "files": [{"name": f"/srv/private-batches/{batch}.jsonl", "sha256": hashlib.sha256(body).hexdigest(),
+                   "bytes": len(body)}],
         "input": len(records), "appended": len(records), "duplicates": 0, "quarantined": 0,
         "version": version, "tool_version": "0.1.0",
         "appended_at": dt.datetime(2024, 8, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=version),
