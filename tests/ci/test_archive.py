@@ -13,22 +13,14 @@ import xmlschema
 from tests.ci.conftest import XSD, append_to_archive, good_record
 from tests.ci.test_github import parse_commands
 from toolkit.errors import NewsarchiveError
-from toolkit.validate import archive_ids, validate
+from toolkit.validate import validate
 from toolkit.validate.render import render_junit
 
 
-@pytest.fixture(params=["archive stage", "deltalake"])
-def archive_reader(request, monkeypatch):
-    """Run each test through `toolkit.archive.open_archive` (when that stage is there) and through
-    the direct Delta read, which is the fallback."""
-    if request.param == "deltalake":
-        monkeypatch.setattr(archive_ids, "_archive_api", lambda uri: None)
-    else:
-        try:
-            from toolkit.archive import open_archive  # noqa: F401
-        except ImportError:
-            pytest.skip("toolkit.archive.open_archive is not available yet")
-    return request.param
+@pytest.fixture
+def archive_reader():
+    """The archive is read through `toolkit.archive.open_archive`."""
+    return "archive stage"
 
 
 def batch_with_known_ids(write_batch):

@@ -12,7 +12,6 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -66,8 +65,7 @@ class IdSpool:
 def open_archived_ids(uri: str) -> ArchivedIds:
     """The `id` column of the archive's `articles/` table (layout: docs/archive-layout.md).
 
-    Goes through `toolkit.archive.open_archive` when the archive stage provides it, and otherwise
-    reads the Delta table with deltalake (object-store credentials from the environment).
+    Read through `toolkit.archive.open_archive` (object-store credentials from the environment).
     """
     root = uri.rstrip("/") or uri
     if "://" not in root or root.startswith("file://"):
@@ -79,49 +77,13 @@ def open_archived_ids(uri: str) -> ArchivedIds:
                 f"archive {uri}: no articles/ Delta table there; pass --archive the archive root "
                 "(the folder that holds articles/)"
             )
-    api = _archive_api(root)
-    if api is not None:
-        version, dataset = int(api.version), api.articles()
-    else:
-        version, dataset = _open_with_deltalake(root)
+    from toolkit.archive import open_archive
+
+    archive = open_archive(root)
+    version, dataset = int(archive.version), archive.articles()
     if "id" not in dataset.schema.names:
         raise NewsarchiveError(f"archive {uri}: articles/ has no id column, so it cannot be checked for known ids")
     return ArchivedIds(root, version, dataset)
-
-
-def _archive_api(uri: str) -> Any | None:
-    try:
-        from toolkit.archive import open_archive  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return open_archive(uri)
-
-
-def _open_with_deltalake(root: str) -> tuple[int, pads.Dataset]:
-    """The fallback: the Delta table read directly, credentials and region from the AWS_* variables."""
-    from deltalake import DeltaTable
-    from deltalake.exceptions import DeltaError, TableNotFoundError
-
-    try:
-        table = DeltaTable(f"{root}/articles", storage_options=_storage_options(root))
-        return table.version(), table.to_pyarrow_dataset()
-    except TableNotFoundError:
-        raise NewsarchiveError(
-            f"archive {root}: no articles/ Delta table there; pass --archive the archive root"
-        ) from None
-    except (DeltaError, OSError) as exc:
-        raise NewsarchiveError(f"archive {root}: cannot read articles/ ({exc})") from None
-
-
-def _storage_options(root: str) -> dict[str, str] | None:
-    """Object-store settings deltalake does not take from the environment by itself."""
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if not root.startswith("s3://") or not endpoint:
-        return None
-    options = {"AWS_ENDPOINT_URL": endpoint}
-    if endpoint.lower().startswith("http://"):
-        options["AWS_ALLOW_HTTP"] = "true"  # a local S3-compatible server (MinIO, SeaweedFS)
-    return options
 
 
 def find_archived(spool: Path, archived: ArchivedIds, workdir: str | os.PathLike) -> Iterator[pa.RecordBatch]:
