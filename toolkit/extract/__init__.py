@@ -24,9 +24,6 @@ rule and canonical URLs), `records` (page to schema record), `runner` (files, wo
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.html import parse_html
 from toolkit.extract.ids import canonical_url, record_id
@@ -34,32 +31,10 @@ from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector, detect
 from toolkit.extract.maghress import EDITIONS, Edition, MaghressParser, parse_maghress
 from toolkit.extract.records import Extracted, Page, build_record
 from toolkit.extract.report import Duplicate, ExtractReport, Reject
-from toolkit.extract.runner import FORMATS, default_jobs, discover, run
+from toolkit.extract.runner import FORMATS, default_jobs, discover, extract
 
 __all__ = [
     "DEFAULT_LANGUAGES", "EDITIONS", "FORMATS", "Duplicate", "Edition", "ExtractReport", "Extracted",
     "LanguageDetector", "MaghressParser", "Page", "PageRejected", "Reject", "build_record", "canonical_url",
     "default_jobs", "detect_language", "discover", "extract", "parse_html", "parse_maghress", "record_id",
 ]
-
-
-def extract(
-    inputs: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
-    *,
-    fmt: str = "auto",
-    rejects: str | os.PathLike | None = None,
-    jobs: int | None = None,
-    progress: bool = False,
-    languages: Sequence[str] | None = None,
-) -> ExtractReport:
-    """Turn page files into schema records (JSON Lines at `output`, "-" for stdout).
-
-    `inputs` are files or directories (searched recursively). `fmt` is "auto" (by extension, then
-    content), "maghress", "html" or "warc". Every page becomes a record, a duplicate (same id or same
-    text as an earlier record: written once) or a reject (written to `rejects` as JSON Lines
-    `{"input", "record", "reason"}` when given). `jobs` worker processes (default: the cores).
-    `languages` are the candidate ISO 639-1 codes for detection (default `DEFAULT_LANGUAGES`).
-    Raises `NewsarchiveError` when the run cannot happen (no inputs, unwritable output).
-    """
-    return run(inputs, output, fmt=fmt, rejects=rejects, jobs=jobs, progress=progress, languages=languages)

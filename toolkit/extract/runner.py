@@ -347,7 +347,7 @@ class _Sink:
             self.temp = None
 
 
-def run(
+def extract(
     inputs: Sequence[str | os.PathLike],
     output: str | os.PathLike,
     *,
@@ -357,7 +357,15 @@ def run(
     progress: bool = False,
     languages: Sequence[str] | None = None,
 ) -> ExtractReport:
-    """The body of `toolkit.extract.extract` (see there)."""
+    """Turn page files into schema records (JSON Lines at `output`, "-" for stdout).
+
+    `inputs` are files or directories (searched recursively). `fmt` is "auto" (by extension, then
+    content), "maghress", "html" or "warc". Every page becomes a record, a duplicate (same id or same
+    text as an earlier record: written once) or a reject (written to `rejects` as JSON Lines
+    `{"input", "record", "reason"}` when given). `jobs` worker processes (default: the cores).
+    `languages` are the candidate ISO 639-1 codes for detection (default `DEFAULT_LANGUAGES`).
+    Raises `NewsarchiveError` when the run cannot happen (no inputs, unwritable output).
+    """
     started = time.perf_counter()
     codes = tuple(LanguageDetector(languages or DEFAULT_LANGUAGES).codes)  # fail early on a bad code
     if jobs is not None and jobs < 1:
