@@ -190,3 +190,24 @@ def test_worker_processes_give_the_same_report_with_the_same_line_numbers(tmp_pa
     reference = ReferenceValidator(load_schema().document)
     expected = [(i, v.problems) for i, raw in enumerate(generated_lines, 1) if not (v := reference.check(raw)).valid]
     assert serial == expected
+
+
+def test_small_stream_chunks_take_the_fallback_paths_and_stay_exact(tmp_path, monkeypatch):
+    """A member first seen after Arrow's first chunk makes the streaming reader fail without a row
+    number; the engine then parses that region on its own (`_parse_exact`). Tiny chunks force it."""
+    import toolkit.validate.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "STREAM_CHUNK_BYTES", 256)
+    monkeypatch.setattr(engine_module, "PARSE_SLICE_BYTES", 300)
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(OTHER_SCHEMAS["open object with booleans and enums"]))
+    lines = [json.dumps({"name": f"n{i % 9}", "kind": "a"}).encode() for i in range(60)]
+    lines[25] = json.dumps({"name": "late", "extra": {"nested": [1, 2]}}).encode()  # new member, late
+    lines[40] = json.dumps({"name": "x", "ok": "not a boolean"}).encode()  # a row Arrow rejects
+    lines[50] = json.dumps({"name": "abc", "tags": ["Z"]}).encode()  # invalid by its pattern
+    schema = load_schema(path)
+    outcome, failures = engine_verdicts(Engine(schema), lines)
+    assert outcome.stats["reparses"] >= 2
+    assert sorted(failures) == [41, 51]
+    assert outcome.stats["bulk"] == 58  # every valid line, the late member's region included
+    assert_same_as_reference(schema, lines)
