@@ -61,3 +61,15 @@ def test_docstring_examples_run(monkeypatch):
         assert failures == 0, module_info.name
         tried_total += tried
     assert tried_total > 5
+
+
+def test_validate_json_example_has_the_keys_the_command_writes(cli):
+    import json as _json
+
+    example = re.search(r"`--format json` writes one object.*?```json\n(.*?)```", README, re.S).group(1)
+    documented = _json.loads(example.replace('"..."', '{}'))
+    res = cli("validate", "--format", "json", "--quiet", str(ROOT / "datasets/examples/mixed-batch.jsonl"))
+    actual = _json.loads(res.out)
+    assert list(documented) == list(actual)
+    assert list(documented["files"][0]) == list(actual["files"][0])
+    assert documented["errors"][0] == {**actual["errors"][0], "file": "datasets/examples/mixed-batch.jsonl"}
