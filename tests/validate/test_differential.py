@@ -27,20 +27,22 @@ def engine_verdicts(engine: Engine, lines: list[bytes]):
 
 
 def assert_same_as_reference(schema: Schema, lines: list[bytes], *, min_bulk: int = 0) -> None:
-    engine = Engine(schema)
+    """Both bulk paths (typed decoding, where the schema allows it, and Arrow) against the reference."""
     reference = ReferenceValidator(schema.document)
-    outcome, failures = engine_verdicts(engine, lines)
-    assert outcome.records == len(lines)
-    for number, raw in enumerate(lines, start=1):
-        expected = reference.check(raw)
-        got = failures.get(number)
-        if expected.valid:
-            assert got is None, (raw, got.problems)
-        else:
-            assert got is not None, (raw, expected.problems)
-            assert got.problems == expected.problems, raw
-            assert got.record_id == expected.record_id
-    assert outcome.stats["bulk"] >= min_bulk, outcome.stats
+    expected = [reference.check(raw) for raw in lines]
+    for typed in (True, False):
+        engine = Engine(schema, typed=typed)
+        outcome, failures = engine_verdicts(engine, lines)
+        assert outcome.records == len(lines)
+        for number, (raw, want) in enumerate(zip(lines, expected, strict=True), start=1):
+            got = failures.get(number)
+            if want.valid:
+                assert got is None, (typed, raw, got.problems)
+            else:
+                assert got is not None, (typed, raw, want.problems)
+                assert got.problems == want.problems, (typed, raw)
+                assert got.record_id == want.record_id
+        assert outcome.stats["bulk"] >= min_bulk, (typed, outcome.stats)
 
 
 # --- generated records -----------------------------------------------------------------------------
@@ -73,7 +75,7 @@ def records(draw) -> bytes:
             rec[field] = draw(ANY_VALUE)
     text = json.dumps(rec, ensure_ascii=draw(st.booleans()))
     mangle = draw(st.sampled_from(["none"] * 6 + ["truncate", "escape-key", "spaces", "crlf", "dup", "nan",
-                                                  "latin-1"]))
+                                                  "latin-1", "dup-spaced", "dup-escaped"]))
     if mangle == "truncate":
         text = text[: draw(st.integers(1, max(1, len(text) - 1)))]
     elif mangle == "escape-key":
@@ -84,6 +86,10 @@ def records(draw) -> bytes:
         text += "\r"
     elif mangle == "dup":
         text = text[:-1] + ', "id": "ffffffffffffffff"}'
+    elif mangle == "dup-spaced":  # the repeated key hides behind blanks before its colon
+        text = text[:-1] + ', "title" \t: "Encore"}'
+    elif mangle == "dup-escaped":  # ... or behind an escape
+        text = text[:-1] + ', "t\\u0069tle": "Encore"}'
     elif mangle == "nan":
         text = text[:-1] + ', "x": NaN}'
     elif mangle == "latin-1":  # a legacy-encoded line: Arrow would take its bytes as they are
@@ -138,21 +144,50 @@ OTHER_SCHEMAS = {
         },
         "required": ["s"],
     },
+    "flat, typed decoding": {  # every keyword msgspec takes, Python-regex quirks, and residual checks
+        "$schema": DRAFT, "type": "object", "additionalProperties": False, "required": ["k"],
+        "properties": {
+            "k": {"type": "string", "pattern": "^[a-z]+$"},  # Python's $ admits a trailing newline
+            "dd": {"type": "string", "pattern": "\\d", "maxLength": 3},  # \d takes Arabic-Indic digits
+            "w": {"type": "string", "minLength": 2, "maxLength": 4},  # code points, not UTF-16 units
+            "bb": {"type": "boolean"},
+            "l": {"type": "array", "items": {"type": "string", "minLength": 1, "pattern": "\\w"},
+                  "minItems": 1, "maxItems": 3},
+            "f": {"type": "string", "format": "date", "minLength": 10},
+            "ee": {"type": "string", "enum": ["a", "b"]},
+            "nn": {"type": "string", "pattern": "x", "not": {"pattern": "\\s"}},
+            "u": {"type": "array", "items": {"type": "string", "format": "uri"}},
+        },
+    },
     "uncompilable root": {
         "$schema": DRAFT, "allOf": [{"required": ["a"]}], "properties": {"a": {"type": "string"}},
     },
 }
 
 OTHER_VALUES = st.one_of(ANY_VALUE, st.sampled_from(["x", "ab", "abc", "d", "dd", "ddd", "a1", "ab", "word",
-                                                      "a word b", "swordy", "b", "2021-02-29", "a-b"]))
+                                                      "a word b", "swordy", "b", "2021-02-29", "a-b", "abc\n",
+                                                      "١٢", "😀😀", "e\u0301", "x y", "x\u3000", "2021-06-28",
+                                                      "\\\"", "a\\"]),
+                         st.lists(st.sampled_from(["a", "", "٣", "-", "https://x.ma/a b", "https://x.ma/"]),
+                                  max_size=4))
 
 
 @st.composite
 def other_lines(draw) -> bytes:
     rec = draw(st.dictionaries(st.sampled_from(["name", "ok", "kind", "fixed", "tags", "a", "b", "c", "d", "e",
-                                                "n", "r", "w", "u", "s", "extra"]),
+                                                "n", "r", "w", "u", "s", "extra", "k", "dd", "bb", "l", "f",
+                                                "ee", "nn"]),
                                OTHER_VALUES, max_size=6))
-    return json.dumps(rec).encode()
+    text = json.dumps(rec, ensure_ascii=draw(st.booleans()))
+    mangle = draw(st.sampled_from(["none"] * 4 + ["dup", "dup-spaced", "spaced"]))
+    if rec and mangle != "none":
+        key = draw(st.sampled_from(sorted(rec)))
+        if mangle == "spaced":
+            text = text.replace(f'"{key}": ', f'"{key}"\r : ', 1)
+        else:
+            sep = " :" if mangle == "dup-spaced" else ":"
+            text = text[:-1] + f', "{key}"{sep} {json.dumps(rec[key])}}}'
+    return text.encode()
 
 
 @pytest.mark.parametrize("name", sorted(OTHER_SCHEMAS))
@@ -165,12 +200,38 @@ def test_other_schemas_match_reference(tmp_path_factory, name, lines):
     assert_same_as_reference(load_schema(path), lines)
 
 
-def test_bulk_path_decides_valid_article_records():
+@pytest.mark.parametrize("typed", [True, False])
+def test_bulk_path_decides_valid_article_records(typed):
     lines = [json.dumps(good_record(i)).encode() for i in range(50)]
-    engine = Engine(load_schema())
+    engine = Engine(load_schema(), typed=typed)
+    assert (engine.typed is not None) == typed  # the article schema takes the typed decoder
     outcome, failures = engine_verdicts(engine, lines)
     assert not failures
     assert outcome.stats["bulk"] == 50 and outcome.stats["reference"] == 0
+
+
+def test_typed_decoding_is_taken_only_where_it_is_exact(tmp_path):
+    def typed_for(doc) -> bool:
+        path = tmp_path / "s.json"
+        path.write_text(json.dumps(doc))
+        return Engine(load_schema(path)).typed is not None
+
+    assert typed_for(OTHER_SCHEMAS["flat, typed decoding"])
+    assert not typed_for(OTHER_SCHEMAS["open object with booleans and enums"])  # unknown fields allowed
+    assert not typed_for(OTHER_SCHEMAS["logic"])  # "e" admits null
+    assert not typed_for(OTHER_SCHEMAS["uncompilable parts"])
+
+
+def test_a_duplicate_key_is_never_valid_on_the_typed_path():
+    good = good_record(1)
+    body = json.dumps(good)[:-1]
+    lines = [(body + ', "title": "Autre"}').encode(), (body + ', "title"\t : "Autre"}').encode(),
+             (body + ', "\\u0074itle": "Autre"}').encode(), json.dumps(good).encode()]
+    engine = Engine(load_schema())
+    assert engine.typed is not None
+    outcome, failures = engine_verdicts(engine, lines)
+    assert sorted(failures) == [1, 2, 3]
+    assert all("duplicate key 'title'" in f.problems[0].message for f in failures.values())
 
 
 def test_worker_processes_give_the_same_report_with_the_same_line_numbers(tmp_path, generated_lines):
@@ -211,3 +272,32 @@ def test_small_stream_chunks_take_the_fallback_paths_and_stay_exact(tmp_path, mo
     assert sorted(failures) == [41, 51]
     assert outcome.stats["bulk"] == 58  # every valid line, the late member's region included
     assert_same_as_reference(schema, lines)
+
+
+def test_flat_schema_quirks_are_decided_in_bulk_exactly(tmp_path):
+    """Python-regex and code-point edge cases, through msgspec's constraints and the residual checks."""
+    import random
+
+    path = tmp_path / "schema.json"
+    path.write_text(json.dumps(OTHER_SCHEMAS["flat, typed decoding"]))
+    schema = load_schema(path)
+    choices = {
+        "k": ["abc", "abc\n", "ab c", "ABC", ""],
+        "dd": ["1", "١٢٣", "12345", "x", "\u0661"],
+        "w": ["ab", "😀😀", "e\u0301", "a", "abcde", "😀😀😀😀"],
+        "bb": [True, False, "true", 1],
+        "l": [["a"], ["٣"], [], ["a", "b", "c", "d"], ["-"], [""], ["\\"]],
+        "f": ["2021-06-28", "2021-02-29", "2020-02-29", "2021-6-28  ", "2021-06-28\n"],
+        "ee": ["a", "b", "c"],
+        "nn": ["x", "x y", "x\u3000", "y", "x\n"],
+        "u": [["https://x.ma/"], ["https://x.ma/a b"], [], ["mailto:a@b.c"], ["//x"]],
+    }
+    rng = random.Random(7)
+    lines = []
+    for _ in range(400):
+        rec = {"k": rng.choice(["abc", "abc\n", "x"])}
+        for key, values in choices.items():
+            if rng.random() < 0.6:
+                rec[key] = rng.choice(values) if rng.random() < 0.25 else values[0]
+        lines.append(json.dumps(rec, ensure_ascii=rng.random() < 0.5).encode())
+    assert_same_as_reference(schema, lines, min_bulk=40)

@@ -1,5 +1,6 @@
 """The official JSON-Schema-Test-Suite (draft 2020-12 and the optional formats we assert in bulk),
-run through every path of ours that decides validity without delegating: the compiled column checks.
+run through every path of ours that decides validity without delegating: the compiled column checks
+(Arrow path) and the typed decoder with its residual column checks.
 
 Each case is run twice: as the root schema (when the compiler takes it) and as the schema of a
 property `v`, with the instance wrapped as {"v": instance}. Whenever the bulk path calls a line
@@ -70,14 +71,20 @@ def wrap(sub, kind: str) -> dict | None:
     if any(k in text for k in ('"$ref"', '"$dynamicRef"', '"$id"', '"$anchor"', '"$dynamicAnchor"', '"$schema"',
                                '"$vocabulary"')):
         return None  # wrapping would change what references resolve to
-    return {"$schema": DRAFT, "type": "object", "properties": {"v": {**TYPE_GUARDS[kind], "allOf": [sub]}}}
+    guard = TYPE_GUARDS[kind]
+    if isinstance(sub, dict) and not set(sub) & set(guard):
+        prop = {**guard, **sub}  # keywords at the top: where the typed decoder takes them itself
+    else:
+        prop = {**guard, "allOf": [sub]}
+    # No other member: a flat object, so both bulk paths (typed decoding and Arrow) can take it.
+    return {"$schema": DRAFT, "type": "object", "additionalProperties": False, "properties": {"v": prop}}
 
 
-def run(schema: Schema, instances: list) -> tuple[np.ndarray, list[bool], list[bool]]:
+def run(schema: Schema, instances: list, typed: bool) -> tuple[np.ndarray, list[bool], list[bool]]:
     """(bulk-valid mask, engine verdicts, reference verdicts) for one line per instance."""
     lines = [json.dumps(x, ensure_ascii=False).encode() for x in instances]
     data = b"".join(line + b"\n" for line in lines)
-    engine = Engine(schema)
+    engine = Engine(schema, typed=typed)
     bulk_valid, *_ = engine.bulk_verdicts(Lines(data))
     from toolkit.readers.jsonl import Block, InputFile
 
@@ -89,7 +96,7 @@ def run(schema: Schema, instances: list) -> tuple[np.ndarray, list[bool], list[b
     return bulk_valid, engine_valid, reference_valid
 
 
-DECIDED = {"root": 0, "property": 0}
+DECIDED = {"root": 0, "property": 0, "typed": 0}
 
 
 @pytest.mark.parametrize("path", suite_files(), ids=lambda p: p.name)
@@ -111,24 +118,25 @@ def test_suite_file(path):
                 Draft202012Validator.check_schema(doc)
             except SchemaError:
                 continue
-            bulk, engine_valid, reference_valid = run(schema_of(doc), values)
-            for i, position in enumerate(positions):
-                test = tests[position]
-                where = f"{path.name} / {description} / {test['description']} ({kind})"
-                if bulk[i]:
-                    DECIDED[kind] += 1
-                    assert reference_valid[i], f"bulk path said valid, reference says invalid: {where}"
-                assert engine_valid[i] == reference_valid[i], where
+            for typed in (False, True):
+                bulk, engine_valid, reference_valid = run(schema_of(doc), values, typed)
+                for i, position in enumerate(positions):
+                    test = tests[position]
+                    where = f"{path.name} / {description} / {test['description']} ({kind}, typed={typed})"
+                    if bulk[i]:
+                        DECIDED["typed" if typed else kind] += 1
+                        assert reference_valid[i], f"bulk path said valid, reference says invalid: {where}"
+                    assert engine_valid[i] == reference_valid[i], where
 
 
 def test_bulk_path_was_exercised():
     """The suite must really go through the compiled checks, not only through the reference."""
     if not suite_files():
         pytest.skip("the JSON-Schema-Test-Suite is not present")
-    DECIDED.update(root=0, property=0)
+    DECIDED.update(root=0, property=0, typed=0)
     for path in suite_files():
         test_suite_file(path)
-    assert DECIDED["property"] > 150 and DECIDED["root"] > 10, DECIDED
+    assert DECIDED["property"] > 150 and DECIDED["root"] > 10 and DECIDED["typed"] > 100, DECIDED
 
 
 def test_reference_agrees_with_the_suite_on_the_formats_we_assert():

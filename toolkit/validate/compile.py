@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from toolkit.validate.arrays import bools, false_if_null, strings, to_numpy_bools
 from toolkit.validate.formats import asserted_formats, columnar_format_checks
 from toolkit.validate.pyregex import Untranslatable, to_re2
 
@@ -44,7 +45,7 @@ _STRING_ONLY = frozenset({"minLength", "maxLength", "pattern", "format"})
 
 
 def _const(value: bool) -> Check:
-    return lambda values: pa.array(np.full(len(values), value))
+    return lambda values: bools(np.full(len(values), value))
 
 
 def _and(checks: list[Check]) -> Check:
@@ -168,8 +169,8 @@ class _Compiler:
     def _member(allowed: list[str]) -> Check:
         if not allowed:
             return _const(False)
-        value_set = pa.array(allowed, pa.string())
-        return lambda v: pc.fill_null(pc.is_in(v, value_set=value_set), False)
+        value_set = strings(allowed)
+        return lambda v: false_if_null(pc.is_in(v, value_set=value_set))
 
     # --- booleans --------------------------------------------------------------------------------
     def boolean(self, sub: Any) -> Check:
@@ -207,12 +208,12 @@ class _Compiler:
                     flat = pc.list_flatten(chunk)
                     bad_rows = np.zeros(len(chunk), dtype=bool)
                     if len(flat):
-                        ok = np.asarray(pc.fill_null(item(flat), False).to_numpy(zero_copy_only=False), dtype=bool)
+                        ok = to_numpy_bools(item(flat))
                         ok &= _present(flat)
                         parents = np.asarray(pc.list_parent_indices(chunk).to_numpy())
                         bad_rows[parents[~ok]] = True
                     good.append(~bad_rows)
-                return pa.array(np.concatenate(good) if good else np.zeros(0, dtype=bool))
+                return bools(np.concatenate(good) if good else np.zeros(0, dtype=bool))
 
             checks.append(items)
         checks.extend(self._logic(sub, self.string_list))
@@ -269,8 +270,7 @@ class Plan:
                 column = column.chunk(0)
             # Checks see every row; absent values (null) pass here, presence is `required`'s business.
             here = _present(column)
-            verdict = np.asarray(pc.fill_null(prop.check(column), False).to_numpy(zero_copy_only=False),
-                                 dtype=bool)
+            verdict = to_numpy_bools(prop.check(column))
             bad = here & ~verdict
             if bad.any():
                 failed[prop.name] = bad
@@ -291,9 +291,7 @@ def _present(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         return np.ones(n, dtype=bool)
     if column.null_count == n:
         return np.zeros(n, dtype=bool)
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    return np.concatenate([np.asarray(c.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-                           for c in chunks]) if chunks else np.zeros(0, dtype=bool)
+    return to_numpy_bools(pc.is_valid(column))
 
 
 @dataclass

@@ -31,8 +31,10 @@ import pyarrow.json as pj
 
 from toolkit.readers.jsonl import Block, InputFile, read_blocks
 from toolkit.schema import Schema
+from toolkit.validate.arrays import bools, int64s
 from toolkit.validate.compile import Plan, compile_schema
-from toolkit.validate.reference import Problem, ReferenceValidator
+from toolkit.validate.reference import BadLine, Problem, ReferenceValidator, Verdict, guess_id, parse_line
+from toolkit.validate.typed import TypedDecoder, typed_decoder
 
 LINE_COLUMN = "_line"
 PARSE_SLICE_BYTES = 1 << 20  # in `_parse_exact`, a rejected line costs one re-parse of its slice
@@ -103,13 +105,15 @@ class Engine:
     """Validates blocks against one schema, bulk path first, reference for the rest."""
 
     def __init__(self, schema: Schema, *, keep_rows: bool = False, bulk: bool = True,
-                 keep_columns: Iterable[str] | None = None) -> None:
-        """`keep_columns` narrows the kept valid rows to those fields (e.g. only `id`, to look it up)."""
-        self._spec = {"schema": schema, "keep_rows": keep_rows, "bulk": bulk,
+                 keep_columns: Iterable[str] | None = None, typed: bool = True) -> None:
+        """`keep_columns` narrows the kept valid rows to those fields (e.g. only `id`, to look it up);
+        `typed=False` keeps flat schemas on the Arrow path too (the tests run both)."""
+        self._spec = {"schema": schema, "keep_rows": keep_rows, "bulk": bulk, "typed": typed,
                       "keep_columns": list(keep_columns) if keep_columns is not None else None}
         self.schema = schema
         self.reference = ReferenceValidator(schema.document)
         self.plan: Plan | None = compile_schema(schema.document) if bulk else None
+        self.typed: TypedDecoder | None = typed_decoder(schema.document, self.plan) if typed else None
         self.keep_rows = keep_rows
         if not keep_rows:
             self.row_schema = None
@@ -137,9 +141,7 @@ class Engine:
         slow_lines: list[int] = []
         ref_idx = np.flatnonzero(~valid)
         stats["reference"] = len(ref_idx)
-        for i in ref_idx.tolist():
-            raw = data[starts[i]:content_end[i]]
-            verdict = self.reference.check(raw, known_failures.get(i))
+        for i, raw, verdict in self._reference_lane(data, starts, content_end, ref_idx, known_failures):
             if verdict.valid:
                 if self.keep_rows:
                     slow_records.append(verdict.record)
@@ -149,6 +151,34 @@ class Engine:
 
         rows = self._rows(segments, valid, slow_records, slow_lines) if self.keep_rows else None
         return BlockOutcome(block.source, 1, n, failures, rows, block.bytes_read, stats)
+
+    def _reference_lane(self, data: bytes, starts: np.ndarray, content_end: np.ndarray, ref_idx: np.ndarray,
+                        known_failures: dict[int, set[str]]) -> Iterator[tuple[int, bytes, Verdict]]:
+        """The reference's verdict on each line the bulk path did not call valid.
+
+        Lines the typed decoder rejected come with no hint; their parsed records get one here, in
+        bulk (`TypedDecoder.suspects`), so python-jsonschema only descends where errors can be.
+        """
+        if self.typed is None:
+            for i in ref_idx.tolist():
+                raw = data[starts[i]:content_end[i]]
+                yield i, raw, self.reference.check(raw, known_failures.get(i))
+            return
+        parsed: list[tuple[int, bytes, Any]] = []
+        for i in ref_idx.tolist():
+            raw = data[starts[i]:content_end[i]]
+            try:
+                parsed.append((i, raw, parse_line(raw)))
+            except BadLine as bad:
+                parsed.append((i, raw, Verdict(None, guess_id(raw), [bad.problem])))
+        unhinted = [k for k, (i, _, record) in enumerate(parsed)
+                    if i not in known_failures and not isinstance(record, Verdict)]
+        hints = dict(zip(unhinted, self.typed.suspects([parsed[k][2] for k in unhinted]), strict=True))
+        for k, (i, raw, record) in enumerate(parsed):
+            if isinstance(record, Verdict):
+                yield i, raw, record
+            else:
+                yield i, raw, self.reference.judge(record, known_failures.get(i, hints.get(k)))
 
     def bulk_verdicts(self, lines: Lines) -> tuple[np.ndarray, list[Segment], dict[int, set[str]], int]:
         """What the bulk path alone decides: a mask of lines it found valid (exactly the reference's
@@ -162,6 +192,13 @@ class Engine:
         reparses = 0
         if self.plan is None:
             return valid, segments, known_failures, reparses
+        if self.typed is not None:
+            typed = self.typed.decode_block(lines.data, lines.starts, lines.content_end, lines.ends,
+                                            keep_all=self.keep_rows)
+            valid[typed.decoded[typed.valid]] = True
+            if self.keep_rows:
+                segments.append((typed.decoded, typed.table))
+            return valid, segments, typed.failed, reparses
         arr, starts, ends = lines.arr, lines.starts, lines.ends
         bulk_idx = np.flatnonzero(self._bulk_candidates(lines.data, arr, starts, ends, lines.content_end))
         if len(bulk_idx):
@@ -395,13 +432,13 @@ class Engine:
             ok = valid[seg_idx]
             if not ok.any():
                 continue
-            chosen = table.filter(pa.array(ok))
+            chosen = table.filter(bools(ok))
             columns = [
                 chosen.column(f.name).cast(f.type) if f.name in chosen.column_names
                 else pa.nulls(chosen.num_rows, f.type)
                 for f in schema
             ]
-            columns.append(pa.array(seg_idx[ok] + 1, pa.int64()))
+            columns.append(int64s(seg_idx[ok] + 1))
             parts.append(pa.table(columns, schema=out_schema))
         if slow_records:
             slow = pa.Table.from_pylist(
@@ -518,7 +555,7 @@ def _key_signature(arr: np.ndarray, start: np.ndarray, length: np.ndarray) -> np
     n = len(arr)
     length = length.astype(np.int64)
     first = arr[np.clip(start, 0, n - 1)].astype(np.int64)
-    second = arr[np.clip(start + 1, 0, n - 1)].astype(np.int64)
+    second = arr[np.clip(start + (length > 1), 0, n - 1)].astype(np.int64)  # a 1-byte key: its only byte
     last = arr[np.clip(start + length - 1, 0, n - 1)].astype(np.int64)
     return (length << 24) | (first << 16) | (second << 8) | last
 

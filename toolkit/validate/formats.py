@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from jsonschema import Draft202012Validator
 
+from toolkit.validate.arrays import bools, int64s, to_numpy_bools
 from toolkit.validate.pyregex import Untranslatable, to_re2
 
 FormatCheck = Callable[[pa.Array], pa.Array]
@@ -67,17 +68,17 @@ def _calendar_ok(values: pa.Array | pa.ChunkedArray, shape_ok: np.ndarray) -> np
 
 
 def _as_bool(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+    return to_numpy_bools(mask)
 
 
 def check_date(values: pa.Array) -> pa.Array:
     shape = _as_bool(pc.match_substring_regex(values, _DATE_RE2))
-    return pa.array(_calendar_ok(values, shape))
+    return bools(_calendar_ok(values, shape))
 
 
 def check_datetime(values: pa.Array) -> pa.Array:
     shape = _as_bool(pc.match_substring_regex(values, _DATETIME_RE2))
-    return pa.array(_calendar_ok(values, shape))
+    return bools(_calendar_ok(values, shape))
 
 
 # A strict subset of rfc3986-validator's URI rule: scheme "://" reg-name [":" port] path-abempty
@@ -107,10 +108,10 @@ def _uri_check() -> FormatCheck | None:
         simple = _as_bool(pc.match_substring_regex(values, _SIMPLE_URI_RE2))
         rest = np.flatnonzero(~simple & _as_bool(pc.is_valid(values)))  # absent values need no verdict
         if not len(rest):
-            return pa.array(simple)
-        full = _as_bool(pc.match_substring_regex(pc.take(values, pa.array(rest)), pattern))
+            return bools(simple)
+        full = _as_bool(pc.match_substring_regex(pc.take(values, int64s(rest)), pattern))
         simple[rest] = full
-        return pa.array(simple)
+        return bools(simple)
 
     return check_uri
 

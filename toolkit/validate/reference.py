@@ -188,10 +188,15 @@ class ReferenceValidator:
         )
 
     def check(self, raw: bytes, properties: set[str] | None = None) -> Verdict:
+        """The verdict on one line; `properties` as in `problems`."""
         try:
             record = parse_line(raw)
         except BadLine as bad:
             return Verdict(None, guess_id(raw), [bad.problem])
+        return self.judge(record, properties)
+
+    def judge(self, record: Any, properties: set[str] | None = None) -> Verdict:
+        """The verdict on a record already parsed by `parse_line`."""
         record_id = record.get("id") if isinstance(record, dict) else None
         return Verdict(record, record_id if isinstance(record_id, str) else None,
                        self.problems(record, properties))
