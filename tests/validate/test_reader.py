@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from toolkit.readers.jsonl import InputFile, read_blocks
+from toolkit.readers.jsonl import InputFile, plain_ranges, read_blocks
 
 
 def expected(data: bytes) -> bytes:
@@ -31,3 +31,18 @@ def test_blocks_rejoin_to_the_input(tmp_path, seed):
             blocks = list(read_blocks(InputFile(str(path), path), block_bytes=block_bytes))
             assert b"".join(b.data for b in blocks) == want
             assert all(b.data.endswith(b"\n") for b in blocks)
+            # The byte ranges worker processes read themselves cut exactly the same bytes.
+            ranges = list(plain_ranges(InputFile(str(path), path), block_bytes=block_bytes) or [])
+            loaded = [r.load() for r in ranges]
+            assert b"".join(b.data for b in loaded) == want
+            assert all(b.data.endswith(b"\n") for b in loaded)
+            assert [r.last for r in ranges] == [False] * (len(ranges) - 1) + [True] * bool(ranges)
+
+
+def test_compressed_input_and_stdin_are_read_as_streams(tmp_path):
+    import gzip
+
+    path = tmp_path / "b.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    assert plain_ranges(InputFile(str(path), path)) is None
+    assert plain_ranges(InputFile("-", None)) is None

@@ -233,3 +233,89 @@ def read_blocks(
     finally:
         if source.path is not None:
             stream.close()
+
+
+@dataclass(frozen=True)
+class FileRange:
+    """Whole lines of a plain (uncompressed) file, as a byte range.
+
+    Why: a worker process reads its range itself, so the bytes are not read by the parent and then
+    copied through a pipe. `plain_ranges` cuts the same bytes `read_blocks` would yield.
+    """
+
+    source: InputFile
+    start: int
+    end: int
+    last: bool  # the range ends the input: a last line without its newline gets one
+
+    def load(self) -> Block:
+        assert self.source.path is not None
+        try:
+            with open(self.source.path, "rb") as f:
+                data = os.pread(f.fileno(), self.end - self.start, self.start)
+        except OSError as exc:
+            raise NewsarchiveError(f"{self.source.name}: cannot read it ({exc.strerror})") from None
+        if len(data) != self.end - self.start:
+            raise NewsarchiveError(f"{self.source.name}: the file shrank while it was read; run again")
+        if self.last and data and not data.endswith(b"\n"):
+            data += b"\n"
+        return Block(self.source, data, self.end)
+
+
+_SCAN = 1 << 16
+_BLANKS = b" \t\r\n"
+
+
+def plain_ranges(source: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[FileRange] | None:
+    """Ranges of whole lines of a plain file, about `block_bytes` each; None for standard input or a
+    compressed file, which can only be read as a stream (`read_blocks`)."""
+    if source.path is None:
+        return None
+    try:
+        with open(source.path, "rb") as f:
+            head = f.read(4)
+            size = os.fstat(f.fileno()).st_size
+            if head.startswith((GZIP_MAGIC, ZSTD_MAGIC)) or not source.path.is_file():
+                return None
+            start = len(BOM) if head.startswith(BOM) else 0
+            stop = _records_stop(f.fileno(), start, size)
+    except OSError:
+        return None  # `read_blocks` words the error
+    return _ranges(source, start, stop, block_bytes)
+
+
+def _ranges(source: InputFile, start: int, stop: int, block_bytes: int) -> Iterator[FileRange]:
+    assert source.path is not None
+    with open(source.path, "rb") as f:
+        pos = start
+        while pos < stop:
+            end = stop if pos + block_bytes >= stop else _after_newline(f.fileno(), pos + block_bytes, stop)
+            yield FileRange(source, pos, end, end == stop)
+            pos = end
+
+
+def _after_newline(fd: int, pos: int, stop: int) -> int:
+    """The offset just after the first newline at or after `pos` (or `stop`)."""
+    while pos < stop:
+        chunk = os.pread(fd, min(_SCAN, stop - pos), pos)
+        if not chunk:
+            return stop
+        nl = chunk.find(b"\n")
+        if nl >= 0:
+            return pos + nl + 1
+        pos += len(chunk)
+    return stop
+
+
+def _records_stop(fd: int, start: int, size: int) -> int:
+    """Where the records end: whitespace-only lines at the very end are not records (as in
+    `read_blocks`), so stop after the newline that ends the last line holding anything else."""
+    pos = size
+    while pos > start:
+        lo = max(start, pos - _SCAN)
+        chunk = os.pread(fd, pos - lo, lo)
+        kept = len(chunk.rstrip(_BLANKS))
+        if kept:
+            return _after_newline(fd, lo + kept, size)
+        pos = lo
+    return start

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from toolkit.readers.jsonl import Block, InputFile, read_blocks
+from toolkit.readers.jsonl import Block, FileRange, InputFile, plain_ranges, read_blocks
 from toolkit.schema import Schema
 from toolkit.validate.arrays import bools, int64s
 from toolkit.validate.compile import Plan, compile_schema
@@ -460,10 +460,20 @@ class Engine:
         """
         kwargs = {} if block_bytes is None else {"block_bytes": block_bytes}
 
-        def blocks() -> Iterator[Block]:
+        def work() -> Iterator[Block | FileRange]:
+            # Plain files come as byte ranges, which a worker process reads itself: the parent then
+            # neither reads them nor copies them through a pipe. Standard input and compressed
+            # files come as blocks read here. An empty block marks the end of each input.
             for source in inputs:
-                progress = None if on_progress is None else (lambda b, s=source: on_progress(s, b))
-                yield from read_blocks(source, on_progress=progress, **kwargs)
+                ranges = plain_ranges(source, **kwargs)
+                if ranges is None:
+                    progress = None if on_progress is None else (lambda b, s=source: on_progress(s, b))
+                    yield from read_blocks(source, on_progress=progress, **kwargs)
+                else:
+                    for part in ranges:
+                        if on_progress is not None:
+                            on_progress(source, part.end)
+                        yield part
                 yield Block(source, b"", -1)
 
         def numbered(outcomes: Iterator[BlockOutcome]) -> Iterator[BlockOutcome]:
@@ -472,10 +482,10 @@ class Engine:
                 yield outcome.renumbered(offset)
                 offset = 0 if outcome.end_of_input else offset + outcome.records
 
-        stream = blocks()
+        stream = work()
         head = list(itertools.islice(stream, 2))
-        if jobs <= 1 or len(head) < 2 or not head[1].data:  # one block: no pool worth starting
-            yield from numbered(self._check_or_marker(b) for b in itertools.chain(head, stream))
+        if jobs <= 1 or len(head) < 2 or _is_marker(head[1]):  # one block: no pool worth starting
+            yield from numbered(self._check_or_marker(_loaded(b)) for b in itertools.chain(head, stream))
             return
         # Worker processes, not threads: Arrow's JSON parsing does not scale across threads of one
         # process (measured: two threads barely beat one), while processes do. Fork where we can:
@@ -486,11 +496,11 @@ class Engine:
                                  initargs=(self._spec,)) as pool:
             def ordered() -> Iterator[BlockOutcome]:
                 pending: deque = deque()
-                for block in itertools.chain(head, stream):
-                    if block.data:
-                        pending.append(pool.submit(_check_in_worker, block))
+                for item in itertools.chain(head, stream):
+                    if _is_marker(item):
+                        pending.append(_done(self._check_or_marker(item)))
                     else:
-                        pending.append(_done(self._check_or_marker(block)))
+                        pending.append(pool.submit(_check_in_worker, item))
                     while len(pending) > jobs * 2:
                         yield pending.popleft().result()
                 while pending:
@@ -512,9 +522,17 @@ def _init_worker(spec: dict[str, Any]) -> None:
     _WORKER_ENGINE = Engine(**spec)
 
 
-def _check_in_worker(block: Block) -> BlockOutcome:
+def _check_in_worker(item: Block | FileRange) -> BlockOutcome:
     assert _WORKER_ENGINE is not None
-    return _WORKER_ENGINE.check_block(block)
+    return _WORKER_ENGINE.check_block(_loaded(item))
+
+
+def _loaded(item: Block | FileRange) -> Block:
+    return item.load() if isinstance(item, FileRange) else item
+
+
+def _is_marker(item: Block | FileRange) -> bool:
+    return isinstance(item, Block) and not item.data
 
 
 def _done(outcome: BlockOutcome) -> Future:

@@ -145,6 +145,7 @@ class ReferenceValidator:
         self.validator = Draft202012Validator(schema, format_checker=checker)
         props = schema.get("properties") if isinstance(schema, dict) else None
         self._light = None
+        self._simple_root: tuple[list[str], frozenset[str] | None] | None = None
         if isinstance(props, dict):
             # The same root with every property schema replaced by `true`: it reports the
             # root-level errors (type, required, additionalProperties, ...) cheaply.
@@ -153,6 +154,15 @@ class ReferenceValidator:
             self._light = Draft202012Validator({**schema, "properties": dict.fromkeys(props, True)},
                                                format_checker=checker)
             self._property_schemas = props
+            # A root with nothing but these keywords fails only by type, required or additionalProperties.
+            simple = {"$schema", "$id", "$comment", "title", "description", "type", "properties", "required",
+                      "additionalProperties", "examples", "default", "deprecated", "readOnly", "writeOnly"}
+            additional = schema.get("additionalProperties", True)
+            required = schema.get("required", [])
+            self._simple_root = None
+            if set(schema) <= simple and schema.get("type", "object") == "object" and isinstance(additional, bool) \
+                    and isinstance(required, list):
+                self._simple_root = (list(required), None if additional else frozenset(props))
             self._property_validators: dict[str, Draft202012Validator] = {}
 
     def problems(self, record: Any, properties: set[str] | None = None) -> list[Problem]:
@@ -163,7 +173,7 @@ class ReferenceValidator:
         """
         if properties is None or self._light is None or not isinstance(record, dict):
             return [self._problem(e) for e in self.validator.iter_errors(record)]
-        root = list(self._light.iter_errors(record))
+        root = [] if self._root_cannot_fail(record) else list(self._light.iter_errors(record))
         out = [self._problem(e) for e in root if e.validator in self._before_properties]
         for name in self._property_schemas:
             if name in properties and name in record:
@@ -178,6 +188,14 @@ class ReferenceValidator:
                                        problem.message))
         out += [self._problem(e) for e in root if e.validator not in self._before_properties]
         return out
+
+    def _root_cannot_fail(self, record: dict[str, Any]) -> bool:
+        """True when the root's own keywords (type, required, additionalProperties) surely pass, so
+        the light validator, which still walks every property, can be skipped."""
+        if self._simple_root is None:
+            return False
+        required, known = self._simple_root
+        return all(name in record for name in required) and (known is None or record.keys() <= known)
 
     @staticmethod
     def _problem(error: ValidationError) -> Problem:

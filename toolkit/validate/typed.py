@@ -152,17 +152,22 @@ class TypedDecoder:
                     pending[name][0].append(k)
                     pending[name][1].append(value)
             out.append(names)
+        # One table of every residual value to check (None where a record has none), one evaluation.
+        columns = []
         for prop in self.residual.properties:
             rows, values = pending[prop.name]
-            if not rows:
-                continue
-            table = pa.table([_arrow_column(values, prop.read_type)], names=[prop.name])
-            plan = Plan(properties=[prop], required=(), known=frozenset([prop.name]), additional_allowed=True)
-            ok = plan.evaluate(table).valid
-            for row in np.flatnonzero(~ok).tolist():
-                names_of = out[rows[row]]
-                assert names_of is not None
-                names_of.add(prop.name)
+            column: list[Any] = [None] * len(records)
+            for row, value in zip(rows, values, strict=True):
+                column[row] = value
+            columns.append(_arrow_column(column, prop.read_type))
+        if columns and records:
+            table = pa.table(columns, names=[p.name for p in self.residual.properties])
+            failed = self.residual.evaluate(table).failed
+            for name, rows_failed in failed.items():
+                for row in np.flatnonzero(rows_failed).tolist():
+                    names_of = out[row]
+                    assert names_of is not None
+                    names_of.add(name)
         return out
 
     # --- one block -------------------------------------------------------------------------------
@@ -225,7 +230,7 @@ def _residual_plan(full: PropertyPlan, sub: dict[str, Any]) -> PropertyPlan:
 
 
 def _arrow_column(values: Any, kind: pa.DataType) -> pa.Array:
-    """An Arrow column from decoded values (UNSET is a missing value, stored as null).
+    """An Arrow column from decoded values (UNSET or None is a missing value, stored as null).
 
     Built with Arrow's builders and buffers rather than `pa.array`, which imports pandas (half a
     second) on first use.
@@ -233,13 +238,13 @@ def _arrow_column(values: Any, kind: pa.DataType) -> pa.Array:
     unset = msgspec.UNSET
     if kind == pa.string():
         return strings([None if v is unset else v for v in values])
-    present = np.fromiter((v is not unset for v in values), dtype=bool, count=len(values))
+    present = np.fromiter((v is not unset and v is not None for v in values), dtype=bool, count=len(values))
     validity = None if present.all() else pa.py_buffer(np.packbits(present, bitorder="little"))
     if kind == pa.bool_():
         bits = np.fromiter((v is True for v in values), dtype=bool, count=len(values))
         return pa.Array.from_buffers(kind, len(values), [validity, pa.py_buffer(np.packbits(bits, bitorder="little"))])
     if kind == pa.list_(pa.string()):
-        lists = [v if v is not unset else () for v in values]
+        lists = [v if ok else () for v, ok in zip(values, present.tolist(), strict=True)]
         offsets = np.zeros(len(lists) + 1, dtype=np.int32)
         np.cumsum(np.fromiter(map(len, lists), dtype=np.int32, count=len(lists)), out=offsets[1:])
         items = strings(list(itertools.chain.from_iterable(lists)))
