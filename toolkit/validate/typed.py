@@ -19,6 +19,9 @@ official JSON-Schema-Test-Suite.
 from __future__ import annotations
 
 import itertools
+import re
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -27,6 +30,13 @@ import numpy as np
 import pyarrow as pa
 
 from toolkit.validate.arrays import strings
+
+if sys.version_info >= (3, 11):
+    from re import _constants as sre_constants
+    from re import _parser as sre_parse
+else:  # pragma: no cover - Python 3.10
+    import sre_constants
+    import sre_parse
 from toolkit.validate.compile import ANNOTATIONS, Plan, PropertyPlan, _compile_property, _Compiler, _types
 
 _STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern"}) | ANNOTATIONS
@@ -56,11 +66,57 @@ def _string_type(sub: dict[str, Any]) -> tuple[Any, bool] | None:
         if not isinstance(sub["pattern"], str):
             return None
         meta["pattern"] = sub["pattern"]
+    left = set(sub) - _STRING_KEYWORDS
+    folded = _fold_not_pattern(sub)
+    if folded is not None:
+        meta["pattern"] = folded
+        left.discard("not")
     try:
         kind = Annotated[str, msgspec.Meta(**meta)] if meta else str
     except Exception:  # noqa: BLE001 - a pattern Python cannot compile: leave the schema to Arrow
         return None
-    return kind, bool(set(sub) - _STRING_KEYWORDS)
+    return kind, bool(left)
+
+
+def _fold_not_pattern(sub: dict[str, Any]) -> str | None:
+    r"""One Python pattern meaning `pattern: A` and `not: {pattern: B}` (the article's "no whitespace").
+
+    re.search(A, s) and not re.search(B, s) is re.search(r"\A(?=[\s\S]*?(?:A))(?![\s\S]*?(?:B))", s):
+    each lookahead tries every start position, as search does. Not folded when B refers to groups
+    (A's groups would renumber them) or either sets global flags; then `not` stays a column check.
+    """
+    negated = sub.get("not")
+    if not isinstance(negated, dict) or set(negated) - ANNOTATIONS != {"pattern"}:
+        return None
+    first, second = sub.get("pattern"), negated["pattern"]
+    if not isinstance(second, str) or (first is not None and not isinstance(first, str)):
+        return None
+    try:
+        for part in (first, second):
+            if part is not None and sre_parse.parse(part).state.flags & ~re.UNICODE:
+                return None
+        if any(op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS)
+               for op, _ in _walk(sre_parse.parse(second))):
+            return None
+        head = rf"(?=[\s\S]*?(?:{first}))" if first is not None else ""
+        combined = rf"\A{head}(?![\s\S]*?(?:{second}))"
+        re.compile(combined)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return combined
+
+
+def _walk(parsed: Any) -> Iterator[tuple[Any, Any]]:
+    """Every (opcode, argument) of a parsed pattern, nested ones included."""
+    for op, arg in parsed:
+        yield op, arg
+        for item in arg if isinstance(arg, (list, tuple)) else ():
+            if isinstance(item, sre_parse.SubPattern):
+                yield from _walk(item)
+            elif isinstance(item, (list, tuple)):
+                for inner in item:
+                    if isinstance(inner, sre_parse.SubPattern):
+                        yield from _walk(inner)
 
 
 def _property_type(sub: Any) -> tuple[Any, bool] | None:
