@@ -72,10 +72,9 @@ def wrap(sub, kind: str) -> dict | None:
                                '"$vocabulary"')):
         return None  # wrapping would change what references resolve to
     guard = TYPE_GUARDS[kind]
-    if isinstance(sub, dict) and not set(sub) & set(guard):
-        prop = {**guard, **sub}  # keywords at the top: where the typed decoder takes them itself
-    else:
-        prop = {**guard, "allOf": [sub]}
+    # Keywords at the top where possible: that is where the typed decoder takes them itself.
+    flat = isinstance(sub, dict) and not set(sub) & set(guard)
+    prop = {**guard, **sub} if flat else {**guard, "allOf": [sub]}
     # No other member: a flat object, so both bulk paths (typed decoding and Arrow) can take it.
     return {"$schema": DRAFT, "type": "object", "additionalProperties": False, "properties": {"v": prop}}
 

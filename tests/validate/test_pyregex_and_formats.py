@@ -100,3 +100,32 @@ def test_generated_dates_and_datetimes(values):
     for fmt in ("date", "date-time"):
         expected = [Draft202012Validator.FORMAT_CHECKER.conforms(v, fmt) for v in values]
         assert checks[fmt](arr).to_pylist() == expected
+
+
+# --- the typed decoder's folding of `not: {pattern}` into one Python pattern --------------------------
+
+FOLD_CASES = [("^[0-9a-f]{16,64}$", "\\s"), ("^[a-z]{2,3}$", "\\s"), ("^a|b", "x"), (None, "\\d"), ("x", "\\w"),
+              ("\\bword", "[ab]+c"), ("(a)(b)?", "\\S"), ("$", "^$")]
+
+
+@pytest.mark.parametrize(("first", "second"), FOLD_CASES)
+@settings(max_examples=150, deadline=None)
+@given(value=st.text(alphabet="0123456789abcdefwordxy \n\t\u00a0\u3000١٢", max_size=20))
+def test_folded_not_pattern_means_pattern_and_not_pattern(first, second, value):
+    import re
+
+    from toolkit.validate.typed import _fold_not_pattern
+
+    sub = {"not": {"pattern": second}} | ({"pattern": first} if first is not None else {})
+    folded = _fold_not_pattern(sub)
+    assert folded is not None
+    expected = (first is None or re.search(first, value) is not None) and re.search(second, value) is None
+    assert (re.search(folded, value) is not None) == expected
+
+
+def test_patterns_that_cannot_be_folded_stay_column_checks():
+    from toolkit.validate.typed import _fold_not_pattern
+
+    assert _fold_not_pattern({"pattern": "(a)", "not": {"pattern": "(b)\\1"}}) is None  # group numbers would shift
+    assert _fold_not_pattern({"pattern": "(?i)a", "not": {"pattern": "b"}}) is None  # global flags
+    assert _fold_not_pattern({"not": {"pattern": "b", "minLength": 2}}) is None

@@ -18,6 +18,7 @@ official JSON-Schema-Test-Suite.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 import sys
@@ -98,12 +99,29 @@ def _fold_not_pattern(sub: dict[str, Any]) -> str | None:
         if any(op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS)
                for op, _ in _walk(sre_parse.parse(second))):
             return None
-        head = rf"(?=[\s\S]*?(?:{first}))" if first is not None else ""
-        combined = rf"\A{head}(?![\s\S]*?(?:{second}))"
+        if first is None:
+            head = ""
+        elif _anchored_at_start(sre_parse.parse(first)):
+            head = rf"(?={first})"  # ^ matches only at 0 (no MULTILINE): no other start to try
+        else:
+            head = rf"(?=[\s\S]*?(?:{first}))"
+        # "No character of class C anywhere" is "only characters of the complement": one fast loop.
+        tail = rf"(?={_COMPLEMENT[second]}*\Z)" if second in _COMPLEMENT else rf"(?![\s\S]*?(?:{second}))"
+        combined = rf"\A{head}{tail}"
         re.compile(combined)
     except (re.error, RecursionError, OverflowError):
         return None
     return combined
+
+
+_COMPLEMENT = {r"\s": r"\S", r"\S": r"\s", r"\d": r"\D", r"\D": r"\d", r"\w": r"\W", r"\W": r"\w"}
+
+
+def _anchored_at_start(parsed: Any) -> bool:
+    """True when the pattern begins with ^ or \\A outside any alternation."""
+    ops = list(parsed)
+    return bool(ops) and ops[0][0] == sre_constants.AT and \
+        ops[0][1] in (sre_constants.AT_BEGINNING, sre_constants.AT_BEGINNING_STRING)
 
 
 def _walk(parsed: Any) -> Iterator[tuple[Any, Any]]:
@@ -242,14 +260,20 @@ class TypedDecoder:
         rows: list[tuple] = []
         decoded: list[int] = []
         missing: list[int] = []
-        for i, (start, end) in enumerate(zip(starts.tolist(), content_end.tolist(), strict=True)):
-            try:
-                values = astuple(decode(view[start:end]))
-            except _DECODE_ERRORS:
-                continue
-            decoded.append(i)
-            missing.append(values.count(unset))
-            rows.append(values[:width])
+        collecting = gc.isenabled()
+        gc.disable()  # the loop makes only acyclic tuples: collections would just scan them (~4 %)
+        try:
+            for i, (start, end) in enumerate(zip(starts.tolist(), content_end.tolist(), strict=True)):
+                try:
+                    values = astuple(decode(view[start:end]))
+                except _DECODE_ERRORS:
+                    continue
+                decoded.append(i)
+                missing.append(values.count(unset))
+                rows.append(values[:width])
+        finally:
+            if collecting:
+                gc.enable()
         idx = np.asarray(decoded, dtype=np.int64)
         if len(idx):
             filled = len(self.names) - np.asarray(missing, dtype=np.int64)
