@@ -1,16 +1,16 @@
 """The validation engine: blocks of JSON Lines in, per-line verdicts (and valid rows) out.
 
-Per block of a few megabytes, in columns:
-1. numpy finds the lines; lines that cannot take the bulk path are set aside: not UTF-8, not shaped
-   like one object (`{...}`), or holding a `null` token (Arrow cannot tell an explicit null from a
-   missing field; the JSON Schema can).
-2. Arrow's JSON reader parses the rest with an explicit schema derived from the JSON Schema, in
-   slices of a few hundred kilobytes. A line it rejects (wrong type, bad syntax, duplicate key) is
-   set aside and only its slice is parsed again.
-3. The compiled plan checks the columns with pyarrow.compute.
-4. Lines set aside, and rows the plan found suspect or undecided, go to the reference validator
-   (python-jsonschema), which has the last word and words the errors.
-Blocks run on a small thread pool: Arrow and the compute kernels release the GIL.
+Per block of a few megabytes, in bulk:
+- Flat schemas (the article's) take typed decoding (`typed.py`): msgspec decodes every line into a
+  Struct derived from the schema and checks most keywords itself; the compiled plan checks the rest
+  in columns.
+- Other schemas take the Arrow path: numpy finds the lines and sets aside those that cannot take it
+  (not UTF-8, not shaped like one object, holding a `null` token: Arrow cannot tell an explicit null
+  from a missing field); Arrow's JSON reader parses the rest with an explicit schema derived from the
+  JSON Schema (a line it rejects is set aside and only its slice parsed again); the compiled plan
+  checks the columns with pyarrow.compute.
+Lines set aside, and rows found suspect or undecided, go to the reference validator
+(python-jsonschema), which has the last word and words the errors. Blocks run in worker processes.
 """
 
 from __future__ import annotations
