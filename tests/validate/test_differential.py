@@ -301,3 +301,16 @@ def test_flat_schema_quirks_are_decided_in_bulk_exactly(tmp_path):
                 rec[key] = rng.choice(values) if rng.random() < 0.25 else values[0]
         lines.append(json.dumps(rec, ensure_ascii=rng.random() < 0.5).encode())
     assert_same_as_reference(schema, lines, min_bulk=40)
+
+
+def test_both_bulk_paths_keep_the_same_valid_rows(generated_lines):
+    """`append` writes the kept rows: typed decoding must hand over exactly what the Arrow path does."""
+    lines = generated_lines[:400]
+    tables = []
+    for typed in (True, False):
+        engine = Engine(load_schema(), keep_rows=True, typed=typed)
+        outcome, _ = engine_verdicts(engine, lines)
+        tables.append(outcome.valid_rows)
+    assert tables[0].num_rows > 300
+    assert tables[0].schema == tables[1].schema
+    assert tables[0].to_pylist() == tables[1].to_pylist()
