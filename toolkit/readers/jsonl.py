@@ -254,7 +254,8 @@ class FileRange:
             with open(self.source.path, "rb") as f:
                 data = os.pread(f.fileno(), self.end - self.start, self.start)
         except OSError as exc:
-            raise NewsarchiveError(f"{self.source.name}: cannot read it ({exc.strerror})") from None
+            raise NewsarchiveError(f"{self.source.name}: cannot read it ({exc.strerror}); check that the file "
+                                   "is still there and readable, then run again") from None
         if len(data) != self.end - self.start:
             raise NewsarchiveError(f"{self.source.name}: the file shrank while it was read; run again")
         if self.last and data and not data.endswith(b"\n"):

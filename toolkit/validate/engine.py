@@ -159,11 +159,6 @@ class Engine:
         Lines the typed decoder rejected come with no hint; their parsed records get one here, in
         bulk (`TypedDecoder.suspects`), so python-jsonschema only descends where errors can be.
         """
-        if self.typed is None:
-            for i in ref_idx.tolist():
-                raw = data[starts[i]:content_end[i]]
-                yield i, raw, self.reference.check(raw, known_failures.get(i))
-            return
         parsed: list[tuple[int, bytes, Any]] = []
         for i in ref_idx.tolist():
             raw = data[starts[i]:content_end[i]]
@@ -171,9 +166,11 @@ class Engine:
                 parsed.append((i, raw, parse_line(raw)))
             except BadLine as bad:
                 parsed.append((i, raw, Verdict(None, guess_id(raw), [bad.problem])))
-        unhinted = [k for k, (i, _, record) in enumerate(parsed)
-                    if i not in known_failures and not isinstance(record, Verdict)]
-        hints = dict(zip(unhinted, self.typed.suspects([parsed[k][2] for k in unhinted]), strict=True))
+        hints: dict[int, set[str] | None] = {}
+        if self.typed is not None:
+            unhinted = [k for k, (i, _, record) in enumerate(parsed)
+                        if i not in known_failures and not isinstance(record, Verdict)]
+            hints = dict(zip(unhinted, self.typed.suspects([parsed[k][2] for k in unhinted]), strict=True))
         for k, (i, raw, record) in enumerate(parsed):
             if isinstance(record, Verdict):
                 yield i, raw, record

@@ -17,6 +17,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from toolkit.validate.compile import ROOT_KEYWORDS
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -154,14 +156,12 @@ class ReferenceValidator:
             self._light = Draft202012Validator({**schema, "properties": dict.fromkeys(props, True)},
                                                format_checker=checker)
             self._property_schemas = props
-            # A root with nothing but these keywords fails only by type, required or additionalProperties.
-            simple = {"$schema", "$id", "$comment", "title", "description", "type", "properties", "required",
-                      "additionalProperties", "examples", "default", "deprecated", "readOnly", "writeOnly"}
+            # A root with nothing but the compiler's root keywords fails only by type, required or
+            # additionalProperties.
             additional = schema.get("additionalProperties", True)
             required = schema.get("required", [])
-            self._simple_root = None
-            if set(schema) <= simple and schema.get("type", "object") == "object" and isinstance(additional, bool) \
-                    and isinstance(required, list):
+            if set(schema) <= ROOT_KEYWORDS and schema.get("type", "object") == "object" \
+                    and isinstance(additional, bool) and isinstance(required, list):
                 self._simple_root = (list(required), None if additional else frozenset(props))
             self._property_validators: dict[str, Draft202012Validator] = {}
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import gc
 import itertools
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -31,14 +30,9 @@ import numpy as np
 import pyarrow as pa
 
 from toolkit.validate.arrays import strings
-
-if sys.version_info >= (3, 11):
-    from re import _constants as sre_constants
-    from re import _parser as sre_parse
-else:  # pragma: no cover - Python 3.10
-    import sre_constants
-    import sre_parse
 from toolkit.validate.compile import ANNOTATIONS, Plan, PropertyPlan, _compile_property, _Compiler, _types
+from toolkit.validate.pyregex import C as sre_constants
+from toolkit.validate.pyregex import sre_parse
 
 _STRING_KEYWORDS = frozenset({"type", "minLength", "maxLength", "pattern"}) | ANNOTATIONS
 _ARRAY_KEYWORDS = frozenset({"type", "items", "minItems", "maxItems"}) | ANNOTATIONS
@@ -51,18 +45,23 @@ _JSON_BLANK = np.zeros(256, dtype=bool)
 _JSON_BLANK[[0x20, 0x09, 0x0D]] = True  # inside one line, JSON whitespace is space, tab and CR
 
 
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _length_meta(sub: dict[str, Any], low: str, high: str) -> dict[str, int] | None:
+    """msgspec's min_length/max_length from a pair of JSON Schema keywords; None if not plain counts."""
+    meta = {}
+    for keyword, arg in ((low, "min_length"), (high, "max_length")):
+        if keyword in sub:
+            value = sub[keyword]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                return None
+            meta[arg] = value
+    return meta
 
 
 def _string_type(sub: dict[str, Any]) -> tuple[Any, bool] | None:
     """(msgspec type, whether other keywords are left for the columns) for a string schema."""
-    meta: dict[str, Any] = {}
-    for keyword, arg in (("minLength", "min_length"), ("maxLength", "max_length")):
-        if keyword in sub:
-            if not _count(sub[keyword]):
-                return None
-            meta[arg] = sub[keyword]
+    meta: dict[str, Any] | None = _length_meta(sub, "minLength", "maxLength")
+    if meta is None:
+        return None
     if "pattern" in sub:
         if not isinstance(sub["pattern"], str):
             return None
@@ -93,15 +92,16 @@ def _fold_not_pattern(sub: dict[str, Any]) -> str | None:
     if not isinstance(second, str) or (first is not None and not isinstance(first, str)):
         return None
     try:
-        for part in (first, second):
-            if part is not None and sre_parse.parse(part).state.flags & ~re.UNICODE:
+        parsed_first = sre_parse.parse(first) if first is not None else None
+        parsed_second = sre_parse.parse(second)
+        for parsed in (parsed_first, parsed_second):
+            if parsed is not None and parsed.state.flags & ~re.UNICODE:
                 return None
-        if any(op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS)
-               for op, _ in _walk(sre_parse.parse(second))):
+        if any(op in (sre_constants.GROUPREF, sre_constants.GROUPREF_EXISTS) for op, _ in _walk(parsed_second)):
             return None
-        if first is None:
+        if parsed_first is None:
             head = ""
-        elif _anchored_at_start(sre_parse.parse(first)):
+        elif _anchored_at_start(parsed_first):
             head = rf"(?={first})"  # ^ matches only at 0 (no MULTILINE): no other start to try
         else:
             head = rf"(?=[\s\S]*?(?:{first}))"
@@ -152,12 +152,9 @@ def _property_type(sub: Any) -> tuple[Any, bool] | None:
         item = _string_type(items)
         if item is None:
             return None
-        meta: dict[str, Any] = {}
-        for keyword, arg in (("minItems", "min_length"), ("maxItems", "max_length")):
-            if keyword in sub:
-                if not _count(sub[keyword]):
-                    return None
-                meta[arg] = sub[keyword]
+        meta = _length_meta(sub, "minItems", "maxItems")
+        if meta is None:
+            return None
         kind = list[item[0]]  # type: ignore[valid-type]
         if meta:
             kind = Annotated[kind, msgspec.Meta(**meta)]
@@ -207,7 +204,8 @@ class TypedDecoder:
         reference need not descend into them (an article body's patterns cost the most).
         """
         out: list[set[str] | None] = []
-        pending: dict[str, tuple[list[int], list[Any]]] = {p.name: ([], []) for p in self.residual.properties}
+        # Residual values to check in columns: None where a record has none, or a wrong one.
+        residual = {p.name: [None] * len(records) for p in self.residual.properties}
         for k, record in enumerate(records):
             if not isinstance(record, dict):
                 out.append(None)
@@ -222,18 +220,10 @@ class TypedDecoder:
                 except msgspec.ValidationError:
                     names.add(name)
                     continue
-                if name in pending:
-                    pending[name][0].append(k)
-                    pending[name][1].append(value)
+                if name in residual:
+                    residual[name][k] = value
             out.append(names)
-        # One table of every residual value to check (None where a record has none), one evaluation.
-        columns = []
-        for prop in self.residual.properties:
-            rows, values = pending[prop.name]
-            column: list[Any] = [None] * len(records)
-            for row, value in zip(rows, values, strict=True):
-                column[row] = value
-            columns.append(_arrow_column(column, prop.read_type))
+        columns = [_arrow_column(residual[p.name], p.read_type) for p in self.residual.properties]
         if columns and records:
             table = pa.table(columns, names=[p.name for p in self.residual.properties])
             failed = self.residual.evaluate(table).failed
