@@ -107,13 +107,16 @@ def _archive_option(func):
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, fmt: str, quiet: bool) -> None:
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Worker processes that validate, sort and write (default: cores).")
+def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, fmt: str, quiet: bool,
+               jobs: int | None) -> None:
     """Append JSON Lines batches to the archive: validated, deduplicated, in one commit."""
     import json
 
     from toolkit.archive import append
 
-    result = append(batches, archive=archive, schema=schema, progress=not quiet)
+    result = append(batches, archive=archive, schema=schema, progress=not quiet, jobs=jobs)
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
     for skip in result.skipped:

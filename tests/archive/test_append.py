@@ -115,7 +115,7 @@ def test_spilled_batches_give_the_same_archive(tmp_path, shared_dir, monkeypatch
     monkeypatch.setattr(PartitionSpool, "_spill", lambda self: (spills.append(1), real_spill(self))[1])
     batch = [generate(tmp_path / f"g{i}.jsonl", 200, start=i * 200, seed=i, invalid_rate=0.05) for i in range(3)]
     batch.append(write_jsonl(tmp_path / "again.jsonl", batch[0].read_text().splitlines()[:50]))  # duplicates
-    small = append(batch, archive=tmp_path / "spilled", memory_budget=256 << 10)
+    small = append(batch, archive=tmp_path / "spilled", memory_budget=256 << 10, jobs=1)  # spills in this process
     assert len(spills) >= 3, "the small budget should have spilled rows to disk, run after run"
     spills.clear()
     large = append(batch, archive=tmp_path / "memory")
@@ -173,7 +173,7 @@ def test_partitioning_is_fixed_at_creation(tmp_path, record):
 # --- the CLI ------------------------------------------------------------------------------------------
 def test_cli_json_output_exit_codes_and_noop(tmp_path, record, main):
     good = write_jsonl(tmp_path / "good.jsonl", [record(1), record(2), "oops"])
-    res = main("append", str(good), "--archive", str(tmp_path / "a"), "--format", "json")
+    res = main("append", str(good), "--archive", str(tmp_path / "a"), "--format", "json", "--jobs", "1")
     assert res.code == 0, res.err
     out = json.loads(res.out)
     assert list(out) == ["version", "batch", "input", "appended", "duplicates", "quarantined"]

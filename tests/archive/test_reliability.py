@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import random
 import shutil
 import time
@@ -18,6 +19,20 @@ append_module = importlib.import_module("toolkit.archive.append")  # the package
 ledger_module = importlib.import_module("toolkit.archive.ledger")
 
 
+def processes_naming(path) -> list[int]:
+    """Processes whose command line mentions `path` (the CLI and the workers it forked)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if str(path).encode() in f.read():
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def ids(root) -> list[str]:
     return open_archive(root).articles().to_table(columns=["id"]).column("id").to_pylist()
 
@@ -26,7 +41,7 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path, shared_dir):
     """The archive opens at the old version or the new one, never between; a rerun completes it once."""
     base = tmp_path / "base"
     first = generate(tmp_path / "first.jsonl", 200, seed=1)
-    batch = generate(tmp_path / "batch.jsonl", 800, start=200, seed=2, invalid_rate=0.02)
+    batch = generate(tmp_path / "batch.jsonl", 2000, start=200, seed=2, invalid_rate=0.02)  # 2 blocks: workers
     append([first], archive=base)
     before = sorted(ids(base))
 
@@ -54,6 +69,11 @@ def test_kill_9_at_random_moments_then_rerun(tmp_path, shared_dir):
         trials[i][1].kill()
     for _, proc in trials:
         proc.wait()
+    for root, _ in trials:  # the killed runs' worker processes die with them
+        deadline = time.monotonic() + 10
+        while processes_naming(root) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not processes_naming(root)
 
     for root, _ in trials:
         archive = open_archive(root)

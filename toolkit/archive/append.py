@@ -8,16 +8,18 @@
 How a run goes:
 1. Interrupted earlier appends are completed (ledger.repair), then every input is hashed; a file
    whose SHA-256 is in the ledger is skipped, and if nothing is left the run is a no-op.
-2. The validate engine streams the inputs. Invalid lines go, with their errors, into a quarantine
-   file written under quarantine/ but not yet committed. Valid rows are converted to storage types
-   and held per partition (spilled to a local temporary file past a memory budget).
+2. Worker processes (staging.py) validate the inputs block by block with the validate engine,
+   convert the valid rows to storage types and hold them per partition (spilled to a local
+   temporary file past a memory budget). This process gets back, per block, the counts, the
+   invalid lines (written, with their errors, to a quarantine file not yet committed) and the ids.
 3. Duplicates: the first occurrence of an id in the batch is kept; ids already archived are dropped,
    found by one DuckDB semi-join over the archive's id column (10 million ids stay in Arrow/DuckDB,
    never become Python objects).
-4. Data files are written per partition, sorted, and committed in one articles commit whose metadata
-   describes the batch. That commit must land right after the version the dedup looked at: if another
-   writer committed first, the new commits are checked for our ids and files, and the commit is retried
-   with backoff (files are rewritten only if new duplicates appeared).
+4. Each worker writes its rows, minus the duplicates, as data files per partition, sorted, and
+   they are committed in one articles commit whose metadata describes the batch. That commit must
+   land right after the version the dedup looked at: if another writer committed first, the new
+   commits are checked for our ids and files, and the commit is retried with backoff (files holding
+   ids archived meanwhile are rewritten without them).
 5. The quarantine file and the ledger row are committed (ledger.complete).
 """
 
@@ -30,9 +32,8 @@ import os
 import shutil
 import sys
 import tempfile
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,31 +43,39 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
 from toolkit import __version__
-from toolkit.archive.convert import to_storage
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.hooks import refresh_catalog
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUARANTINE_SCHEMA, SORT_KEYS
 from toolkit.archive.ledger import BatchRecord, batch_properties, committed_batches, complete, repair
 from toolkit.archive.retry import attempts
-from toolkit.archive.spool import PartitionSpool
+from toolkit.archive.staging import StageSpec, StagingPool, positions
+from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
 from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
-from toolkit.readers.jsonl import InputFile, discover
+from toolkit.readers.jsonl import (
+    DEFAULT_BLOCK_BYTES,
+    Block,
+    FileRange,
+    InputFile,
+    discover,
+    plain_ranges,
+    read_blocks,
+)
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress
 from toolkit.validate import default_jobs
-from toolkit.validate.engine import Engine
+from toolkit.validate.engine import BlockOutcome
 from toolkit.validate.report import quarantine_line
 
-SEQ = "_seq"  # position of a valid row in the batch: the first occurrence of an id wins
 MEMORY_BUDGET = 640 << 20  # Arrow bytes of valid rows held in memory before spilling to disk
-FILE_BYTES = 256 << 20  # Arrow bytes per data file (about 60-80 MB of zstd Parquet for articles)
 QUARANTINE_FLUSH = 5000  # rejected lines buffered before they are written
-WRITERS = 2  # data files encoded in parallel
+BLOCK_BYTES = DEFAULT_BLOCK_BYTES  # inputs are validated in blocks of about this size, in parallel
 
 
 @dataclass
@@ -139,8 +148,8 @@ def append(
             todo, skipped = _new_inputs(target, hashed)
             if not todo:
                 return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
-            result = _BatchRun(target, loaded, todo, work, memory_budget, start).execute(jobs or default_jobs(),
-                                                                                         progress)
+            result = _BatchRun(target, loaded, todo, work, memory_budget, start, jobs or default_jobs()
+                               ).execute(progress)
             if result is not None:
                 result.skipped, result.repaired = skipped, repaired
                 refresh_catalog(target)
@@ -221,41 +230,47 @@ def _batch_id(hashed: list[_Hashed], now: dt.datetime) -> str:
 # --- one batch -------------------------------------------------------------------------------------
 class _BatchRun:
     def __init__(self, archive: Archive, schema: Schema, inputs: list[_Hashed], work: str,
-                 memory_budget: int, checked_version: int) -> None:
+                 memory_budget: int, checked_version: int, jobs: int) -> None:
         self.archive = archive
         self.schema = schema
         self.inputs = inputs
+        self.work = work
         self.now = dt.datetime.now(dt.timezone.utc)
         self.batch = _batch_id(inputs, self.now)
         self.table_schema = archive.articles_schema
         self.partition_by = archive.partition_by
-        self.spool = PartitionSpool(self.table_schema.append(pa.field(SEQ, pa.int64())), self.partition_by,
-                                    SORT_KEYS, memory_budget, work)
+        # Workers write data files straight into a local archive; for S3 they write to a local
+        # staging root and this process uploads (pyarrow's S3 client is not fork-safe).
+        self.staging_root = os.path.join(work, "staged") if archive.storage.is_s3 else archive.root
+        spec = StageSpec(schema, self.table_schema, self.partition_by, self.staging_root,
+                         os.path.join(work, "spill"), max(1, memory_budget // max(1, jobs)))
+        self.stagers = StagingPool(spec, jobs)
         self.data = TableFiles(archive.storage, ARTICLES, self.table_schema, self.partition_by, SORT_KEYS)
         self.rejects = TableFiles(archive.storage, QUARANTINE, QUARANTINE_SCHEMA)
-        self.ids: list[pa.ChunkedArray] = []
+        self.ids: list[pa.Array] = []  # the valid rows' ids, in batch order
+        self.positions: list[np.ndarray] = []  # and their positions (see staging.positions)
         self.input = 0
         self.quarantined = 0
         self.quarantine_file: DataFile | None = None
         self.written: list[DataFile] = []
+        self.wrote = False  # the stagers have written their files
         self.committed = False  # once true, the files written belong to the archive
         self.checked_version = checked_version  # no commit up to it holds our inputs
 
-    def execute(self, jobs: int, progress: bool) -> AppendResult | None:
+    def execute(self, progress: bool) -> AppendResult | None:
         """Append the batch; None if another run archived one of its inputs first (nothing committed)."""
         try:
-            self._read(jobs, progress)
+            self._read(progress)
             return self._commit()
         except BaseException:
             if not self.committed:  # nobody references the files written: remove them
                 self._discard()
             raise
         finally:
-            self.spool.close()
+            self.stagers.close()
 
-    # Phase 1: validate and hold -----------------------------------------------------------------
-    def _read(self, jobs: int, progress: bool) -> None:
-        engine = Engine(self.schema, keep_rows=True)
+    # Phase 1: validate and hold (in the stagers) ------------------------------------------------
+    def _read(self, progress: bool) -> None:
         sources = [h.source for h in self.inputs]
         offsets, total = {}, 0
         for s in sources:
@@ -263,27 +278,23 @@ class _BatchRun:
             total += s.size or 0
         sink = self.rejects.stream()
         pending: list[dict[str, Any]] = []
-        seq = 0
         try:
             with byte_progress(total or None, "append", progress) as bar:
-                for outcome in engine.run(sources, jobs=jobs, on_progress=lambda s, b: bar.update(offsets[s] + b)):
+                line_offset = 0
+                for staged in self.stagers.staged(_work(sources, lambda s, b: bar.update(offsets[s] + b))):
+                    outcome = staged.outcome.renumbered(line_offset)
+                    line_offset = 0 if outcome.end_of_input else line_offset + outcome.records
                     self.input += outcome.records
                     for failure in outcome.failures:
                         pending.append(quarantine_line(outcome.source.name, failure))
                     if len(pending) >= QUARANTINE_FLUSH:
                         sink.write(self._rejected(pending))
                         pending = []
-                    rows = outcome.valid_rows
-                    if rows is None or not rows.num_rows:
-                        continue
-                    table = to_storage(rows, self.table_schema)
-                    table = table.append_column(SEQ, pa.array(np.arange(seq, seq + table.num_rows, dtype=np.int64)))
-                    seq += table.num_rows
-                    self.ids.append(table.column(ID_FIELD))
-                    self.spool.add(table)
+                    if len(staged.ids):
+                        self.ids.append(staged.ids)
+                        self.positions.append(positions(staged.index, len(staged.ids)))
             if pending:
                 sink.write(self._rejected(pending))
-            self.spool.finish()
         finally:
             self.quarantine_file = sink.close()
         self.quarantined = self.quarantine_file.rows if self.quarantine_file else 0
@@ -304,12 +315,11 @@ class _BatchRun:
     # Phases 2-4: dedup, write, commit -----------------------------------------------------------
     def _commit(self) -> AppendResult | None:
         valid = sum(len(c) for c in self.ids)
-        ids = pa.chunked_array([c for part in self.ids for c in part.chunks], pa.string()) if valid else None
+        ids = pa.chunked_array(self.ids, pa.string()) if valid else None
+        places = np.concatenate(self.positions) if valid else np.zeros(0, np.int64)
         keep = _first_occurrences(ids, valid)
         candidates = _unique(ids, keep)
-        archived = np.zeros(valid, dtype=bool)
         seen_paths: set[str] | None = None  # files whose ids were looked up
-        written_with: np.ndarray | None = None
         for _ in attempts(f"append of batch {self.batch}"):
             table = self.archive.table(ARTICLES)
             version = table.version()
@@ -319,20 +329,21 @@ class _BatchRun:
             self.checked_version = version
             paths = _paths(table) if valid else set()
             new_paths = paths - (seen_paths or set())
+            found = pa.array([], pa.string())
             if ids is not None and new_paths:
                 dataset = self.archive.dataset(ARTICLES, version)
                 if seen_paths is not None:
                     dataset = _only(dataset, new_paths)
                 found = _archived_ids(dataset, candidates)
-                if len(found):
-                    archived |= pc.is_in(ids, value_set=found).to_numpy(zero_copy_only=False)
             seen_paths = paths
-            final = keep & ~archived
-            if written_with is None or not np.array_equal(final, written_with):
-                self.data.delete(self.written)
-                self.written = self._write(final)
-                written_with = final
-            record = self._record(int(final.sum()), valid)
+            if len(found):
+                keep &= ~pc.is_in(ids, value_set=found).to_numpy(zero_copy_only=False)
+            if not self.wrote:  # the stagers write once, what the first lookup left
+                self.wrote = True
+                self.written = self._publish(self.stagers.write(places[~keep]))
+            elif len(found):  # a concurrent commit archived some of our ids after that
+                self.written = self._without(self.written, found)
+            record = self._record(int(keep.sum()), valid)
             try:
                 table.create_write_transaction(
                     [f.add_action() for f in self.written], mode="append", schema=self.table_schema,
@@ -348,6 +359,41 @@ class _BatchRun:
                                 quarantined=self.quarantined)
         raise AssertionError("unreachable")
 
+    def _publish(self, files: list[DataFile]) -> list[DataFile]:
+        """Files the stagers wrote, where the archive is: uploaded from the local staging root (S3)."""
+        if not self.archive.storage.is_s3:
+            return files
+        staged = Storage.at(self.staging_root)
+        self.written = files  # so that a failure part-way removes what was uploaded
+        try:
+            for f in files:
+                pafs.copy_files(staged.fs_path(ARTICLES, *f.path.split("/")),
+                                self.archive.storage.fs_path(ARTICLES, *f.path.split("/")),
+                                source_filesystem=staged.filesystem,
+                                destination_filesystem=self.archive.storage.filesystem)
+        except OSError as exc:
+            raise self.archive.storage.error(ARTICLES, "cannot upload a data file", exc) from None
+        finally:
+            shutil.rmtree(os.path.join(self.staging_root, ARTICLES), ignore_errors=True)
+        return files
+
+    def _without(self, files: list[DataFile], found: pa.Array) -> list[DataFile]:
+        """The written files minus the rows whose ids are in `found`: files holding some are rewritten
+        (their rows are already sorted), the others kept."""
+        kept: list[DataFile] = []
+        for f in files:
+            rows = pq.read_table(self.data.full_path(f.path), filesystem=self.data.fs)
+            mask = pc.invert(pc.is_in(rows.column(ID_FIELD), value_set=found))
+            if pc.all(mask).as_py():
+                kept.append(f)
+                continue
+            rows = rows.filter(mask)
+            if rows.num_rows:
+                key = tuple(f.partition[c] for c in self.partition_by)
+                kept.append(self.data.write(rows, key, presorted=True))
+            self.data.delete([f])
+        return kept
+
     def _discard(self) -> None:
         self.data.delete(self.written)
         self.written = []
@@ -361,24 +407,6 @@ class _BatchRun:
                            duplicates=valid - appended, quarantined=self.quarantined,
                            tool_version=__version__, appended_at=self.now, quarantine_file=self.quarantine_file)
 
-    def _write(self, keep: np.ndarray) -> list[DataFile]:
-        """Data files for the kept rows: per partition, files of about FILE_BYTES, each sorted.
-
-        Files are encoded on a few threads (pyarrow releases the GIL), at most a couple ahead, so
-        memory holds only the files in flight.
-        """
-        written: list[DataFile] = []
-        limit = max(1, int(FILE_BYTES / max(1.0, self.spool.row_bytes)))  # rows per file
-        with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-            in_flight: deque[Future[DataFile]] = deque()
-            for key, pieces in self.spool.pieces(keep, SEQ):
-                for rows, presorted in _file_groups(pieces, limit):
-                    in_flight.append(pool.submit(self.data.write, rows, key, presorted=presorted))
-                    while len(in_flight) > WRITERS:
-                        written.append(in_flight.popleft().result())
-            written.extend(f.result() for f in in_flight)
-        return written
-
     def _committed_meanwhile(self, since: int, now: int) -> bool:
         """Did a commit after `since` archive one of our inputs (the same file appended concurrently)?"""
         if now <= since:
@@ -387,26 +415,22 @@ class _BatchRun:
         return any(ours & {f.get("sha256") for f in record.files} for record in committed_batches(self.archive, since))
 
 
-def _file_groups(pieces: Iterable[pa.Table], limit: int) -> Iterator[tuple[pa.Table, bool]]:
-    """One partition's sorted pieces as files of at most `limit` rows: (rows, already sorted).
+def _work(sources: list[InputFile], on_progress: Callable[[InputFile, int], None]
+          ) -> Iterator[Block | FileRange | BlockOutcome]:
+    """The blocks of every input, each input followed by its end-of-input marker.
 
-    A lone piece is written as it is (sliced if too long: slices of a sorted piece are sorted);
-    pieces that share a file are merged by sorting them together.
+    Plain files come as byte ranges, which a stager reads itself: this process then neither reads
+    them nor copies them through a pipe. Standard input and compressed files are read here.
     """
-    group: list[pa.Table] = []
-    size = 0
-    for piece in pieces:
-        if piece.num_rows > limit:
-            for start in range(0, piece.num_rows, limit):
-                yield piece.slice(start, limit), True
-            continue
-        if size + piece.num_rows > limit and group:
-            yield (group[0], True) if len(group) == 1 else (pa.concat_tables(group), False)
-            group, size = [], 0
-        group.append(piece)
-        size += piece.num_rows
-    if group:
-        yield (group[0], True) if len(group) == 1 else (pa.concat_tables(group), False)
+    for source in sources:
+        ranges = plain_ranges(source, BLOCK_BYTES)
+        if ranges is None:
+            yield from read_blocks(source, BLOCK_BYTES, on_progress=lambda b, s=source: on_progress(s, b))
+        else:
+            for part in ranges:
+                on_progress(source, part.end)
+                yield part
+        yield BlockOutcome(source, 1, 0, [], None, -1, end_of_input=True)
 
 
 def _first_occurrences(ids: pa.ChunkedArray | None, count: int) -> np.ndarray:

@@ -17,13 +17,15 @@ import contextlib
 import itertools
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from toolkit.validate.arrays import bools
 
 Key = tuple[object, ...]
 CHUNK_BYTES = 64 << 20  # blocks are sorted together in chunks of about this many Arrow bytes
@@ -134,23 +136,24 @@ class PartitionSpool:
         else:
             self._sort_staged()
 
-    def pieces(self, keep: np.ndarray, seq: str) -> Iterator[tuple[Key, Iterator[pa.Table]]]:
-        """For each partition (in key order), its kept rows as sorted pieces, read from disk lazily."""
+    def pieces(self, kept: Callable[[np.ndarray], np.ndarray], seq: str) -> Iterator[tuple[Key, Iterator[pa.Table]]]:
+        """For each partition (in key order), its rows as sorted pieces, read from disk lazily; `kept`
+        maps a piece's `seq` column (numpy) to the mask of rows to keep."""
         self._sort_staged()
         readers = [pa.ipc.open_file(pa.OSFile(path)) for path in self.runs]
 
-        def kept(key: Key) -> Iterator[pa.Table]:
+        def pieces_of(key: Key) -> Iterator[pa.Table]:
             spilled = (pa.Table.from_batches([readers[run].get_batch(index)])
                        for run, index in self.spilled.get(key, []))
             for piece in itertools.chain(spilled, self._memory_pieces(key)):
-                mask = keep[piece.column(seq).to_numpy()]
+                mask = kept(piece.column(seq).to_numpy())
                 if mask.all():
                     yield piece
                 elif mask.any():
-                    yield piece.filter(pa.array(mask))
+                    yield piece.filter(bools(mask))
 
         for key in self._keys():
-            yield key, kept(key)
+            yield key, pieces_of(key)
 
     def close(self) -> None:
         self._sorter.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,103 @@
+"""The append's worker processes: same archive as one process, errors and deaths reported, nothing left."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.archive.conftest import generate, write_jsonl
+from toolkit.archive import append, open_archive, verify
+from toolkit.archive.files import TableFiles
+from toolkit.archive.staging import Stager
+from toolkit.errors import NewsarchiveError
+
+append_module = importlib.import_module("toolkit.archive.append")
+
+
+def rows(root) -> list[dict]:
+    return open_archive(root).articles().to_table().sort_by("id").to_pylist()
+
+
+def data_files(root) -> list[str]:
+    found = []
+    for folder, _, names in os.walk(root / "articles"):
+        found += [os.path.join(folder, n) for n in names if n.endswith(".parquet")]
+    return sorted(found)
+
+
+@pytest.fixture
+def batch(tmp_path, shared_dir):
+    """Three inputs (one repeating ids of another, some lines damaged), cut into many small blocks."""
+    parts = [generate(tmp_path / f"g{i}.jsonl", 300, start=i * 300, seed=i + 1, invalid_rate=0.05) for i in range(2)]
+    parts.append(write_jsonl(tmp_path / "again.jsonl", parts[0].read_text().splitlines()[100:160]))
+    return parts
+
+
+def test_workers_build_the_same_archive_as_one_process(tmp_path, batch, monkeypatch):
+    one = append(batch, archive=tmp_path / "one", jobs=1)
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)  # a dozen blocks per input
+    many = append(batch, archive=tmp_path / "many", jobs=3)
+    assert one.as_dict() | {"batch": None} == many.as_dict() | {"batch": None}
+    assert many.input == 660 == many.appended + many.duplicates + many.quarantined
+    assert many.duplicates >= 55 and many.quarantined > 0
+    assert rows(tmp_path / "one") == rows(tmp_path / "many")
+    quarantined = [open_archive(tmp_path / r).quarantine().sort_by([("file", "ascending"), ("line", "ascending")])
+                   .select(["file", "line", "raw", "errors"]).to_pylist() for r in ("one", "many")]
+    assert quarantined[0] == quarantined[1]  # same lines, numbered across blocks
+    for path in data_files(tmp_path / "many"):  # each worker's files are sorted within
+        data = pq.read_table(path)
+        keys = list(zip(*(data[k].to_pylist() for k in ("source", "published_date", "id")), strict=True))
+        assert keys == sorted(keys)
+    assert verify(tmp_path / "many").ok
+    assert not multiprocessing.active_children()
+
+
+def test_workers_that_spill_give_the_same_archive(tmp_path, batch, monkeypatch):
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)
+    small = append(batch, archive=tmp_path / "small", jobs=2, memory_budget=256 << 10)
+    large = append(batch, archive=tmp_path / "large", jobs=2)
+    assert small.as_dict() | {"batch": None} == large.as_dict() | {"batch": None}
+    assert rows(tmp_path / "small") == rows(tmp_path / "large")
+
+
+def test_an_error_in_a_worker_is_reported_and_nothing_is_left(tmp_path, batch, monkeypatch):
+    real = TableFiles.write
+    calls = []
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if multiprocessing.current_process().name == "newsarchive-stager-1" and len(calls) == 3:
+            raise NewsarchiveError("no space left on the device; free some and run again")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TableFiles, "write", failing)  # inherited by the forked workers
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)
+    with pytest.raises(NewsarchiveError, match="no space left"):
+        append(batch, archive=tmp_path / "a", jobs=2)
+    assert open_archive(tmp_path / "a").version == 0  # nothing committed
+    assert data_files(tmp_path / "a") == []  # both workers' files removed
+    assert not multiprocessing.active_children()
+
+
+def test_a_worker_that_dies_fails_the_run_with_one_line(tmp_path, batch, monkeypatch):
+    real = Stager.check
+
+    def dying(self, index, item):
+        if index == 3:
+            os._exit(9)
+        return real(self, index, item)
+
+    monkeypatch.setattr(Stager, "check", dying)
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)
+    with pytest.raises(NewsarchiveError, match="worker process of the append died"):
+        append(batch, archive=tmp_path / "a", jobs=2)
+    assert open_archive(tmp_path / "a").version == 0
+    assert open_archive(tmp_path / "a").quarantine().num_rows == 0
+    assert not multiprocessing.active_children()
+    monkeypatch.setattr(Stager, "check", real)
+    again = append(batch, archive=tmp_path / "a", jobs=2)  # the run can simply be repeated
+    assert again.input == 660 and verify(tmp_path / "a").ok

@@ -1,0 +1,334 @@
+"""Staging a batch in worker processes: validate, convert, hold and encode there; decide in the parent.
+
+An append costs per record: decoding and checking the line, converting the valid row, sorting it
+into its partition and encoding it as zstd Parquet. All of that runs in worker processes, each of
+which keeps the rows it validated in its own `PartitionSpool`. Only what the parent needs in order
+to decide crosses a pipe: per block, the counts, the failures (for the quarantine) and the ids of
+the valid rows. Once the parent has decided the duplicates (over the whole batch and the archive),
+it sends every worker the same list of rows to drop, and each worker writes its partitions' files
+and reports them for the one Delta commit. Rows therefore never travel between processes, and
+encoding runs on every core.
+
+A row's place in the batch is `block index << 32 | row in block`: increasing in input order, so
+"the first occurrence of an id wins" is "the smallest position wins", whichever worker holds it.
+
+With one job, or a batch of one block, the same stager runs in the parent process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import queue
+import signal
+import traceback
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from toolkit.archive.convert import to_storage
+from toolkit.archive.files import DataFile, TableFiles
+from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
+from toolkit.archive.spool import PartitionSpool
+from toolkit.archive.storage import Storage
+from toolkit.errors import NewsarchiveError
+from toolkit.readers.jsonl import Block, FileRange
+from toolkit.schema import Schema
+from toolkit.validate.arrays import int64s
+from toolkit.validate.engine import BlockOutcome, Engine
+
+SEQ = "_seq"  # a held row's position in the batch (see the module docstring)
+FILE_BYTES = 256 << 20  # Arrow bytes per data file (about 60-80 MB of zstd Parquet for articles)
+IN_FLIGHT_PER_JOB = 3  # blocks queued per worker: enough to keep it busy, few enough to bound memory
+POLL_SECONDS = 0.5  # how often the parent checks that its workers are alive while it waits
+
+
+def positions(block: int, count: int) -> np.ndarray:
+    """The batch positions of a block's first `count` valid rows."""
+    return (np.int64(block) << np.int64(32)) + np.arange(count, dtype=np.int64)
+
+
+@dataclass
+class StageSpec:
+    """Everything a stager needs, small enough to pass to a worker process."""
+
+    schema: Schema
+    table_schema: pa.Schema  # the articles table's schema (storage types, year and month)
+    partition_by: tuple[str, ...]
+    write_root: str  # archive root the data files go under (a local staging root for S3 archives)
+    spill_dir: str
+    memory_budget: int  # Arrow bytes of rows held in memory before spilling, per stager
+
+
+@dataclass
+class StagedBlock:
+    """One block's verdicts as the parent gets them: no rows, only the valid rows' ids."""
+
+    index: int
+    outcome: BlockOutcome
+    ids: pa.Array
+
+
+class Stager:
+    """One worker's share of a batch: validates blocks, holds their valid rows, writes their files."""
+
+    def __init__(self, spec: StageSpec, name: str) -> None:
+        self.spec = spec
+        self.name = name
+        self.engine = Engine(spec.schema, keep_rows=True)
+        spill = os.path.join(spec.spill_dir, name)
+        os.makedirs(spill, exist_ok=True)
+        self.spool = PartitionSpool(spec.table_schema.append(pa.field(SEQ, pa.int64())), spec.partition_by,
+                                    SORT_KEYS, spec.memory_budget, spill)
+        self.files = TableFiles(Storage.at(spec.write_root), ARTICLES, spec.table_schema, spec.partition_by,
+                                SORT_KEYS)
+
+    def check(self, index: int, item: Block | FileRange) -> StagedBlock:
+        """Validate one block and keep its valid rows, converted to storage types."""
+        outcome = self.engine.check_block(item.load() if isinstance(item, FileRange) else item)
+        rows = outcome.valid_rows
+        ids = pa.array([], pa.string())
+        if rows is not None and rows.num_rows:
+            table = to_storage(rows, self.spec.table_schema)
+            table = table.append_column(SEQ, int64s(positions(index, table.num_rows)))
+            ids = table.column(ID_FIELD).combine_chunks()
+            self.spool.add(table)
+        return StagedBlock(index, replace(outcome, valid_rows=None), ids)
+
+    def write(self, drop: np.ndarray) -> list[DataFile]:
+        """Write the held rows, minus the positions in `drop` (sorted), as data files per partition:
+        files of about FILE_BYTES, each sorted. On failure, the files written so far are removed."""
+        self.spool.finish()
+        limit = max(1, int(FILE_BYTES / max(1.0, self.spool.row_bytes)))  # rows per file
+        written: list[DataFile] = []
+        try:
+            for key, pieces in self.spool.pieces(lambda seq: ~_member(seq, drop), SEQ):
+                for rows, presorted in file_groups(pieces, limit):
+                    written.append(self.files.write(rows, key, presorted=presorted))
+        except BaseException:
+            self.files.delete(written)
+            raise
+        return written
+
+    def close(self) -> None:
+        self.spool.close()
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_set, by binary search (the set is a sorted int64 array)."""
+    if not len(sorted_set):
+        return np.zeros(len(values), dtype=bool)
+    at = np.searchsorted(sorted_set, values)
+    return sorted_set[np.minimum(at, len(sorted_set) - 1)] == values
+
+
+def file_groups(pieces: Iterable[pa.Table], limit: int) -> Iterator[tuple[pa.Table, bool]]:
+    """One partition's sorted pieces as files of at most `limit` rows: (rows, already sorted).
+
+    A lone piece is written as it is (sliced if too long: slices of a sorted piece are sorted);
+    pieces that share a file are merged by sorting them together.
+    """
+    group: list[pa.Table] = []
+    size = 0
+    for piece in pieces:
+        if piece.num_rows > limit:
+            for start in range(0, piece.num_rows, limit):
+                yield piece.slice(start, limit), True
+            continue
+        if size + piece.num_rows > limit and group:
+            yield (group[0], True) if len(group) == 1 else (pa.concat_tables(group), False)
+            group, size = [], 0
+        group.append(piece)
+        size += piece.num_rows
+    if group:
+        yield (group[0], True) if len(group) == 1 else (pa.concat_tables(group), False)
+
+
+# --- the parent's side --------------------------------------------------------------------------
+class StagingPool:
+    """Stagers in worker processes (or one in this process), fed blocks, asked for files at the end.
+
+    Use: `staged(items)` yields a StagedBlock per item in item order, then `write(drop)` returns the
+    data files of every stager. `close()` always, even after an error.
+    """
+
+    def __init__(self, spec: StageSpec, jobs: int) -> None:
+        self.spec = spec
+        self.jobs = max(1, jobs)
+        self._local: Stager | None = None
+        self._procs: list[multiprocessing.process.BaseProcess] = []
+        self._controls: list[Any] = []
+        self._tasks: Any = None
+        self._results: Any = None
+        self._fed_all = False
+
+    def staged(self, items: Iterable[Block | FileRange | BlockOutcome]) -> Iterator[StagedBlock]:
+        """Verdicts for each item, in order. A BlockOutcome item (an end-of-input marker) passes
+        through as it is."""
+        stream = iter(items)
+        head: list[Any] = []
+        for item in stream:  # look ahead to a second block (markers do not count)
+            head.append(item)
+            if sum(not isinstance(x, BlockOutcome) for x in head) == 2:
+                break
+        if self.jobs == 1 or sum(not isinstance(x, BlockOutcome) for x in head) < 2:  # one block: no process
+            self._local = Stager(self.spec, "local")
+            for index, item in enumerate(_chain(head, stream)):
+                yield self._pass(index, item) if isinstance(item, BlockOutcome) else self._local.check(index, item)
+            return
+        self._start()
+        ready: dict[int, StagedBlock] = {}
+        expected = 0
+        in_flight = 0
+        for index, item in enumerate(_chain(head, stream)):
+            if isinstance(item, BlockOutcome):
+                ready[index] = self._pass(index, item)
+            else:
+                self._tasks.put((index, item))
+                in_flight += 1
+            while in_flight >= self.jobs * IN_FLIGHT_PER_JOB:  # so `ready` holds a few blocks at most
+                block = self._receive("block")
+                ready[block.index] = block
+                in_flight -= 1
+            while expected in ready:
+                yield ready.pop(expected)
+                expected += 1
+        for _ in self._procs:
+            self._tasks.put(None)
+        self._fed_all = True
+        while in_flight:
+            block = self._receive("block")
+            ready[block.index] = block
+            in_flight -= 1
+            while expected in ready:
+                yield ready.pop(expected)
+                expected += 1
+        while expected in ready:
+            yield ready.pop(expected)
+            expected += 1
+
+    def write(self, drop: np.ndarray) -> list[DataFile]:
+        """Every stager writes its rows minus the positions in `drop` (sorted int64)."""
+        if self._local is not None:
+            return self._local.write(drop)
+        if not self._procs:
+            return []
+        for control in self._controls:
+            control.put(drop)
+        written: list[DataFile] = []
+        errors: list[NewsarchiveError] = []
+        for _ in self._procs:
+            try:
+                written.extend(self._receive("files"))
+            except NewsarchiveError as exc:  # keep collecting: the others' files must be known to remove them
+                errors.append(exc)
+                if not any(p.is_alive() for p in self._procs):
+                    break
+        if errors:  # files the other workers wrote will not be committed
+            TableFiles(Storage.at(self.spec.write_root), ARTICLES, self.spec.table_schema).delete(written)
+            raise errors[0]
+        return written
+
+    def close(self) -> None:
+        if self._local is not None:
+            self._local.close()
+            self._local = None
+        if not self._procs:
+            return
+        if not self._fed_all:
+            for _ in self._procs:
+                with contextlib.suppress(Exception):
+                    self._tasks.put(None)
+        for control in self._controls:
+            with contextlib.suppress(Exception):
+                control.put(None)
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for q in (self._tasks, self._results, *self._controls):
+            q.close()
+            q.cancel_join_thread()
+        self._procs = []
+
+    # internals ------------------------------------------------------------------------------------
+    def _start(self) -> None:
+        # Fork where we can: no re-import of the caller's script (spawn would need an `if __name__` guard).
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)
+        self._tasks = context.Queue()
+        self._results = context.Queue()
+        for worker in range(self.jobs):
+            control = context.Queue()
+            proc = context.Process(target=_serve, name=f"newsarchive-stager-{worker}", daemon=True,
+                                   args=(self.spec, worker, self._tasks, self._results, control, os.getpid()))
+            proc.start()
+            self._procs.append(proc)
+            self._controls.append(control)
+
+    @staticmethod
+    def _pass(index: int, outcome: BlockOutcome) -> StagedBlock:
+        return StagedBlock(index, outcome, pa.array([], pa.string()))
+
+    def _receive(self, kind: str) -> Any:
+        """The next message of `kind` from a worker; an error a worker reports, or its death, raises."""
+        while True:
+            try:
+                got, worker, payload = self._results.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                dead = [p for p in self._procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise NewsarchiveError(f"a worker process of the append died (exit code {dead[0].exitcode}, "
+                                           "-9 is usually the out-of-memory killer); nothing was committed: "
+                                           "run again, with --jobs 1 or more memory") from None
+                continue
+            if got == "error":
+                message, exit_code = payload
+                if exit_code is None:
+                    raise RuntimeError(f"worker {worker} failed:\n{message}")
+                raise NewsarchiveError(message, exit_code)
+            assert got == kind, (got, kind)
+            return payload
+
+
+def _chain(head: list[Any], stream: Iterator[Any]) -> Iterator[Any]:
+    yield from head
+    yield from stream
+
+
+def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any, parent: int) -> None:
+    """A worker process: stage blocks until the sentinel, then write when told to (or quit on None)."""
+    _die_with_parent(parent)
+    stager: Stager | None = None
+    try:
+        stager = Stager(spec, f"worker-{worker}")
+        while (task := tasks.get()) is not None:
+            results.put(("block", worker, stager.check(*task)))
+        drop = control.get()
+        if drop is not None:
+            results.put(("files", worker, stager.write(drop)))
+    except NewsarchiveError as exc:
+        results.put(("error", worker, (str(exc), exc.exit_code)))
+    except BaseException:
+        results.put(("error", worker, (traceback.format_exc(), None)))
+    finally:
+        if stager is not None:
+            stager.close()
+        results.close()
+        results.join_thread()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to kill this worker if the append process dies (even by kill -9): orphaned workers
+    would otherwise wait on their queues forever."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
