@@ -73,6 +73,33 @@ def test_ids_already_archived_are_duplicates_and_reappend_is_a_noop(tmp_path, re
     assert open_archive(tmp_path / "a").version == 2 and len(open_archive(tmp_path / "a").batches()) == 2
 
 
+@pytest.mark.parametrize("hash_delay", [0.0, 0.5])
+def test_an_archived_input_found_while_validating_is_skipped(tmp_path, record, monkeypatch, hash_delay):
+    """Inputs are hashed beside validation: when the hashes come late, the pass over an input that
+    turns out to be archived is abandoned (nothing of it kept) and the rest is appended."""
+    import importlib
+    import time
+
+    append_module = importlib.import_module("toolkit.archive.append")
+    old = write_jsonl(tmp_path / "old.jsonl", [record(i) for i in range(4)] + ["old junk"])
+    new = write_jsonl(tmp_path / "new.jsonl", [record(i) for i in range(2, 7)] + ["new junk"])
+    assert append([old], archive=tmp_path / "a").appended == 4
+    real = append_module._hash_inputs
+    monkeypatch.setattr(append_module, "_hash_inputs", lambda inputs: (time.sleep(hash_delay), real(inputs))[1])
+    result = append([old, new], archive=tmp_path / "a")
+    assert [(s.name, s.batch is not None) for s in result.skipped] == [(str(old), True)]
+    assert (result.version, result.input, result.appended, result.duplicates, result.quarantined) == (2, 6, 3, 2, 1)
+    archive = open_archive(tmp_path / "a")
+    assert sorted(archive.quarantine().column("raw").to_pylist()) == ["new junk", "old junk"]
+    assert [f[0]["name"] for f in archive.batches().column("files").to_pylist()] == [str(old), str(new)]
+    assert len(rows(tmp_path / "a")) == 7
+    report = verify(tmp_path / "a")
+    assert report.ok, report.faults
+    on_disk = [n for folder, _, names in os.walk(tmp_path / "a" / "articles") if "_delta_log" not in folder
+               for n in names if n.endswith(".parquet")]
+    assert len(on_disk) == len(archive.dataset("articles").files)  # the abandoned pass left no file behind
+
+
 def test_rfc3339_timestamps_convert_exactly(tmp_path, record):
     values = {
         "2021-06-28T10:00:00Z": dt.datetime(2021, 6, 28, 10, tzinfo=UTC),

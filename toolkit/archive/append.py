@@ -32,8 +32,9 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,20 +144,28 @@ def append(
     work = tempfile.mkdtemp(prefix="newsarchive-append-")
     try:
         inputs = [_materialize_stdin(s, work) for s in inputs]
-        hashed = _hash_inputs(inputs)
-        while True:
-            todo, skipped = _new_inputs(target, hashed)
-            if not todo:
-                return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
-            result = _BatchRun(target, loaded, todo, work, memory_budget, start, jobs or default_jobs()
-                               ).execute(progress)
-            if result is not None:
-                result.skipped, result.repaired = skipped, repaired
-                refresh_catalog(target)
-                return result
-            # Another run archived some of these inputs first: record it, then append what is left.
-            start = target.version
-            repaired += [r.batch for r in repair(target)]
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256") as hasher:
+            # The inputs are hashed beside the first validation pass (hashlib releases the GIL).
+            # Once their hashes are known, an input already archived stops that pass, and the run
+            # starts over with what is left (or is a no-op).
+            hashes = hasher.submit(_hash_inputs, inputs)
+            while True:
+                sources, skipped = inputs, []
+                if hashes.done():
+                    todo, skipped = _new_inputs(target, hashes.result())
+                    if not todo:
+                        return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
+                    sources = [h.source for h in todo]
+                result = _BatchRun(target, loaded, sources, hashes, work, memory_budget, start,
+                                   jobs or default_jobs()).execute(progress)
+                if result is not None:
+                    result.skipped, result.repaired = skipped, repaired
+                    refresh_catalog(target)
+                    return result
+                # Some input is archived already (by an earlier batch, or by another run that
+                # committed first): record what was committed, then append what is left.
+                start = target.version
+                repaired += [r.batch for r in repair(target)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -222,21 +231,27 @@ def _new_inputs(archive: Archive, hashed: list[_Hashed]) -> tuple[list[_Hashed],
     return todo, skipped
 
 
-def _batch_id(hashed: list[_Hashed], now: dt.datetime) -> str:
-    digest = hashlib.sha256("".join(sorted(h.sha256 for h in hashed)).encode()).hexdigest()
-    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{digest[:8]}"
+def _batch_id(now: dt.datetime) -> str:
+    """UTC time to the millisecond, then 8 random hex digits (two runs in the same millisecond)."""
+    return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{uuid.uuid4().hex[:8]}"
+
+
+class _Superseded(Exception):
+    """An input of the run turned out to be archived already: the run stops, nothing committed."""
 
 
 # --- one batch -------------------------------------------------------------------------------------
 class _BatchRun:
-    def __init__(self, archive: Archive, schema: Schema, inputs: list[_Hashed], work: str,
-                 memory_budget: int, checked_version: int, jobs: int) -> None:
+    def __init__(self, archive: Archive, schema: Schema, sources: list[InputFile], hashes: Future[list[_Hashed]],
+                 work: str, memory_budget: int, checked_version: int, jobs: int) -> None:
         self.archive = archive
         self.schema = schema
-        self.inputs = inputs
+        self.sources = sources
+        self.hashes = hashes
+        self.inputs: list[_Hashed] = []  # the sources with their hashes, once known (and new)
         self.work = work
         self.now = dt.datetime.now(dt.timezone.utc)
-        self.batch = _batch_id(inputs, self.now)
+        self.batch = _batch_id(self.now)
         self.table_schema = archive.articles_schema
         self.partition_by = archive.partition_by
         # Workers write data files straight into a local archive; for S3 they write to a local
@@ -261,7 +276,11 @@ class _BatchRun:
         """Append the batch; None if another run archived one of its inputs first (nothing committed)."""
         try:
             self._read(progress)
+            self._hashes_known(wait=True)
             return self._commit()
+        except _Superseded:
+            self._discard()
+            return None
         except BaseException:
             if not self.committed:  # nobody references the files written: remove them
                 self._discard()
@@ -269,9 +288,19 @@ class _BatchRun:
         finally:
             self.stagers.close()
 
+    def _hashes_known(self, wait: bool) -> None:
+        """Take the sources' hashes once they are known; _Superseded if one is archived already."""
+        if self.inputs or not (wait or self.hashes.done()):
+            return
+        mine = set(self.sources)
+        todo, skipped = _new_inputs(self.archive, [h for h in self.hashes.result() if h.source in mine])
+        if skipped:
+            raise _Superseded()
+        self.inputs = todo
+
     # Phase 1: validate and hold (in the stagers) ------------------------------------------------
     def _read(self, progress: bool) -> None:
-        sources = [h.source for h in self.inputs]
+        sources = self.sources
         offsets, total = {}, 0
         for s in sources:
             offsets[s] = total
@@ -293,6 +322,7 @@ class _BatchRun:
                     if len(staged.ids):
                         self.ids.append(staged.ids)
                         self.positions.append(positions(staged.index, len(staged.ids)))
+                    self._hashes_known(wait=False)
             if pending:
                 sink.write(self._rejected(pending))
         finally:

@@ -31,7 +31,8 @@ from toolkit.errors import NewsarchiveError
 ROW_GROUP_BYTES = 64 << 20  # uncompressed Arrow bytes per row group
 MAX_STATS_STRING = 32  # longer strings get no min/max in the log (Delta would need truncation rules)
 COMPRESSION = "zstd"
-DICTIONARY_MAX_BYTES = 24  # average bytes per string value (with its offset) to dictionary-encode a column
+DICTIONARY_BYTES = 24  # average bytes per string value (with its offset) to dictionary-encode a column
+STATISTICS_BYTES = 48  # ... to write Parquet min/max statistics for it
 
 
 @dataclass
@@ -88,7 +89,11 @@ class TableFiles:
         full = self.full_path(rel)
         per_row = max(1, rows.nbytes // max(1, rows.num_rows))
         with self.fs.open_output_stream(full) as out:
-            pq.write_table(rows, out, compression=COMPRESSION, use_dictionary=_dictionary_columns(rows),
+            # Dictionaries for short values (outlet, language, dates, tags), not for long text where
+            # Parquet would build one only to give it up; min/max statistics for the columns that
+            # can prune (ids too), not for article bodies, where they cost comparisons for nothing.
+            pq.write_table(rows, out, compression=COMPRESSION, use_dictionary=_short_columns(rows, DICTIONARY_BYTES),
+                           write_statistics=_short_columns(rows, STATISTICS_BYTES),
                            row_group_size=max(1024, ROW_GROUP_BYTES // per_row))
             size = out.tell()
         return DataFile(rel, size, rows.num_rows, values, file_stats(rows), int(time.time() * 1000))
@@ -149,12 +154,11 @@ class StreamedFile:
         return DataFile(self.rel, size, self.rows, {}, stats, int(time.time() * 1000))
 
 
-def _dictionary_columns(rows: pa.Table) -> list[str]:
-    """Columns worth dictionary-encoding: short values (outlet, language, dates, tags), not long
-    text, where Parquet would build a dictionary only to give it up."""
+def _short_columns(rows: pa.Table, most: int) -> list[str]:
+    """Columns whose values take at most `most` bytes on average (strings, with their offsets)."""
     n = max(1, rows.num_rows)
     return [name for name, col in zip(rows.column_names, rows.columns, strict=True)
-            if not pa.types.is_string(col.type) or col.nbytes / n <= DICTIONARY_MAX_BYTES]
+            if not pa.types.is_string(col.type) or col.nbytes / n <= most]
 
 
 def file_stats(rows: pa.Table) -> str:
@@ -171,6 +175,8 @@ def file_stats(rows: pa.Table) -> str:
             pa.types.is_integer(kind) or pa.types.is_date32(kind) or pa.types.is_string(kind)
         ):
             continue
+        if pa.types.is_string(kind) and pc.min(pc.utf8_length(col)).as_py() > MAX_STATS_STRING:
+            continue  # min and max would both be too long: skip comparing long texts
         low, high = (v.as_py() for v in pc.min_max(col).values())
         if isinstance(low, dt.date):
             low, high = low.isoformat(), high.isoformat()
