@@ -55,7 +55,7 @@ from toolkit.archive.hooks import refresh_catalog
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUARANTINE_SCHEMA, SORT_KEYS
 from toolkit.archive.ledger import BatchRecord, batch_properties, committed_batches, complete, repair
 from toolkit.archive.retry import attempts
-from toolkit.archive.staging import StageSpec, StagingPool, positions
+from toolkit.archive.staging import StageSpec, StagingPool
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
 from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
@@ -71,6 +71,7 @@ from toolkit.readers.jsonl import (
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress
 from toolkit.validate import default_jobs
+from toolkit.validate.arrays import int64s, to_numpy_bools
 from toolkit.validate.engine import BlockOutcome
 from toolkit.validate.report import quarantine_line
 
@@ -321,7 +322,7 @@ class _BatchRun:
                         pending = []
                     if len(staged.ids):
                         self.ids.append(staged.ids)
-                        self.positions.append(positions(staged.index, len(staged.ids)))
+                        self.positions.append(staged.positions)
                     self._hashes_known(wait=False)
             if pending:
                 sink.write(self._rejected(pending))
@@ -347,7 +348,7 @@ class _BatchRun:
         valid = sum(len(c) for c in self.ids)
         ids = pa.chunked_array(self.ids, pa.string()) if valid else None
         places = np.concatenate(self.positions) if valid else np.zeros(0, np.int64)
-        keep = _first_occurrences(ids, valid)
+        keep = _first_occurrences(ids, places)
         candidates = _unique(ids, keep)
         seen_paths: set[str] | None = None  # files whose ids were looked up
         for _ in attempts(f"append of batch {self.batch}"):
@@ -463,15 +464,13 @@ def _work(sources: list[InputFile], on_progress: Callable[[InputFile, int], None
         yield BlockOutcome(source, 1, 0, [], None, -1, end_of_input=True)
 
 
-def _first_occurrences(ids: pa.ChunkedArray | None, count: int) -> np.ndarray:
-    """A mask of the rows holding the first occurrence of their id, in batch order."""
-    keep = np.zeros(count, dtype=bool)
+def _first_occurrences(ids: pa.ChunkedArray | None, places: np.ndarray) -> np.ndarray:
+    """A mask of the rows holding the first occurrence of their id: the smallest batch position."""
     if ids is None:
-        return keep
-    table = pa.table({"id": ids, "seq": pa.array(np.arange(count, dtype=np.int64))})
-    first = table.group_by("id", use_threads=False).aggregate([("seq", "min")]).column("seq_min")
-    keep[first.to_numpy()] = True
-    return keep
+        return np.zeros(0, dtype=bool)
+    table = pa.table({"id": ids, "place": int64s(places)})
+    first = table.group_by("id", use_threads=False).aggregate([("place", "min")]).column("place_min")
+    return to_numpy_bools(pc.is_in(table.column("place"), value_set=first))
 
 
 def _unique(ids: pa.ChunkedArray | None, keep: np.ndarray) -> pa.Array:

@@ -72,10 +72,13 @@ class TableFiles:
         self.fs = storage.filesystem
         self._writer_id = uuid.uuid4()
         self._numbers = itertools.count(1)  # thread-safe under the GIL: files may be written in parallel
+        self._folders: set[str] = set()  # partition folders made by this writer
 
-    def write(self, rows: pa.Table, partition: tuple[object, ...] = (), *, presorted: bool = False) -> DataFile:
+    def write(self, rows: pa.Table, partition: tuple[object, ...] = (), *, presorted: bool = False,
+              row_bytes: float | None = None) -> DataFile:
         """Write one file holding `rows` (all of one partition), sorted by the sort keys unless they
-        already are."""
+        already are. `row_bytes`, the average Arrow size of a row when the caller knows it, sizes the
+        row groups (measuring a slice of a large table costs a pass over its buffers)."""
         values = {c: None if v is None else str(v) for c, v in zip(self.partition_by, partition, strict=True)}
         empty = [c for c, v in values.items() if v == ""]
         if empty:
@@ -87,7 +90,7 @@ class TableFiles:
             rows = rows.take(pc.sort_indices(rows, sort_keys=self.sort_keys))
         rel = self.new_path(partition)
         full = self.full_path(rel)
-        per_row = max(1, rows.nbytes // max(1, rows.num_rows))
+        per_row = max(1, int(row_bytes or rows.nbytes / max(1, rows.num_rows)))
         with self.fs.open_output_stream(full) as out:
             # Dictionaries for short values (outlet, language, dates, tags), not for long text where
             # Parquet would build one only to give it up; min/max statistics for the columns that
@@ -107,8 +110,10 @@ class TableFiles:
     def full_path(self, rel: str) -> str:
         """Where the filesystem writes `rel` (its folders made, on a local disk)."""
         full = self.storage.fs_path(self.table, *rel.split("/"))
-        if not self.storage.is_s3:
-            self.fs.create_dir(full.rsplit("/", 1)[0], recursive=True)
+        folder = full.rsplit("/", 1)[0]
+        if not self.storage.is_s3 and folder not in self._folders:
+            self.fs.create_dir(folder, recursive=True)
+            self._folders.add(folder)
         return full
 
     def stream(self) -> StreamedFile:

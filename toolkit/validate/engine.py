@@ -429,13 +429,14 @@ class Engine:
             ok = valid[seg_idx]
             if not ok.any():
                 continue
-            chosen = table.filter(bools(ok))
+            chosen_idx = np.flatnonzero(ok)
+            chosen = table if len(chosen_idx) == table.num_rows else table.filter(bools(ok))
             columns = [
                 chosen.column(f.name).cast(f.type) if f.name in chosen.column_names
                 else pa.nulls(chosen.num_rows, f.type)
                 for f in schema
             ]
-            columns.append(int64s(seg_idx[ok] + 1))
+            columns.append(int64s(seg_idx[chosen_idx] + 1))
             parts.append(pa.table(columns, schema=out_schema))
         if slow_records:
             slow = pa.Table.from_pylist(
