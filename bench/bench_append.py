@@ -63,15 +63,19 @@ def _pss_kb(pid):
             return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
     except (OSError, StopIteration):
         return 0
-_peak = [0]
+_peak = [0, []]
 _stop = threading.Event()
 def _sample():
     while not _stop.wait(0.1):
-        _peak[0] = max(_peak[0], sum(_pss_kb(p) for p in _tree(os.getpid())))
+        sizes = [_pss_kb(p) for p in _tree(os.getpid())]
+        if sum(sizes) > _peak[0]:
+            _peak[:] = [sum(sizes), sizes]
 threading.Thread(target=_sample, daemon=True).start()
 def tree_peak_mb():
     _stop.set()
     return _peak[0] / 1024
+def tree_peak_parts_mb():
+    return [round(kb / 1024) for kb in _peak[1]]
 """
 
 APPEND = TREE_MEMORY + """
@@ -90,6 +94,7 @@ append_module._archived_ids = timed
 start = time.perf_counter()
 result = append([sys.argv[1]], archive=sys.argv[2])
 print(json.dumps({"seconds": time.perf_counter() - start, "lookup_seconds": lookup[0], "tree_mb": tree_peak_mb(),
+                  "tree_parts_mb": tree_peak_parts_mb(),
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **result.as_dict()}))
 """
 
@@ -274,8 +279,7 @@ def floor(work: Path, records: int, repeat: int) -> None:
 
 def memory(work: Path, sizes: list[float]) -> None:
     print("\nmemory: peak memory of one append, its worker processes included (PSS of the process tree,"
-          " sampled every 0.1 s; the append's own peak RSS in brackets)\n  target: under 1.5 GB, about the same"
-          " for 2 and 4 GB")
+          " sampled every 0.1 s)\n  target: under 1.5 GB, about the same for 2 and 4 GB")
     for gb in sizes:
         records = int(gb * RECORDS_PER_GB)
         batch = generate(work / f"memory-{gb:g}gb.jsonl", records, seed=100, parts=8)
@@ -283,8 +287,9 @@ def memory(work: Path, sizes: list[float]) -> None:
         shutil.rmtree(out, ignore_errors=True)
         result = run(APPEND, str(batch), str(out))
         shutil.rmtree(out, ignore_errors=True)
+        parts = result["tree_parts_mb"]
         print(f"  {batch.stat().st_size / 1e9:5.2f} GB, {records:>9,} records: peak {result['tree_mb']:7,.0f} MB "
-              f"({result['maxrss_mb']:,.0f} MB),"
+              f"(main {parts[0]:,} MB + workers {' + '.join(f'{p:,}' for p in parts[1:]) or '0'} MB),"
               f" {result['seconds']:6.1f} s ({records / result['seconds']:,.0f} records/s)")
         batch.unlink()
 

@@ -71,12 +71,13 @@ from toolkit.readers.jsonl import (
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress
 from toolkit.validate import default_jobs
-from toolkit.validate.arrays import int64s, to_numpy_bools
+from toolkit.validate.arrays import int64s
 from toolkit.validate.engine import BlockOutcome
 from toolkit.validate.report import quarantine_line
 
-MEMORY_BUDGET = 640 << 20  # Arrow bytes of valid rows held in memory before spilling to disk
+MEMORY_BUDGET = 512 << 20  # Arrow bytes of valid rows held in memory before spilling to disk
 QUARANTINE_FLUSH = 5000  # rejected lines buffered before they are written
+DEDUP_MEMORY = "128MB"  # DuckDB's limit while it finds the first occurrence of each id
 BLOCK_BYTES = DEFAULT_BLOCK_BYTES  # inputs are validated in blocks of about this size, in parallel
 
 
@@ -348,7 +349,7 @@ class _BatchRun:
         valid = sum(len(c) for c in self.ids)
         ids = pa.chunked_array(self.ids, pa.string()) if valid else None
         places = np.concatenate(self.positions) if valid else np.zeros(0, np.int64)
-        keep = _first_occurrences(ids, places)
+        keep = _first_occurrences(ids, places, self.work)
         candidates = _unique(ids, keep)
         seen_paths: set[str] | None = None  # files whose ids were looked up
         for _ in attempts(f"append of batch {self.batch}"):
@@ -464,13 +465,25 @@ def _work(sources: list[InputFile], on_progress: Callable[[InputFile, int], None
         yield BlockOutcome(source, 1, 0, [], None, -1, end_of_input=True)
 
 
-def _first_occurrences(ids: pa.ChunkedArray | None, places: np.ndarray) -> np.ndarray:
-    """A mask of the rows holding the first occurrence of their id: the smallest batch position."""
+def _first_occurrences(ids: pa.ChunkedArray | None, places: np.ndarray, work: str) -> np.ndarray:
+    """A mask of the rows holding the first occurrence of their id: the smallest batch position.
+
+    DuckDB groups the ids, under a memory limit (spilling to `work` past it): Arrow's group_by took
+    twice the memory (+260 MB for 1.4 million ids, while the workers hold their rows) and three times
+    the time. The positions are unique, so the first ones are found by binary search.
+    """
     if ids is None:
         return np.zeros(0, dtype=bool)
-    table = pa.table({"id": ids, "place": int64s(places)})
-    first = table.group_by("id", use_threads=False).aggregate([("place", "min")]).column("place_min")
-    return to_numpy_bools(pc.is_in(table.column("place"), value_set=first))
+    con = duckdb.connect(config={"threads": str(max(1, min(4, os.cpu_count() or 1))), "memory_limit": DEDUP_MEMORY,
+                                 "temp_directory": os.path.join(work, "duckdb"), "preserve_insertion_order": "false"})
+    try:
+        con.register("batch", pa.table({"id": ids, "place": int64s(places)}))
+        first = con.execute("SELECT min(place) FROM batch GROUP BY id").to_arrow_table().column(0)
+    finally:
+        con.close()
+    first = np.sort(first.to_numpy())
+    at = np.searchsorted(first, places)
+    return first[np.minimum(at, len(first) - 1)] == places
 
 
 def _unique(ids: pa.ChunkedArray | None, keep: np.ndarray) -> pa.Array:
