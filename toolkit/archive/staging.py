@@ -39,7 +39,7 @@ from toolkit.archive.storage import Storage
 from toolkit.errors import NewsarchiveError
 from toolkit.readers.jsonl import Block, FileRange
 from toolkit.schema import Schema
-from toolkit.validate.arrays import int64s
+from toolkit.validate.arrays import int64s, strings
 from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine
 
 SEQ = "_seq"  # a held row's position in the batch (see the module docstring)
@@ -93,7 +93,7 @@ class Stager:
         """Validate one block and keep its valid rows, converted to storage types."""
         outcome = self.engine.check_block(item.load() if isinstance(item, FileRange) else item)
         rows = outcome.valid_rows
-        ids = pa.array([], pa.string())
+        ids = strings([])
         places = np.zeros(0, dtype=np.int64)
         if rows is not None and rows.num_rows:
             places = positions(index, rows.column(LINE_COLUMN).to_numpy())
@@ -110,7 +110,7 @@ class Stager:
         limit = max(1, int(FILE_BYTES / max(1.0, self.spool.row_bytes)))  # rows per file
         written: list[DataFile] = []
         try:
-            for key, pieces in self.spool.pieces(lambda seq: ~_member(seq, drop), SEQ):
+            for key, pieces in self.spool.pieces(lambda seq: ~member(seq, drop), SEQ):
                 for rows, presorted in file_groups(pieces, limit):
                     written.append(self.files.write(rows, key, presorted=presorted, row_bytes=self.spool.row_bytes))
         except BaseException:
@@ -122,8 +122,8 @@ class Stager:
         self.spool.close()
 
 
-def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """values[i] in sorted_set, by binary search (the set is a sorted int64 array)."""
+def member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """values[i] in sorted_set, by binary search (the set is a sorted numpy array): no hash table."""
     if not len(sorted_set):
         return np.zeros(len(values), dtype=bool)
     at = np.searchsorted(sorted_set, values)
@@ -188,32 +188,29 @@ class StagingPool:
         ready: dict[int, StagedBlock] = {}
         expected = 0
         in_flight = 0
-        for index, item in enumerate(_chain(head, stream)):
-            if isinstance(item, BlockOutcome):
-                ready[index] = self._pass(index, item)
-            else:
-                self._tasks.put((index, item))
-                in_flight += 1
-            while in_flight >= self.jobs * IN_FLIGHT_PER_JOB:  # so `ready` holds a few blocks at most
+
+        def drain(limit: int) -> Iterator[StagedBlock]:
+            """Receive blocks until at most `limit` are in flight, then yield the ones now in order."""
+            nonlocal expected, in_flight
+            while in_flight > limit:
                 block = self._receive("block")
                 ready[block.index] = block
                 in_flight -= 1
             while expected in ready:
                 yield ready.pop(expected)
                 expected += 1
+
+        for index, item in enumerate(_chain(head, stream)):
+            if isinstance(item, BlockOutcome):
+                ready[index] = self._pass(index, item)
+            else:
+                self._tasks.put((index, item))
+                in_flight += 1
+            yield from drain(self.jobs * IN_FLIGHT_PER_JOB - 1)  # so `ready` holds a few blocks at most
         for _ in self._procs:
             self._tasks.put(None)
         self._fed_all = True
-        while in_flight:
-            block = self._receive("block")
-            ready[block.index] = block
-            in_flight -= 1
-            while expected in ready:
-                yield ready.pop(expected)
-                expected += 1
-        while expected in ready:
-            yield ready.pop(expected)
-            expected += 1
+        yield from drain(0)
 
     def write(self, drop: np.ndarray) -> list[DataFile]:
         """Every stager writes its rows minus the positions in `drop` (int64)."""
@@ -277,7 +274,7 @@ class StagingPool:
 
     @staticmethod
     def _pass(index: int, outcome: BlockOutcome) -> StagedBlock:
-        return StagedBlock(index, outcome, pa.array([], pa.string()), np.zeros(0, dtype=np.int64))
+        return StagedBlock(index, outcome, strings([]), np.zeros(0, dtype=np.int64))
 
     def _receive(self, kind: str) -> Any:
         """The next message of `kind` from a worker; an error a worker reports, or its death, raises."""
