@@ -12,7 +12,7 @@ import pytest
 from tests.archive.conftest import generate, write_jsonl
 from toolkit.archive import append, open_archive, verify
 from toolkit.archive.files import TableFiles
-from toolkit.archive.staging import Stager
+from toolkit.archive.staging import Stager, StagingPool
 from toolkit.errors import NewsarchiveError
 
 append_module = importlib.import_module("toolkit.archive.append")
@@ -101,3 +101,28 @@ def test_a_worker_that_dies_fails_the_run_with_one_line(tmp_path, batch, monkeyp
     monkeypatch.setattr(Stager, "check", real)
     again = append(batch, archive=tmp_path / "a", jobs=2)  # the run can simply be repeated
     assert again.input == 660 and verify(tmp_path / "a").ok
+
+
+def test_ids_another_run_commits_meanwhile_are_taken_out_of_the_written_files(tmp_path, record, monkeypatch):
+    """Between our files being written and our commit, another run archives some of our ids: the
+    commit is retried, and only the files holding those ids are rewritten without them."""
+    mine = write_jsonl(tmp_path / "mine.jsonl", [record(i, published_date=f"2021-0{1 + i % 3}-15")
+                                                 for i in range(12)])
+    theirs = write_jsonl(tmp_path / "theirs.jsonl", [record(i, title="theirs") for i in (4, 7)])  # 2021-02
+    real = StagingPool.write
+
+    def write_then_race(self, drop):
+        files = real(self, drop)
+        monkeypatch.setattr(StagingPool, "write", real)  # the other run writes as usual
+        assert append([theirs], archive=tmp_path / "a", jobs=1).appended == 2
+        return files
+
+    monkeypatch.setattr(StagingPool, "write", write_then_race)
+    result = append([mine], archive=tmp_path / "a", jobs=1)
+    assert (result.version, result.appended, result.duplicates) == (2, 10, 2)
+    titles = {r["id"]: r["title"] for r in rows(tmp_path / "a")}
+    assert len(titles) == 12 and titles[record(4)["id"]] == titles[record(7)["id"]] == "theirs"
+    assert titles[record(1)["id"]] == "Titre 1"
+    report = verify(tmp_path / "a")
+    assert report.ok, report.faults
+    assert len(data_files(tmp_path / "a")) == len(open_archive(tmp_path / "a").dataset("articles").files)

@@ -6,8 +6,10 @@
     {'version': 1, 'batch': '20261129T142300Z-1a2b3c4d', 'input': 42, 'appended': 42, ...}
 
 How a run goes:
-1. Interrupted earlier appends are completed (ledger.repair), then every input is hashed; a file
-   whose SHA-256 is in the ledger is skipped, and if nothing is left the run is a no-op.
+1. Interrupted earlier appends are completed (ledger.repair). Every input is hashed on a thread
+   beside the validation of step 2; a file whose SHA-256 is in the ledger is skipped (a pass that
+   already began with it is abandoned and started again without it), and if nothing is left the
+   run is a no-op.
 2. Worker processes (staging.py) validate the inputs block by block with the validate engine,
    convert the valid rows to storage types and hold them per partition (spilled to a local
    temporary file past a memory budget). This process gets back, per block, the counts, the
