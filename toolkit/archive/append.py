@@ -81,6 +81,7 @@ MEMORY_BUDGET = 512 << 20  # Arrow bytes of valid rows held in memory before spi
 QUARANTINE_FLUSH = 5000  # rejected lines buffered before they are written
 DEDUP_MEMORY = "128MB"  # DuckDB's limit while it finds the first occurrence of each id
 BLOCK_BYTES = DEFAULT_BLOCK_BYTES  # inputs are validated in blocks of about this size, in parallel
+UPLOADS = 8  # data files uploaded at once to an object store
 
 
 @dataclass
@@ -399,12 +400,15 @@ class _BatchRun:
             return files
         staged = Storage.at(self.staging_root)
         self.written = files  # so that a failure part-way removes what was uploaded
+
+        def upload(f: DataFile) -> None:
+            pafs.copy_files(staged.fs_path(ARTICLES, *f.path.split("/")),
+                            self.archive.storage.fs_path(ARTICLES, *f.path.split("/")),
+                            source_filesystem=staged.filesystem, destination_filesystem=self.archive.storage.filesystem)
+
         try:
-            for f in files:
-                pafs.copy_files(staged.fs_path(ARTICLES, *f.path.split("/")),
-                                self.archive.storage.fs_path(ARTICLES, *f.path.split("/")),
-                                source_filesystem=staged.filesystem,
-                                destination_filesystem=self.archive.storage.filesystem)
+            with ThreadPoolExecutor(max_workers=UPLOADS) as pool:  # object stores reward parallel puts
+                list(pool.map(upload, files))
         except OSError as exc:
             raise self.archive.storage.error(ARTICLES, "cannot upload a data file", exc) from None
         finally:
