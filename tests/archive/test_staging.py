@@ -126,3 +126,23 @@ def test_ids_another_run_commits_meanwhile_are_taken_out_of_the_written_files(tm
     report = verify(tmp_path / "a")
     assert report.ok, report.faults
     assert len(data_files(tmp_path / "a")) == len(open_archive(tmp_path / "a").dataset("articles").files)
+
+
+def test_compressed_inputs_reach_the_workers_as_blocks(tmp_path, batch, monkeypatch):
+    """A gzip input is read here and its blocks sent to the workers; same archive as plain files."""
+    import gzip
+
+    packed = []
+    for path in batch:
+        target = path.with_suffix(".jsonl.gz")
+        target.write_bytes(gzip.compress(path.read_bytes()))
+        packed.append(target)
+    plain = append(batch, archive=tmp_path / "plain", jobs=1)
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)
+    gz = append(packed, archive=tmp_path / "gz", jobs=2)
+    assert plain.as_dict() | {"batch": None} == gz.as_dict() | {"batch": None}
+    assert rows(tmp_path / "plain") == rows(tmp_path / "gz")
+    lines = [open_archive(tmp_path / r).quarantine().sort_by([("file", "ascending"), ("line", "ascending")])
+             .select(["line", "raw"]).to_pylist() for r in ("plain", "gz")]
+    assert lines[0] == lines[1]
+    assert not multiprocessing.active_children()
