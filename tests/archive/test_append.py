@@ -261,3 +261,34 @@ def test_reading_the_archive_at_an_old_version(tmp_path, record):
     assert archive.articles().count_rows() == 2
     with pytest.raises(NewsarchiveError, match="no archive here"):
         open_archive(tmp_path / "nowhere")
+
+
+def test_progress_on_a_terminal_covers_the_write_phase(tmp_path, record, cli_env):
+    """On a terminal, the append shows its phases (here: the file writing, after validation); on a
+    pipe it prints nothing but its result."""
+    import pty
+    import subprocess
+    import sys
+
+    from tests.archive.conftest import clean_env
+
+    batch = write_jsonl(tmp_path / "b.jsonl", [record(i) for i in range(50)])
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "toolkit", "append", str(batch), "--archive", str(tmp_path / "a")],
+                            stdout=subprocess.PIPE, stderr=slave, env=clean_env(TERM="xterm-256color", COLUMNS="120"))
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            data = os.read(master, 1 << 16)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        shown += data
+    assert proc.wait(timeout=120) == 0
+    os.close(master)
+    assert b"writing 50 rows as sorted Parquet files" in shown
+    assert b"appended batch" in proc.stdout.read()
+    piped = cli_env("append", str(batch), "--archive", str(tmp_path / "b"))
+    assert piped.code == 0 and piped.err == ""

@@ -71,7 +71,7 @@ from toolkit.readers.jsonl import (
     read_blocks,
 )
 from toolkit.schema import Schema, load_schema
-from toolkit.ui.progress import byte_progress
+from toolkit.ui.progress import byte_progress, status
 from toolkit.validate import default_jobs
 from toolkit.validate.arrays import int64s
 from toolkit.validate.engine import BlockOutcome
@@ -273,12 +273,14 @@ class _BatchRun:
         self.quarantined = 0
         self.quarantine_file: DataFile | None = None
         self.written: list[DataFile] = []
+        self.progress = False  # progress shown on a terminal
         self.wrote = False  # the stagers have written their files
         self.committed = False  # once true, the files written belong to the archive
         self.checked_version = checked_version  # no commit up to it holds our inputs
 
     def execute(self, progress: bool) -> AppendResult | None:
         """Append the batch; None if another run archived one of its inputs first (nothing committed)."""
+        self.progress = progress
         try:
             self._read(progress)
             self._hashes_known(wait=True)
@@ -375,7 +377,8 @@ class _BatchRun:
                 keep &= ~pc.is_in(ids, value_set=found).to_numpy(zero_copy_only=False)
             if not self.wrote:  # the stagers write once, what the first lookup left
                 self.wrote = True
-                self.written = self._publish(self.stagers.write(places[~keep]))
+                with status(f"append: writing {int(keep.sum()):,} rows as sorted Parquet files", self.progress):
+                    self.written = self._publish(self.stagers.write(places[~keep]))
             elif len(found):  # a concurrent commit archived some of our ids after that
                 self.written = self._without(self.written, found)
             record = self._record(int(keep.sum()), valid)

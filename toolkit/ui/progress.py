@@ -51,3 +51,14 @@ def byte_progress(total: int | None, label: str, enabled: bool) -> Iterator[Byte
         yield bar
     finally:
         bar.close()
+
+
+@contextmanager
+def status(label: str, enabled: bool) -> Iterator[None]:
+    """A spinner with a label for a phase that has no byte count (e.g. writing files), on a terminal
+    only; it disappears when the phase ends."""
+    if not (enabled and sys.stderr.isatty()):
+        yield
+        return
+    with Console(stderr=True).status(label):
+        yield
