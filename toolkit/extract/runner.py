@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -27,6 +25,7 @@ from toolkit.extract.errors import PageRejected
 from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
 from toolkit.extract.records import build_record
 from toolkit.extract.report import Duplicate, ExtractReport, Reject
+from toolkit.processes import start_context
 from toolkit.ui.progress import byte_progress
 
 FORMATS = ("auto", "maghress", "html", "warc")
@@ -285,10 +284,7 @@ def _results(sources: list[Source], report: ExtractReport, jobs: int,
         for chunk, mark in _chunks(sources, report, jobs):
             yield _run_chunk(chunk), mark
         return
-    # fork shares the parent's imports; it is only safe while the parent runs no other thread
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1 \
-        else "spawn"
-    pool = multiprocessing.get_context(method).Pool(jobs, initializer=_init_pool_worker, initargs=(languages,))
+    pool = start_context().Pool(jobs, initializer=_init_pool_worker, initargs=(languages,))
     try:
         pending: deque = deque()
         for chunk, mark in _chunks(sources, report, jobs):

@@ -16,7 +16,6 @@ Lines set aside, and rows found suspect or undecided, go to the reference valida
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,7 +28,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from toolkit.readers.jsonl import Block, FileRange, InputFile, plain_ranges, read_blocks
+from toolkit.processes import start_context
+from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, Block, FileRange, InputFile, plain_ranges, read_blocks
 from toolkit.schema import Schema
 from toolkit.validate.arrays import bools, int64s
 from toolkit.validate.compile import Plan, compile_schema
@@ -457,45 +457,24 @@ class Engine:
         input is reported.
         """
         kwargs = {} if block_bytes is None else {"block_bytes": block_bytes}
-
-        def work() -> Iterator[Block | FileRange]:
-            # Plain files come as byte ranges, which a worker process reads itself: the parent then
-            # neither reads them nor copies them through a pipe. Standard input and compressed
-            # files come as blocks read here. An empty block marks the end of each input.
-            for source in inputs:
-                ranges = plain_ranges(source, **kwargs)
-                if ranges is None:
-                    progress = None if on_progress is None else (lambda b, s=source: on_progress(s, b))
-                    yield from read_blocks(source, on_progress=progress, **kwargs)
-                else:
-                    for part in ranges:
-                        if on_progress is not None:
-                            on_progress(source, part.end)
-                        yield part
-                yield Block(source, b"", -1)
+        numbering = LineNumbering()
 
         def numbered(outcomes: Iterator[BlockOutcome]) -> Iterator[BlockOutcome]:
-            offset = 0
-            for outcome in outcomes:
-                yield outcome.renumbered(offset)
-                offset = 0 if outcome.end_of_input else offset + outcome.records
+            return map(numbering, outcomes)
 
-        stream = work()
+        stream = work_items(inputs, on_progress, **kwargs)
         head = list(itertools.islice(stream, 2))
-        if jobs <= 1 or len(head) < 2 or _is_marker(head[1]):  # one block: no pool worth starting
+        if jobs <= 1 or len(head) < 2 or is_marker(head[1]):  # one block: no pool worth starting
             yield from numbered(self._check_or_marker(_loaded(b)) for b in itertools.chain(head, stream))
             return
         # Worker processes, not threads: Arrow's JSON parsing does not scale across threads of one
-        # process (measured: two threads barely beat one), while processes do. Fork where we can:
-        # it needs no re-import of the caller's script (spawn would need an `if __name__` guard).
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker,
+        # process (measured: two threads barely beat one), while processes do.
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=start_context(), initializer=_init_worker,
                                  initargs=(self._spec,)) as pool:
             def ordered() -> Iterator[BlockOutcome]:
                 pending: deque = deque()
                 for item in itertools.chain(head, stream):
-                    if _is_marker(item):
+                    if is_marker(item):
                         pending.append(_done(self._check_or_marker(item)))
                     else:
                         pending.append(pool.submit(_check_in_worker, item))
@@ -507,9 +486,50 @@ class Engine:
             yield from numbered(ordered())
 
     def _check_or_marker(self, block: Block) -> BlockOutcome:
-        if not block.data:
-            return BlockOutcome(block.source, 1, 0, [], None, -1, end_of_input=True)
-        return self.check_block(block)
+        return marker_outcome(block) if is_marker(block) else self.check_block(block)
+
+
+def work_items(inputs: Iterable[InputFile], on_progress: Callable[[InputFile, int], None] | None = None,
+               block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[Block | FileRange]:
+    """The blocks of every input, each input followed by an empty Block (its end-of-input marker).
+
+    Plain files come as byte ranges, which a worker process reads itself: the parent then neither
+    reads them nor copies them through a pipe. Standard input and compressed files come as blocks
+    read here.
+    """
+    for source in inputs:
+        ranges = plain_ranges(source, block_bytes)
+        if ranges is None:
+            progress = None if on_progress is None else (lambda b, s=source: on_progress(s, b))
+            yield from read_blocks(source, block_bytes, on_progress=progress)
+        else:
+            for part in ranges:
+                if on_progress is not None:
+                    on_progress(source, part.end)
+                yield part
+        yield Block(source, b"", -1)
+
+
+def is_marker(item: Block | FileRange) -> bool:
+    """An input's end-of-input marker (see `work_items`)."""
+    return isinstance(item, Block) and not item.data
+
+
+def marker_outcome(block: Block) -> BlockOutcome:
+    """The outcome reported for an end-of-input marker: no record, `end_of_input` set."""
+    return BlockOutcome(block.source, 1, 0, [], None, -1, end_of_input=True)
+
+
+class LineNumbering:
+    """Numbers the lines of an input's blocks on from one another, from 1 again at each input."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def __call__(self, outcome: BlockOutcome) -> BlockOutcome:
+        numbered = outcome.renumbered(self.offset)
+        self.offset = 0 if outcome.end_of_input else self.offset + outcome.records
+        return numbered
 
 
 _WORKER_ENGINE: Engine | None = None
@@ -527,10 +547,6 @@ def _check_in_worker(item: Block | FileRange) -> BlockOutcome:
 
 def _loaded(item: Block | FileRange) -> Block:
     return item.load() if isinstance(item, FileRange) else item
-
-
-def _is_marker(item: Block | FileRange) -> bool:
-    return isinstance(item, Block) and not item.data
 
 
 def _done(outcome: BlockOutcome) -> Future:
