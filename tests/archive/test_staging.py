@@ -146,3 +146,52 @@ def test_compressed_inputs_reach_the_workers_as_blocks(tmp_path, batch, monkeypa
              .select(["line", "raw"]).to_pylist() for r in ("plain", "gz")]
     assert lines[0] == lines[1]
     assert not multiprocessing.active_children()
+
+
+def test_a_worker_that_dies_while_writing_leaves_no_file_of_the_others(tmp_path, batch, monkeypatch):
+    """One worker dies as the writing starts while the other is still writing: the run fails with one
+    line once the other has answered, and the files that one wrote are removed too."""
+    import time
+
+    real = Stager.write
+
+    def one_dies(self, drop):
+        if self.name == "worker-1":
+            os._exit(9)
+        time.sleep(1.5)  # still writing when the death is noticed
+        return real(self, drop)
+
+    monkeypatch.setattr(Stager, "write", one_dies)
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)
+    with pytest.raises(NewsarchiveError, match="worker process of the append died"):
+        append(batch, archive=tmp_path / "a", jobs=2)
+    assert open_archive(tmp_path / "a").version == 0
+    assert data_files(tmp_path / "a") == []
+    assert not multiprocessing.active_children()
+
+
+def test_workers_are_forked_only_while_no_other_thread_runs(tmp_path, batch, monkeypatch):
+    """Fork is only safe in a single-threaded process: the inputs' hashing thread starts after the
+    workers are forked, and with another thread running the workers are spawned instead."""
+    import threading
+
+    from toolkit import processes
+
+    staging_module = importlib.import_module("toolkit.archive.staging")
+    assert processes.start_context().get_start_method() == "fork"
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert processes.start_context().get_start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
+
+    threads_at_start = []
+    real = staging_module.start_context
+    monkeypatch.setattr(staging_module, "start_context",
+                        lambda: (threads_at_start.append(threading.active_count()), real())[1])
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 64 << 10)
+    assert append(batch, archive=tmp_path / "a", jobs=2).input == 660
+    assert threads_at_start == [1]

@@ -35,7 +35,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,20 +61,12 @@ from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
 from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
-from toolkit.readers.jsonl import (
-    DEFAULT_BLOCK_BYTES,
-    Block,
-    FileRange,
-    InputFile,
-    discover,
-    plain_ranges,
-    read_blocks,
-)
+from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress, status
 from toolkit.validate import default_jobs
 from toolkit.validate.arrays import int64s
-from toolkit.validate.engine import BlockOutcome
+from toolkit.validate.engine import LineNumbering, work_items
 from toolkit.validate.report import quarantine_line
 
 MEMORY_BUDGET = 512 << 20  # Arrow bytes of valid rows held in memory before spilling to disk
@@ -153,7 +145,7 @@ def append(
             # The inputs are hashed beside the first validation pass (hashlib releases the GIL).
             # Once their hashes are known, an input already archived stops that pass, and the run
             # starts over with what is left (or is a no-op).
-            hashes = hasher.submit(_hash_inputs, inputs)
+            hashes = _Hashing(hasher, inputs)
             while True:
                 sources, skipped = inputs, []
                 if hashes.done():
@@ -241,13 +233,35 @@ def _batch_id(now: dt.datetime) -> str:
     return f"{now:%Y%m%dT%H%M%S}{now.microsecond // 1000:03d}Z-{uuid.uuid4().hex[:8]}"
 
 
+class _Hashing:
+    """The inputs' SHA-256, computed on a thread once started: a run starts it after forking its
+    worker processes, since fork is only safe while no other thread runs."""
+
+    def __init__(self, pool: ThreadPoolExecutor, inputs: list[InputFile]) -> None:
+        self.pool = pool
+        self.inputs = inputs
+        self.future: Future[list[_Hashed]] | None = None
+
+    def start(self) -> None:
+        if self.future is None:
+            self.future = self.pool.submit(_hash_inputs, self.inputs)
+
+    def done(self) -> bool:
+        return self.future is not None and self.future.done()
+
+    def result(self) -> list[_Hashed]:
+        self.start()
+        assert self.future is not None
+        return self.future.result()
+
+
 class _Superseded(Exception):
     """An input of the run turned out to be archived already: the run stops, nothing committed."""
 
 
 # --- one batch -------------------------------------------------------------------------------------
 class _BatchRun:
-    def __init__(self, archive: Archive, schema: Schema, sources: list[InputFile], hashes: Future[list[_Hashed]],
+    def __init__(self, archive: Archive, schema: Schema, sources: list[InputFile], hashes: _Hashing,
                  work: str, memory_budget: int, checked_version: int, jobs: int) -> None:
         self.archive = archive
         self.schema = schema
@@ -316,10 +330,11 @@ class _BatchRun:
         pending: list[dict[str, Any]] = []
         try:
             with byte_progress(total or None, "append", progress) as bar:
-                line_offset = 0
-                for staged in self.stagers.staged(_work(sources, lambda s, b: bar.update(offsets[s] + b))):
-                    outcome = staged.outcome.renumbered(line_offset)
-                    line_offset = 0 if outcome.end_of_input else line_offset + outcome.records
+                numbering = LineNumbering()
+                items = work_items(sources, lambda s, b: bar.update(offsets[s] + b), BLOCK_BYTES)
+                for staged in self.stagers.staged(items):
+                    self.hashes.start()  # the workers exist by now
+                    outcome = numbering(staged.outcome)
                     self.input += outcome.records
                     for failure in outcome.failures:
                         pending.append(quarantine_line(outcome.source.name, failure))
@@ -454,24 +469,6 @@ class _BatchRun:
             return False
         ours = {h.sha256 for h in self.inputs}
         return any(ours & {f.get("sha256") for f in record.files} for record in committed_batches(self.archive, since))
-
-
-def _work(sources: list[InputFile], on_progress: Callable[[InputFile, int], None]
-          ) -> Iterator[Block | FileRange | BlockOutcome]:
-    """The blocks of every input, each input followed by its end-of-input marker.
-
-    Plain files come as byte ranges, which a stager reads itself: this process then neither reads
-    them nor copies them through a pipe. Standard input and compressed files are read here.
-    """
-    for source in sources:
-        ranges = plain_ranges(source, BLOCK_BYTES)
-        if ranges is None:
-            yield from read_blocks(source, BLOCK_BYTES, on_progress=lambda b, s=source: on_progress(s, b))
-        else:
-            for part in ranges:
-                on_progress(source, part.end)
-                yield part
-        yield BlockOutcome(source, 1, 0, [], None, -1, end_of_input=True)
 
 
 def _first_occurrences(ids: pa.ChunkedArray | None, places: np.ndarray, work: str) -> np.ndarray:

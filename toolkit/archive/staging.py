@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import multiprocessing
 import os
 import queue
@@ -37,10 +38,11 @@ from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
 from toolkit.errors import NewsarchiveError
+from toolkit.processes import start_context
 from toolkit.readers.jsonl import Block, FileRange
 from toolkit.schema import Schema
 from toolkit.validate.arrays import int64s, strings
-from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine
+from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine, is_marker, marker_outcome
 
 SEQ = "_seq"  # a held row's position in the batch (see the module docstring)
 FILE_BYTES = 256 << 20  # Arrow bytes per data file (about 60-80 MB of zstd Parquet for articles)
@@ -170,19 +172,18 @@ class StagingPool:
         self._results: Any = None
         self._fed_all = False
 
-    def staged(self, items: Iterable[Block | FileRange | BlockOutcome]) -> Iterator[StagedBlock]:
-        """Verdicts for each item, in order. A BlockOutcome item (an end-of-input marker) passes
-        through as it is."""
+    def staged(self, items: Iterable[Block | FileRange]) -> Iterator[StagedBlock]:
+        """Verdicts for each item (`engine.work_items`), in order; end-of-input markers included."""
         stream = iter(items)
-        head: list[Any] = []
+        head: list[Block | FileRange] = []
         for item in stream:  # look ahead to a second block (markers do not count)
             head.append(item)
-            if sum(not isinstance(x, BlockOutcome) for x in head) == 2:
+            if sum(not is_marker(x) for x in head) == 2:
                 break
-        if self.jobs == 1 or sum(not isinstance(x, BlockOutcome) for x in head) < 2:  # one block: no process
+        if self.jobs == 1 or sum(not is_marker(x) for x in head) < 2:  # one block: no process
             self._local = Stager(self.spec, "local")
-            for index, item in enumerate(_chain(head, stream)):
-                yield self._pass(index, item) if isinstance(item, BlockOutcome) else self._local.check(index, item)
+            for index, item in enumerate(itertools.chain(head, stream)):
+                yield self._pass(index, item) if is_marker(item) else self._local.check(index, item)
             return
         self._start()
         ready: dict[int, StagedBlock] = {}
@@ -193,15 +194,15 @@ class StagingPool:
             """Receive blocks until at most `limit` are in flight, then yield the ones now in order."""
             nonlocal expected, in_flight
             while in_flight > limit:
-                block = self._receive("block")
+                block = self._block()
                 ready[block.index] = block
                 in_flight -= 1
             while expected in ready:
                 yield ready.pop(expected)
                 expected += 1
 
-        for index, item in enumerate(_chain(head, stream)):
-            if isinstance(item, BlockOutcome):
+        for index, item in enumerate(itertools.chain(head, stream)):
+            if is_marker(item):
                 ready[index] = self._pass(index, item)
             else:
                 self._tasks.put((index, item))
@@ -221,14 +222,15 @@ class StagingPool:
         for control in self._controls:
             control.put(drop)
         written: list[DataFile] = []
-        errors: list[NewsarchiveError] = []
-        for _ in self._procs:
-            try:
-                written.extend(self._receive("files"))
-            except NewsarchiveError as exc:  # keep collecting: the others' files must be known to remove them
-                errors.append(exc)
-                if not any(p.is_alive() for p in self._procs):
-                    break
+        errors: list[Exception] = []
+        waiting = set(range(len(self._procs)))
+        while waiting:  # every worker's answer, even after a failure: its files must be known to remove them
+            kind, worker, payload = self._next(waiting)
+            waiting.discard(worker)
+            if kind == "files":
+                written.extend(payload)
+            else:
+                errors.append(self._failure(kind, worker, payload))
         if errors:  # files the other workers wrote will not be committed
             TableFiles(Storage.at(self.spec.write_root), ARTICLES, self.spec.table_schema).delete(written)
             raise errors[0]
@@ -259,9 +261,7 @@ class StagingPool:
 
     # internals ------------------------------------------------------------------------------------
     def _start(self) -> None:
-        # Fork where we can: no re-import of the caller's script (spawn would need an `if __name__` guard).
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
+        context = start_context()
         self._tasks = context.Queue()
         self._results = context.Queue()
         for worker in range(self.jobs):
@@ -273,33 +273,38 @@ class StagingPool:
             self._controls.append(control)
 
     @staticmethod
-    def _pass(index: int, outcome: BlockOutcome) -> StagedBlock:
-        return StagedBlock(index, outcome, strings([]), np.zeros(0, dtype=np.int64))
+    def _pass(index: int, marker: Block) -> StagedBlock:
+        return StagedBlock(index, marker_outcome(marker), strings([]), np.zeros(0, dtype=np.int64))
 
-    def _receive(self, kind: str) -> Any:
-        """The next message of `kind` from a worker; an error a worker reports, or its death, raises."""
+    def _block(self) -> StagedBlock:
+        """The next block a worker checked; a worker's error, or its death, raises."""
+        kind, worker, payload = self._next(set(range(len(self._procs))))
+        if kind != "block":
+            raise self._failure(kind, worker, payload)
+        return payload
+
+    def _next(self, waiting: set[int]) -> tuple[str, int, Any]:
+        """The next message from a worker, or ("died", worker, exit code) for a worker in `waiting`
+        that ended without one."""
         while True:
             try:
-                got, worker, payload = self._results.get(timeout=POLL_SECONDS)
+                return self._results.get(timeout=POLL_SECONDS)
             except queue.Empty:
-                dead = [p for p in self._procs if p.exitcode not in (None, 0)]
-                if dead:
-                    raise NewsarchiveError(f"a worker process of the append died (exit code {dead[0].exitcode}, "
-                                           "-9 is usually the out-of-memory killer); nothing was committed: "
-                                           "run again, with --jobs 1 or more memory") from None
-                continue
-            if got == "error":
-                message, exit_code = payload
-                if exit_code is None:
-                    raise RuntimeError(f"worker {worker} failed:\n{message}")
-                raise NewsarchiveError(message, exit_code)
-            assert got == kind, (got, kind)
-            return payload
+                for worker in waiting:
+                    code = self._procs[worker].exitcode
+                    if code is not None and code != 0:
+                        return "died", worker, code
 
-
-def _chain(head: list[Any], stream: Iterator[Any]) -> Iterator[Any]:
-    yield from head
-    yield from stream
+    @staticmethod
+    def _failure(kind: str, worker: int, payload: Any) -> Exception:
+        if kind == "died":
+            return NewsarchiveError(f"a worker process of the append died (exit code {payload}, -9 is usually the "
+                                    "out-of-memory killer); nothing was committed: run again, with --jobs 1 or "
+                                    "more memory")
+        message, exit_code = payload
+        if exit_code is None:  # not a NewsarchiveError: a bug, with the worker's traceback
+            return RuntimeError(f"worker {worker} failed:\n{message}")
+        return NewsarchiveError(message, exit_code)
 
 
 def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any, parent: int) -> None:
