@@ -37,48 +37,7 @@ GEN = ROOT.parent / "shared" / "tools" / "gen_articles.py"
 RECORDS_PER_GB = 200_000 / 0.59  # gen_articles.py writes about 2.95 KB per record (UTF-8)
 
 # Each snippet runs in a fresh interpreter and prints one JSON object.
-# Peak memory of a process tree: the append forks worker processes, so its own RSS is not enough.
-# /proc is sampled every 0.1 s; PSS (proportional set size) counts a page shared by the forked
-# workers once in total, so the sum over the tree is what the machine really holds.
-TREE_MEMORY = """
-import os, threading
-def _tree(root):
-    kids = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += kids.get(pid, [])
-    return found
-def _pss_kb(pid):
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
-    except (OSError, StopIteration):
-        return 0
-_peak = [0, []]
-_stop = threading.Event()
-def _sample():
-    while not _stop.wait(0.1):
-        sizes = [_pss_kb(p) for p in _tree(os.getpid())]
-        if sum(sizes) > _peak[0]:
-            _peak[:] = [sum(sizes), sizes]
-threading.Thread(target=_sample, daemon=True).start()
-def tree_peak_mb():
-    _stop.set()
-    return _peak[0] / 1024
-def tree_peak_parts_mb():
-    return [round(kb / 1024) for kb in _peak[1]]
-"""
-
-APPEND = TREE_MEMORY + """
+APPEND = """
 import json, resource, sys, time, importlib
 from toolkit.archive import append
 append_module = importlib.import_module("toolkit.archive.append")
@@ -93,12 +52,11 @@ def timed(*args):
 append_module._archived_ids = timed
 start = time.perf_counter()
 result = append([sys.argv[1]], archive=sys.argv[2])
-print(json.dumps({"seconds": time.perf_counter() - start, "lookup_seconds": lookup[0], "tree_mb": tree_peak_mb(),
-                  "tree_parts_mb": tree_peak_parts_mb(),
+print(json.dumps({"seconds": time.perf_counter() - start, "lookup_seconds": lookup[0],
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **result.as_dict()}))
 """
 
-DUCKDB = TREE_MEMORY + """
+DUCKDB = """
 import json, resource, sys, time
 import duckdb
 con = duckdb.connect()
@@ -106,7 +64,7 @@ codec = f", COMPRESSION {sys.argv[3]}" if len(sys.argv) > 3 else ""  # default: 
 start = time.perf_counter()
 con.execute(f"COPY (SELECT *, year(published_date) AS year, month(published_date) AS month "
             f"FROM read_json('{sys.argv[1]}')) TO '{sys.argv[2]}' (FORMAT PARQUET, PARTITION_BY (year, month){codec})")
-print(json.dumps({"seconds": time.perf_counter() - start, "tree_mb": tree_peak_mb(),
+print(json.dumps({"seconds": time.perf_counter() - start,
                   "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -198,11 +156,53 @@ print(json.dumps({"records": records, **cpu}))
 
 
 def run(snippet: str, *args: str) -> dict:
+    """Run a snippet in a fresh interpreter; its JSON, plus the peak memory of its process tree.
+
+    The append forks worker processes, so its own RSS is not enough: /proc is sampled from here
+    every 0.1 s (not by a thread in the measured process, which would change how it starts its
+    workers), and PSS (proportional set size) counts a page the forked workers share once in total.
+    """
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-c", snippet, *args], capture_output=True, text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark step failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-c", snippet, *args], stdout=out, stderr=err, text=True, env=env)
+        peak, parts = 0, []
+        while proc.poll() is None:
+            sizes = [_pss_kb(pid) for pid in _tree(proc.pid)]
+            if sum(sizes) > peak:
+                peak, parts = sum(sizes), sizes
+            time.sleep(0.1)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise SystemExit(f"benchmark step failed ({proc.returncode}):\n{err.read()[-2000:]}")
+        result = json.loads(out.read().strip().splitlines()[-1])
+    return {**result, "tree_mb": peak / 1024, "tree_parts_mb": [round(kb / 1024) for kb in parts]}
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and its descendants."""
+    kids: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += kids.get(pid, [])
+    return found
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+    except (OSError, StopIteration):
+        return 0
 
 
 def generate(path: Path, records: int, seed: int = 1, parts: int = 1) -> Path:
