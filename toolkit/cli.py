@@ -167,7 +167,8 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
              "happen.")
 @click.argument("directory", required=False, metavar="[DIR]")
 @_archive_option
-@click.option("--quick", is_flag=True, help="Read Parquet footers only, not every row group.")
+@click.option("--quick", is_flag=True, help="Check sizes and Parquet footers only: fast, but not a fixity check "
+              "(no file is re-hashed against its recorded SHA-256).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
 def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str) -> None:

@@ -461,7 +461,8 @@ class _BatchRun:
         files = [{"name": h.source.name, "sha256": h.sha256, "bytes": h.size} for h in self.inputs]
         return BatchRecord(batch=self.batch, files=files, input=self.input, appended=appended,
                            duplicates=valid - appended, quarantined=self.quarantined,
-                           tool_version=__version__, appended_at=self.now, quarantine_file=self.quarantine_file)
+                           tool_version=__version__, appended_at=self.now, quarantine_file=self.quarantine_file,
+                           data_files={f.path: f.sha256 for f in self.written})
 
     def _committed_meanwhile(self, since: int, now: int) -> bool:
         """Did a commit after `since` archive one of our inputs (the same file appended concurrently)?"""

@@ -5,12 +5,16 @@ append spread over 168 months peaked at 2 GB of RSS), so a multi-gigabyte batch 
 through it. Files are written here instead, one at a time, sorted and zstd-compressed, and their
 add actions (path, size, partition values, statistics) are committed together by delta-rs's
 transaction API (`DeltaTable.create_write_transaction`): one atomic commit, delta-rs's protocol.
+
+Every file is hashed (SHA-256) as its bytes go out, so its fixity costs no second read; the hash
+travels in the DataFile to the commit that records it (docs/archive-layout.md, "Fixity").
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import itertools
 import json
 import time
@@ -45,6 +49,7 @@ class DataFile:
     partition: dict[str, str | None]
     stats: str
     modified_ms: int
+    sha256: str | None = None  # of the file's bytes, computed while writing them (None: unknown)
 
     def add_action(self, data_change: bool = True) -> AddAction:
         """The add action committing this file (data_change False when rows are only rearranged)."""
@@ -52,11 +57,13 @@ class DataFile:
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "size": self.size, "rows": self.rows, "partition": self.partition,
-                "stats": self.stats, "modified_ms": self.modified_ms}
+                "stats": self.stats, "modified_ms": self.modified_ms, "sha256": self.sha256}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DataFile:
-        return cls(**{k: data[k] for k in ("path", "size", "rows", "partition", "stats", "modified_ms")})
+        """Read `as_dict`'s output, also from metadata written before files had a `sha256`."""
+        return cls(**{k: data[k] for k in ("path", "size", "rows", "partition", "stats", "modified_ms")},
+                   sha256=data.get("sha256"))
 
 
 class TableFiles:
@@ -91,15 +98,16 @@ class TableFiles:
         rel = self.new_path(partition)
         full = self.full_path(rel)
         per_row = max(1, int(row_bytes or rows.nbytes / max(1, rows.num_rows)))
-        with self.fs.open_output_stream(full) as out:
+        with self.fs.open_output_stream(full) as stream:
+            out = HashingSink(stream)
             # Dictionaries for short values (outlet, language, dates, tags), not for long text where
             # Parquet would build one only to give it up; min/max statistics for the columns that
             # can prune (ids too), not for article bodies, where they cost comparisons for nothing.
             pq.write_table(rows, out, compression=COMPRESSION, use_dictionary=_short_columns(rows, DICTIONARY_BYTES),
                            write_statistics=_short_columns(rows, STATISTICS_BYTES),
                            row_group_size=max(1024, ROW_GROUP_BYTES // per_row))
-            size = out.tell()
-        return DataFile(rel, size, rows.num_rows, values, file_stats(rows), int(time.time() * 1000))
+            size = stream.tell()
+        return DataFile(rel, size, rows.num_rows, values, file_stats(rows), int(time.time() * 1000), out.hexdigest())
 
     def new_path(self, partition: tuple[object, ...] = ()) -> str:
         """A new file's path relative to the table: partition folders, then a unique name."""
@@ -142,7 +150,7 @@ class StreamedFile:
             return
         if self._writer is None:
             self.rel = self.files.new_path()
-            self._out = self.files.fs.open_output_stream(self.files.full_path(self.rel))
+            self._out = HashingSink(self.files.fs.open_output_stream(self.files.full_path(self.rel)))
             self._writer = pq.ParquetWriter(self._out, self.files.file_schema, compression=COMPRESSION)
         self._writer.write_table(rows.select(self.files.file_schema.names).cast(self.files.file_schema))
         self.rows += rows.num_rows
@@ -156,7 +164,39 @@ class StreamedFile:
         self._out.close()
         self._writer = None
         stats = json.dumps({"numRecords": self.rows})
-        return DataFile(self.rel, size, self.rows, {}, stats, int(time.time() * 1000))
+        return DataFile(self.rel, size, self.rows, {}, stats, int(time.time() * 1000), self._out.hexdigest())
+
+
+class HashingSink:
+    """A writable file that hashes (SHA-256) every byte on its way to the underlying stream.
+
+    pyarrow writes Parquet to any object with `write`; wrapping the output stream this way gives the
+    file's hash without reading it back (the bytes are hashed once, while still in memory).
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self._hash = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self._hash.update(data)
+        return self.stream.write(data)
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.stream.closed
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
 
 
 def _short_columns(rows: pa.Table, most: int) -> list[str]:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import CommitFailedError
 
-from toolkit.archive.files import DataFile
+from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, META_KEY, QUARANTINE, QUARANTINE_SCHEMA
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive
@@ -48,6 +48,7 @@ class BatchRecord:
     appended_at: dt.datetime
     quarantine_file: DataFile | None = None
     version: int | None = None  # of the articles table, once committed
+    data_files: dict[str, str | None] = field(default_factory=dict)  # articles files added: path -> SHA-256
 
     def metadata(self) -> dict[str, Any]:
         """The commit metadata of the batch's articles commit (JSON)."""
@@ -61,6 +62,7 @@ class BatchRecord:
             "tool_version": self.tool_version,
             "appended_at": self.appended_at.isoformat(),
             "quarantine_file": self.quarantine_file.as_dict() if self.quarantine_file else None,
+            "data_files": self.data_files,
         }
 
     @classmethod
@@ -76,6 +78,7 @@ class BatchRecord:
             quarantined=int(meta["quarantined"]), tool_version=str(meta.get("tool_version", "")),
             appended_at=dt.datetime.fromisoformat(meta["appended_at"]),
             quarantine_file=DataFile.from_dict(qfile) if qfile else None, version=int(info["version"]),
+            data_files=dict(meta.get("data_files") or {}),
         )
 
     def ledger_row(self) -> pa.Table:
@@ -91,9 +94,9 @@ def app_id(batch: str) -> str:
     return f"newsarchive-batch:{batch}"
 
 
-def batch_properties(record: BatchRecord, **kwargs: Any) -> CommitProperties:
-    """Commit properties naming the batch: its transaction id, and its description as metadata."""
-    return CommitProperties(custom_metadata={META_KEY: record.metadata()},
+def batch_properties(record: BatchRecord, extra: dict[str, Any] | None = None, **kwargs: Any) -> CommitProperties:
+    """Commit properties naming the batch: its transaction id, and its description (plus `extra`) as metadata."""
+    return CommitProperties(custom_metadata={META_KEY: {**record.metadata(), **(extra or {})}},
                             app_transactions=[Transaction(app_id(record.batch), 1)], **kwargs)
 
 
@@ -127,8 +130,17 @@ def complete(archive: Archive, record: BatchRecord) -> None:
         commit_once(archive, QUARANTINE, record.batch, add_quarantine, f"quarantine of batch {record.batch}")
 
     def add_row(table: DeltaTable) -> None:
-        write_deltalake(table, record.ledger_row(), mode="append",
-                        commit_properties=batch_properties(record, max_commit_retries=0))
+        # The row's file is written here (not by write_deltalake) so that its SHA-256 is known and
+        # recorded in the commit adding it, like every data file of the archive.
+        files = TableFiles(archive.storage, BATCHES, BATCHES_SCHEMA)
+        row = files.write(record.ledger_row())
+        try:
+            table.create_write_transaction([row.add_action()], mode="append", schema=BATCHES_SCHEMA,
+                                           commit_properties=batch_properties(
+                                               record, {"ledger_file": row.as_dict()}, max_commit_retries=0))
+        except BaseException:
+            files.delete([row])
+            raise
     commit_once(archive, BATCHES, record.batch, add_row, f"ledger row of batch {record.batch}")
 
 

@@ -73,12 +73,10 @@ def compact(archive: str | os.PathLike | Archive | None = None, retention_hours:
             "files; pass --force if nothing else uses the archive now"
         )
     result = CompactResult(version=0, repaired=[r.batch for r in repair(target, full=True)])
-    removed, added = _compact_articles(target)
-    result.files_removed[ARTICLES], result.files_added[ARTICLES] = removed, added
-    for name in (QUARANTINE, BATCHES):
-        metrics = _optimize(target, name)
-        result.files_removed[name] = int(metrics.get("numFilesRemoved", 0))
-        result.files_added[name] = int(metrics.get("numFilesAdded", 0))
+    # Every table is merged by newsarchive's own writer (not delta-rs's optimize), so that each file
+    # written gets its SHA-256 recorded in the commit that adds it.
+    for name, keys in ((ARTICLES, SORT_KEYS), (QUARANTINE, ()), (BATCHES, ())):
+        result.files_removed[name], result.files_added[name] = _compact_articles(target, name, keys)
     for name in (ARTICLES, QUARANTINE, BATCHES):
         result.vacuumed[name] = _vacuum(target, name, retention_hours, force)
     result.version = target.version
@@ -119,23 +117,25 @@ def _plan(table: DeltaTable, partition_by: tuple[str, ...]) -> list[_Group]:
     return [g for g in groups if len(g.sources) > 1]
 
 
-def _compact_articles(archive: Archive) -> tuple[int, int]:
-    table = archive.table(ARTICLES)
+def _compact_articles(archive: Archive, name: str = ARTICLES, sort_keys: tuple[str, ...] = SORT_KEYS
+                      ) -> tuple[int, int]:
+    """Merge the small files of table `name` (articles by default), rows sorted by `sort_keys`."""
+    table = archive.table(name)
     partition_by = tuple(table.metadata().partition_columns)
     groups = _plan(table, partition_by)
     if not groups:
         return 0, 0
     schema = pa.schema(table.schema().to_arrow())
-    writer = TableFiles(archive.storage, ARTICLES, schema, partition_by, SORT_KEYS)
+    writer = TableFiles(archive.storage, name, schema, partition_by, sort_keys)
     fs = archive.storage.filesystem
     committed = False
     try:
         for group in groups:
-            parts = [pq.read_table(fs.open_input_file(archive.storage.fs_path(ARTICLES, *p.split("/"))),
+            parts = [pq.read_table(fs.open_input_file(archive.storage.fs_path(name, *p.split("/"))),
                                    schema=writer.file_schema) for p, _ in group.sources]
             group.output = [writer.write(pa.concat_tables(parts), group.key)]
         for _ in attempts("compact"):
-            current = archive.table(ARTICLES)
+            current = archive.table(name)
             active = set(file_actions(current).column("path").to_pylist())
             stale = [g for g in groups if not all(p in active for p, _ in g.sources)]
             for g in stale:  # another compaction replaced some of these files: ours would duplicate rows
@@ -151,7 +151,8 @@ def _compact_articles(archive: Archive) -> tuple[int, int]:
             removed = sum(len(g.sources) for g in groups)
             added = sum(len(g.output) for g in groups)
             properties = CommitProperties(
-                custom_metadata={META_KEY: {"operation": "compact", "files_removed": removed, "files_added": added}},
+                custom_metadata={META_KEY: {"operation": "compact", "files_removed": removed, "files_added": added,
+                                            "data_files": {f.path: f.sha256 for g in groups for f in g.output}}},
                 max_commit_retries=0)
             try:
                 current.create_write_transaction(actions, mode="append", schema=current.schema(),
@@ -167,16 +168,6 @@ def _compact_articles(archive: Archive) -> tuple[int, int]:
                 writer.delete(g.output)
         raise
     raise AssertionError("unreachable")
-
-
-# --- quarantine and ledger: delta-rs optimize ----------------------------------------------------
-def _optimize(archive: Archive, name: str) -> dict[str, Any]:
-    table = archive.table(name)
-    try:
-        return table.optimize.compact(commit_properties=CommitProperties(
-            custom_metadata={META_KEY: {"operation": "compact"}}))
-    except (DeltaError, OSError) as exc:
-        raise archive.storage.error(name, "compaction failed", exc) from None
 
 
 # --- vacuum ----------------------------------------------------------------------------------------

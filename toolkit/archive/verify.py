@@ -2,7 +2,11 @@
 
 Checks, each reported as a line:
 - every file the current version of each table references exists, has the size the log records,
-  and reads back (every row group is decoded, unless `quick`: then the Parquet footers only);
+  and reads back (unless `quick`: then only sizes and Parquet footers are looked at);
+- fixity (not with `quick`): every such file is re-hashed, streamed, and its SHA-256 compared with
+  the one recorded in the commit that added it; each mismatch is named by path. Files with no
+  recorded hash (written before newsarchive recorded them) are reported apart, as unverifiable
+  rather than corrupt, and their row groups are decoded instead;
 - row counts agree with the log: each file's rows match its add action, the articles hold exactly
   the rows the ledger says were appended, and the quarantine the lines it says were rejected;
 - the ledger is consistent: input == appended + duplicates + quarantined for every batch, batch ids
@@ -14,6 +18,7 @@ Checks, each reported as a line:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections import Counter
@@ -26,11 +31,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE
+from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, META_KEY, QUARANTINE
 from toolkit.archive.ledger import committed_batches
 from toolkit.archive.tables import Archive, file_actions, open_archive
 
 READ_BATCH_ROWS = 8192
+HASH_CHUNK = 4 << 20  # bytes read at a time while re-hashing a file (memory stays constant)
 
 
 @dataclass
@@ -91,19 +97,27 @@ def _check_files(archive: Archive, name: str, report: VerifyReport, quick: bool)
     sizes = actions.column("size_bytes").to_pylist()
     logged = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else [None] * len(paths)
     fs = archive.storage.filesystem
+    recorded = {} if quick else recorded_hashes(archive, name)
+    altered: list[str] = []  # files whose bytes differ from their recorded SHA-256
+    unhashed: list[str] = []  # files with no recorded SHA-256
 
     def check(i: int) -> str | None:
         full = archive.storage.fs_path(name, *paths[i].split("/"))
+        expected = recorded.get(paths[i])
         try:
             info = fs.get_file_info(full)
             if info.type.name == "NotFound":
                 return f"{name}/{paths[i]}: missing"
             if info.size != sizes[i]:
                 return f"{name}/{paths[i]}: {info.size} bytes, the log says {sizes[i]}"
+            if expected is not None and file_sha256(fs, full) != expected:
+                altered.append(f"{name}/{paths[i]}")
+                return None
             with fs.open_input_file(full) as f:
                 parquet = pq.ParquetFile(f)
                 count = parquet.metadata.num_rows
-                if not quick:
+                if not quick and expected is None:  # no hash to prove the bytes: decode every row group
+                    unhashed.append(f"{name}/{paths[i]}")
                     count = sum(b.num_rows for b in parquet.iter_batches(batch_size=READ_BATCH_ROWS))
         except (OSError, pa.ArrowException) as exc:
             return f"{name}/{paths[i]}: unreadable ({' '.join(str(exc).split())[:200]})"
@@ -113,15 +127,61 @@ def _check_files(archive: Archive, name: str, report: VerifyReport, quick: bool)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         problems = [p for p in pool.map(check, range(len(paths))) if p]
-    how = "footers read" if quick else "every row group read"
+    if quick:
+        report.add(f"{name} fixity", True, "not checked: --quick looks at sizes and footers only; run verify "
+                   "without --quick to re-hash every file")
+    elif altered:
+        report.add(f"{name} fixity", False, f"{len(altered)} of {len(paths)} files differ from the SHA-256 recorded "
+                   f"when they were committed (altered or corrupted since): {', '.join(sorted(altered))}")
+    else:
+        hashed = len(paths) - len(unhashed) - len(problems)
+        detail = f"{hashed} files match the SHA-256 recorded when they were committed"
+        if unhashed:
+            detail += (f"; {len(unhashed)} files have no recorded SHA-256 (written before newsarchive recorded "
+                       f"them), so fixity cannot be proven for them, only that they decode: "
+                       f"{', '.join(sorted(unhashed)[:3])}" + (" …" if len(unhashed) > 3 else ""))
+        report.add(f"{name} fixity", True, detail)
+    how = "sizes and footers read" if quick else "re-hashed, or decoded when no hash is recorded"
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         report.add(f"{name} files", False, "; ".join(problems[:3]) + more)
+        return None
+    if altered:
         return None
     total = sum(v for v in logged if v is not None)
     report.add(f"{name} files", True, f"{len(paths)} files of version {table.version()} present and readable "
                f"({how}), {total} rows as logged")
     return total
+
+
+def recorded_hashes(archive: Archive, name: str) -> dict[str, str]:
+    """The SHA-256 of every file a table's commits added, by path (relative to the table, unescaped).
+
+    Each commit that adds files records their hashes in its own metadata (under `newsarchive`):
+    a batch's articles commit in `data_files`, its quarantine commit in `quarantine_file`, its ledger
+    commit in `ledger_file`, a compaction in `data_files`. Commit files are never cleaned up
+    (`delta.enableExpiredLogCleanup=false`), so the hashes stay as long as the files they describe.
+    """
+    own = {ARTICLES: None, QUARANTINE: "quarantine_file", BATCHES: "ledger_file"}[name]
+    hashes: dict[str, str] = {}
+    for info in reversed(archive.commits(name)):  # oldest first
+        meta = info.get(META_KEY)
+        if not isinstance(meta, dict):
+            continue
+        if name == ARTICLES or meta.get("operation") == "compact":
+            hashes.update({p: h for p, h in (meta.get("data_files") or {}).items() if isinstance(h, str)})
+        elif own is not None and isinstance(meta.get(own), dict) and isinstance(meta[own].get("sha256"), str):
+            hashes[meta[own]["path"]] = meta[own]["sha256"]
+    return hashes
+
+
+def file_sha256(fs: pa.fs.FileSystem, path: str) -> str:
+    """The SHA-256 of a file's bytes, read as a stream (constant memory whatever its size)."""
+    digest = hashlib.sha256()
+    with fs.open_input_stream(path) as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _check_ledger(archive: Archive, ledger: pa.Table, report: VerifyReport) -> None:
