@@ -172,7 +172,7 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
 def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str) -> None:
-    """Verify the archive (files, row counts, ledger, unique ids), or a published snapshot DIR."""
+    """Verify the archive (files and their SHA-256, row counts, ledger, unique ids), or a published snapshot DIR."""
     if directory is not None:
         sys.exit(_verify_snapshot_dir(directory))
     from toolkit.archive.verify import render_json, render_text, verify

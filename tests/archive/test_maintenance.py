@@ -90,7 +90,7 @@ def test_verify_names_a_corrupt_file(three_batches, main):
     res = main("verify", "--archive", str(three_batches), "--format", "json")
     report = json.loads(res.out)
     assert res.code == 1 and not report["ok"]
-    assert any(c["check"] == "articles files" and "unreadable" in c["detail"] and path in c["detail"]
+    assert any(c["check"] == "articles fixity" and "differ from the SHA-256" in c["detail"] and path in c["detail"]
                for c in report["checks"])
 
 

@@ -78,9 +78,13 @@ def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = 
     target = archive if isinstance(archive, Archive) else open_archive(archive)
     report = VerifyReport(root=target.root, version=target.version)
     rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
-    ledger = target.batches()
-    _check_ledger(target, ledger, report)
-    _check_counts(target, ledger, rows, report)
+    if rows[BATCHES] is None and target.has(BATCHES):  # a damaged ledger cannot vouch for anything
+        report.add("ledger", False, "not checked: the ledger's files are damaged (see `batches files` and "
+                   "`batches fixity`)")
+    else:
+        ledger = target.batches()
+        _check_ledger(target, ledger, report)
+        _check_counts(target, ledger, rows, report)
     if rows[ARTICLES] is not None:  # scanning needs every file readable
         _check_unique_ids(target, report)
     return report
@@ -141,7 +145,7 @@ def _check_files(archive: Archive, name: str, report: VerifyReport, quick: bool)
                        f"them), so fixity cannot be proven for them, only that they decode: "
                        f"{', '.join(sorted(unhashed)[:3])}" + (" …" if len(unhashed) > 3 else ""))
         report.add(f"{name} fixity", True, detail)
-    how = "sizes and footers read" if quick else "re-hashed, or decoded when no hash is recorded"
+    how = "footers read" if quick else "re-hashed, or decoded when no hash is recorded"
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         report.add(f"{name} files", False, "; ".join(problems[:3]) + more)
