@@ -116,11 +116,12 @@ def test_crash_between_commits_is_completed_by_the_next_run(tmp_path, record, mo
 
 def test_crash_after_the_quarantine_commit_records_it_once(tmp_path, record, monkeypatch):
     batch = write_jsonl(tmp_path / "b.jsonl", [record(1), "bad 1", "bad 2"])
-    real = ledger_module.write_deltalake
-    monkeypatch.setattr(ledger_module, "write_deltalake", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    real = ledger_module.BatchRecord.ledger_row  # the ledger commit is interrupted while it builds the row
+    monkeypatch.setattr(ledger_module.BatchRecord, "ledger_row",
+                        lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
     with pytest.raises(KeyboardInterrupt):
         append([batch], archive=tmp_path / "a")
-    monkeypatch.setattr(ledger_module, "write_deltalake", real)
+    monkeypatch.setattr(ledger_module.BatchRecord, "ledger_row", real)
     assert open_archive(tmp_path / "a").quarantine().num_rows == 2
     other = write_jsonl(tmp_path / "c.jsonl", [record(5)])
     result = append([other], archive=tmp_path / "a")  # any later append completes the interrupted one

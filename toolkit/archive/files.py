@@ -33,7 +33,7 @@ from toolkit.archive.storage import Storage
 from toolkit.errors import NewsarchiveError
 
 ROW_GROUP_BYTES = 64 << 20  # uncompressed Arrow bytes per row group
-MAX_STATS_STRING = 32  # longer strings get no min/max in the log (Delta would need truncation rules)
+MAX_STATS_STRING = 32  # string bounds in the log are cut to this many characters (see file_stats)
 COMPRESSION = "zstd"
 DICTIONARY_BYTES = 24  # average bytes per string value (with its offset) to dictionary-encode a column
 STATISTICS_BYTES = 48  # ... to write Parquet min/max statistics for it
@@ -207,7 +207,17 @@ def _short_columns(rows: pa.Table, most: int) -> list[str]:
 
 
 def file_stats(rows: pa.Table) -> str:
-    """Delta statistics JSON: row count, null counts, and exact min/max where they are safe."""
+    """Delta statistics JSON: row count, null counts, and min/max for every column that can have them.
+
+    Every non-nested column holding a value gets bounds, because deltalake (1.6.6) turns a column
+    that has a null count but no min/max into `column >= null` in the guarantees of its pyarrow
+    fragments, which prunes the file for any filter on that column: `to_pyarrow_table(filters=...)`
+    returned no row for titles that exist. Bounds follow Delta's rules for inexact statistics, which
+    every reader handles: a long string's minimum is cut to MAX_STATS_STRING characters (a prefix
+    sorts first) and its maximum is cut and followed by U+10FFFF (which sorts after any character
+    that could follow); timestamps are in milliseconds (the log's precision), the minimum rounded
+    down and the maximum up. A column that is all null gets its null count only (no value to bound).
+    """
     nulls: dict[str, int] = {}
     mins: dict[str, Any] = {}
     maxs: dict[str, Any] = {}
@@ -216,17 +226,45 @@ def file_stats(rows: pa.Table) -> str:
         if pa.types.is_nested(kind):
             continue
         nulls[name] = col.null_count
-        if col.null_count == len(col) or not (
-            pa.types.is_integer(kind) or pa.types.is_date32(kind) or pa.types.is_string(kind)
-        ):
+        if col.null_count == len(col):
             continue
-        if pa.types.is_string(kind) and pc.min(pc.utf8_length(col)).as_py() > MAX_STATS_STRING:
-            continue  # min and max would both be too long: skip comparing long texts
-        low, high = (v.as_py() for v in pc.min_max(col).values())
-        if isinstance(low, dt.date):
-            low, high = low.isoformat(), high.isoformat()
-        elif isinstance(low, str) and max(len(low), len(high)) > MAX_STATS_STRING:
-            continue
-        mins[name], maxs[name] = low, high
+        bounds = _bounds(col)
+        if bounds is not None:
+            mins[name], maxs[name] = bounds
     return json.dumps({"numRecords": rows.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls},
                       ensure_ascii=False)
+
+
+_AFTER_ALL = "\U0010ffff"  # the largest code point: sorts after any character a cut string could go on with
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _bounds(col: pa.ChunkedArray | pa.Array) -> tuple[Any, Any] | None:
+    """(min, max) of a column with at least one value, as the Delta log spells them; None if unsupported."""
+    kind = col.type
+    if pa.types.is_timestamp(kind):
+        per_ms = {"s": None, "ms": 1, "us": 1000, "ns": 1_000_000}[kind.unit]
+        low, high = (v.as_py() for v in pc.min_max(col.cast(pa.int64())).values())
+        if per_ms is None:
+            low, high = low * 1000, high * 1000
+        else:
+            low, high = low // per_ms, -(-high // per_ms)  # floor, ceiling
+        suffix = "Z" if kind.tz is not None else ""
+
+        def spell(ms: int) -> str:
+            return (_EPOCH + dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + suffix
+        return spell(low), spell(high)
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_date32(kind)
+            or pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+        return None
+    low, high = (v.as_py() for v in pc.min_max(col).values())
+    if isinstance(low, float) and (low != low or high != high):  # NaN: no order to bound
+        return None
+    if isinstance(low, dt.date):
+        return low.isoformat(), high.isoformat()
+    if isinstance(low, str):
+        low = low[:MAX_STATS_STRING]
+        if len(high) > MAX_STATS_STRING:
+            cut = high[:MAX_STATS_STRING] + _AFTER_ALL
+            high = cut if cut >= high else high  # (only a value going on with U+10FFFF itself stays whole)
+    return low, high

@@ -93,17 +93,19 @@ class _Group:
 
 
 def _plan(table: DeltaTable, partition_by: tuple[str, ...]) -> list[_Group]:
-    """Groups of small files of one partition, each about TARGET_FILE_BYTES, with two files or more."""
+    """Groups of small files of one partition, each about TARGET_FILE_BYTES, with two files or more;
+    and files whose logged statistics deltalake misreads (see `_misread_stats`), even alone."""
     actions = file_actions(table)
+    misread = _misread_stats(table, actions)
     by_partition: dict[tuple, list[tuple[str, int]]] = {}
     columns = [actions.column(f"partition.{c}").to_pylist() for c in partition_by]
     for i, (path, size) in enumerate(zip(actions.column("path").to_pylist(),
                                          actions.column("size_bytes").to_pylist(), strict=True)):
-        if size < SMALL_FILE_BYTES:
+        if size < SMALL_FILE_BYTES or path in misread:
             by_partition.setdefault(tuple(col[i] for col in columns), []).append((path, size))
     groups: list[_Group] = []
     for key, files in sorted(by_partition.items(), key=lambda kv: str(kv[0])):
-        if len(files) < 2:
+        if len(files) < 2 and files[0][0] not in misread:
             continue
         current = _Group(key, [])
         total = 0
@@ -114,7 +116,31 @@ def _plan(table: DeltaTable, partition_by: tuple[str, ...]) -> list[_Group]:
             current.sources.append((path, size))
             total += size
         groups.append(current)
-    return [g for g in groups if len(g.sources) > 1]
+    return [g for g in groups if len(g.sources) > 1 or g.sources[0][0] in misread]
+
+
+def _misread_stats(table: DeltaTable, actions: pa.Table) -> set[str]:
+    """Files whose log statistics have a null count but no min/max for a column holding values.
+
+    Archives written before newsarchive bounded every column have such files (long strings,
+    timestamps); deltalake prunes them for any filter on that column (see `files.file_stats`), so
+    `compact` rewrites them, with full statistics and a SHA-256, rows unchanged.
+    """
+    rows = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else None
+    if rows is None:
+        return set()
+    misread = [False] * actions.num_rows
+    names = actions.column_names
+    for column in pa.schema(table.schema().to_arrow()):
+        name = column.name
+        if f"null_count.{name}" not in names or pa.types.is_nested(column.type):
+            continue
+        nulls = actions.column(f"null_count.{name}").to_pylist()
+        lows = actions.column(f"min.{name}").to_pylist() if f"min.{name}" in names else [None] * len(nulls)
+        for i, (n, low, total) in enumerate(zip(nulls, lows, rows, strict=True)):
+            if n is not None and low is None and total is not None and n < total:
+                misread[i] = True
+    return {p for p, bad in zip(actions.column("path").to_pylist(), misread, strict=True) if bad}
 
 
 def _compact_articles(archive: Archive, name: str = ARTICLES, sort_keys: tuple[str, ...] = SORT_KEYS
