@@ -182,3 +182,22 @@ def test_compact_rewrites_files_whose_statistics_deltalake_misreads(tmp_path, mo
         assert expected
         assert _ids(DeltaTable(uri).to_pyarrow_table(columns=["id"], filters=[(column, "=", value)])) == expected
     assert verify(root).ok
+
+
+def test_the_ledger_and_quarantine_read_right_through_deltalake_filters(tmp_path):
+    """The other two tables too, once `compact` has merged their files with newsarchive's writer."""
+    root = tmp_path / "a"
+    for b in range(2):
+        lines = [_record(b * 10 + i) for i in range(5)] + ["x" * 100 + f" broken {b}", f"ligne\\n'{b}'"]
+        append([write_jsonl(tmp_path / f"{b}.jsonl", lines)], archive=root)
+    assert compact(root).files_added["quarantine"] == 1
+    for name in ("quarantine", "batches"):
+        table = DeltaTable(str(root / name))
+        everything = table.to_pyarrow_table()
+        for column in everything.column_names:
+            if pa.types.is_nested(everything[column].type):
+                continue
+            for value in {everything[column][0].as_py(), everything[column][-1].as_py()} - {None}:
+                expected = everything.filter(ds.field(column) == value).num_rows
+                assert expected and table.to_pyarrow_table(filters=[(column, "=", value)]).num_rows == expected, \
+                    (name, column, value)
