@@ -10,6 +10,7 @@ Spark is not tested: it cannot be installed here (no JVM, no network).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import operator
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,25 @@ def test_the_ledger_and_quarantine_read_right_through_deltalake_filters(tmp_path
                 expected = everything.filter(ds.field(column) == value).num_rows
                 assert expected and table.to_pyarrow_table(filters=[(column, "=", value)]).num_rows == expected, \
                     (name, column, value)
+
+
+def test_bounds_hold_at_the_edges():
+    """Cut strings still bound their values (also past a U+10FFFF), timestamps are rounded outward,
+    and a file with a value no bound can hold gets its row count only."""
+    from toolkit.archive.files import file_stats
+
+    tricky = ["a" * 32 + "\U0010ffff" + "b", "a" * 32 + "\U0010ffff", "é" * 40, "a" * 31]
+    stats = json.loads(file_stats(pa.table({"s": tricky})))
+    assert stats["minValues"]["s"] <= min(tricky) and max(tricky) <= stats["maxValues"]["s"]
+    assert len(stats["minValues"]["s"]) <= 32
+    assert json.loads(file_stats(pa.table({"s": ["é" * 40]})))["maxValues"]["s"] == "é" * 32 + "\U0010ffff"
+    stamps = pa.array([dt.datetime(2021, 3, 4, 5, 6, 7, 123456, tzinfo=dt.timezone.utc),
+                       dt.datetime(2021, 3, 4, 5, 6, 8, 999001, tzinfo=dt.timezone.utc), None],
+                      pa.timestamp("us", tz="UTC"))
+    stats = json.loads(file_stats(pa.table({"t": stamps})))
+    assert stats["minValues"]["t"] == "2021-03-04T05:06:07.123Z"  # rounded down
+    assert stats["maxValues"]["t"] == "2021-03-04T05:06:09.000Z"  # rounded up
+    assert stats["nullCount"]["t"] == 1
+    end = pa.array([dt.datetime(9999, 12, 31, 23, 59, 59, 999999)], pa.timestamp("us", tz="UTC"))
+    assert json.loads(file_stats(pa.table({"t": end, "s": ["x"]}))) == {"numRecords": 1}
+    assert json.loads(file_stats(pa.table({"f": [float("nan"), 1.0]}))) == {"numRecords": 2}

@@ -217,6 +217,8 @@ def file_stats(rows: pa.Table) -> str:
     sorts first) and its maximum is cut and followed by U+10FFFF (which sorts after any character
     that could follow); timestamps are in milliseconds (the log's precision), the minimum rounded
     down and the maximum up. A column that is all null gets its null count only (no value to bound).
+    A file with a column that cannot be bounded (NaN, a timestamp at the end of the calendar) gets
+    its row count only, which readers take as "no statistics".
     """
     nulls: dict[str, int] = {}
     mins: dict[str, Any] = {}
@@ -229,8 +231,9 @@ def file_stats(rows: pa.Table) -> str:
         if col.null_count == len(col):
             continue
         bounds = _bounds(col)
-        if bounds is not None:
-            mins[name], maxs[name] = bounds
+        if bounds is None:
+            return json.dumps({"numRecords": rows.num_rows})
+        mins[name], maxs[name] = bounds
     return json.dumps({"numRecords": rows.num_rows, "minValues": mins, "maxValues": maxs, "nullCount": nulls},
                       ensure_ascii=False)
 
@@ -253,13 +256,16 @@ def _bounds(col: pa.ChunkedArray | pa.Array) -> tuple[Any, Any] | None:
 
         def spell(ms: int) -> str:
             return (_EPOCH + dt.timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + suffix
-        return spell(low), spell(high)
+        try:
+            return spell(low), spell(high)
+        except OverflowError:  # rounded up past year 9999
+            return None
     if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_date32(kind)
             or pa.types.is_boolean(kind) or pa.types.is_string(kind) or pa.types.is_large_string(kind)):
         return None
+    if pa.types.is_floating(kind) and pc.any(pc.is_nan(col)).as_py():
+        return None  # readers order NaN differently (DuckDB: above every number); no bound fits them all
     low, high = (v.as_py() for v in pc.min_max(col).values())
-    if isinstance(low, float) and (low != low or high != high):  # NaN: no order to bound
-        return None
     if isinstance(low, dt.date):
         return low.isoformat(), high.isoformat()
     if isinstance(low, str):
