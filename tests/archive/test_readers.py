@@ -10,8 +10,11 @@ Spark is not tested: it cannot be installed here (no JVM, no network).
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
-import operator
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,26 @@ from toolkit.archive import append, compact, open_archive, verify
 from toolkit.sql import connect, connect_duckdb
 from toolkit.sql.quote import literal
 
-pl = pytest.importorskip("polars")
+#: Polars runs in a subprocess: importing it starts a thread pool, and a process with other threads
+#: running starts append workers by spawn instead of fork (toolkit.processes), which later tests see.
+POLARS = textwrap.dedent("""
+    import datetime as dt, json, operator, sys
+    import polars as pl
+
+    OPS = {"=": operator.eq, "<": operator.lt, ">=": operator.ge}
+    uri, queries = json.load(sys.stdin)
+    frames, answers = {}, []
+    for q in queries:
+        lazy = frames.setdefault(q["version"], pl.scan_delta(uri, version=q["version"]))
+        value = q["value"]
+        if isinstance(value, dict):
+            value = dt.date.fromisoformat(value["date"]) if "date" in value else dt.datetime.fromisoformat(value["at"])
+        column = pl.col(q["column"])
+        expression = {"cmp": lambda: OPS[q["op"]](column, pl.lit(value)), "null": column.is_null,
+                      "valid": column.is_not_null, "contains": lambda: column.list.contains(value)}[q["kind"]]()
+        answers.append(sorted(lazy.filter(expression).select("id").collect()["id"].to_list()))
+    print(json.dumps(answers))
+""")
 
 LONG = "Un titre très long " * 20  # 380 characters
 SAME_PREFIX = "Le même début de plus de trente-deux caractères, puis "  # bounds cut at 32 must still hold
@@ -33,7 +55,6 @@ HOSTILE = ["'; DROP TABLE articles; --", 'guillemets "doubles" et \\ barre', "li
            "a" * 32 + "\U0010ffff" + "b", "a" * 32 + "\U0010ffff", "\u0000 nul au début", "x" * 5000,
            "المغرب والولايات المتحدة: شراكة استراتيجية " * 3]
 SOURCES = ["Le360", "هسبريس", "O'Reilly \"Média\"", "S" * 40]
-OPS = {"=": operator.eq, "<": operator.lt, ">=": operator.ge}
 
 
 def _record(i: int) -> dict[str, Any]:
@@ -91,13 +112,30 @@ def _predicates(rows: list[dict[str, Any]]) -> list[tuple[str, str, Any]]:
     return found
 
 
-def _ids(table: pa.Table | Any) -> list[str]:
-    return sorted(table["id"].to_pylist() if isinstance(table, pa.Table) else table["id"].to_list())
+def _ids(table: pa.Table) -> list[str]:
+    return sorted(table["id"].to_pylist())
+
+
+def _encoded(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return {"at": value.isoformat()}
+    return {"date": value.isoformat()} if isinstance(value, dt.date) else value
+
+
+def _polars(uri: str, queries: list[dict[str, Any]]) -> list[list[str]]:
+    """Answers of Polars' scan_delta to the queries, in a subprocess."""
+    if importlib.util.find_spec("polars") is None:
+        pytest.fail("polars is not installed: pip install -e '.[test]'")
+    proc = subprocess.run([sys.executable, "-c", POLARS], input=json.dumps([uri, queries]), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def test_every_reader_gets_the_rows_newsarchive_sql_gets(archive):
     uri = str(archive / "articles")
     duck = connect_duckdb(extensions=["delta"])
+    polars: list[dict[str, Any]] = []  # asked at the end, all at once
     checked = 0
     for version in range(1, open_archive(archive).version + 1):
         con = connect(archive, as_of=version)
@@ -108,7 +146,6 @@ def test_every_reader_gets_the_rows_newsarchive_sql_gets(archive):
         rows = [dict(zip(names, r, strict=True)) for r in rows]
         assert len(rows) == {1: 40, 2: 80, 3: 80, 4: 95}[version]
         table = DeltaTable(uri, version=version)
-        lazy = pl.scan_delta(uri, version=version)
         for column, op, raw in _predicates(rows):
             value = _python(raw, column)
             where = f"{column} {op} ?"  # a parameter: values hold quotes, newlines, NUL
@@ -116,8 +153,8 @@ def test_every_reader_gets_the_rows_newsarchive_sql_gets(archive):
             what = f"version {version}: {column} {op} {str(raw)[:60]!r}"
             assert _ids(table.to_pyarrow_table(columns=["id"], filters=[(column, op, value)])) == expected, \
                 f"deltalake, {what}"
-            assert _ids(lazy.filter(OPS[op](pl.col(column), pl.lit(value))).select("id").collect()) == expected, \
-                f"polars, {what}"
+            polars.append({"version": version, "kind": "cmp", "column": column, "op": op, "value": _encoded(value),
+                           "expected": expected, "what": what})
             scanned = duck.execute(f"SELECT id FROM delta_scan({literal(uri)}, version => {version}) WHERE {where}",
                                    [value])
             assert sorted(r[0] for r in scanned.fetchall()) == expected, f"duckdb delta_scan, {what}"
@@ -128,16 +165,20 @@ def test_every_reader_gets_the_rows_newsarchive_sql_gets(archive):
                     f"SELECT id FROM articles WHERE {column} IS {'NOT ' if negate else ''}NULL").fetchall())
                 expression = ds.field(column).is_valid() if negate else ds.field(column).is_null()
                 assert _ids(table.to_pyarrow_table(columns=["id"], filters=expression)) == expected
-                polar = pl.col(column).is_not_null() if negate else pl.col(column).is_null()
-                assert _ids(lazy.filter(polar).select("id").collect()) == expected
+                polars.append({"version": version, "kind": "valid" if negate else "null", "column": column,
+                               "value": None, "expected": expected, "what": f"version {version}: {column} null"})
         expected = sorted(r[0] for r in con.execute(
             "SELECT id FROM articles WHERE list_contains(tags, 'tag1')").fetchall())  # a list column
-        assert expected and _ids(lazy.filter(pl.col("tags").list.contains("tag1")).select("id").collect()) == expected
+        assert expected
+        polars.append({"version": version, "kind": "contains", "column": "tags", "value": "tag1",
+                       "expected": expected, "what": f"version {version}: tags contains tag1"})
         scanned = duck.execute(f"SELECT id FROM delta_scan({literal(uri)}, version => {version}) "
                                "WHERE list_contains(tags, 'tag1')")
         assert sorted(r[0] for r in scanned.fetchall()) == expected
         con.close()
     assert checked > 150
+    for query, answer in zip(polars, _polars(uri, polars), strict=True):
+        assert answer == query["expected"], f"polars scan_delta, {query['what']}"
 
 
 def test_statistics_bound_every_column_with_values(archive):
@@ -160,18 +201,20 @@ def test_compact_rewrites_files_whose_statistics_deltalake_misreads(tmp_path, mo
     """An archive written before every column was bounded reads right once `compact` has run."""
     import toolkit.archive.files as files
 
-    real = files._bounds
+    real = files.file_stats
 
-    def before(col):  # what newsarchive wrote before: no bounds for long strings or timestamps
-        bounds = real(col)
-        if pa.types.is_timestamp(col.type) or (bounds and isinstance(bounds[1], str) and len(bounds[1]) > 32):
-            return None
-        return bounds
+    def before(rows):  # what newsarchive wrote before: null counts, but no bounds for long strings or timestamps
+        stats = json.loads(real(rows))
+        for column in list(stats["minValues"]):
+            low, high = stats["minValues"][column], stats["maxValues"][column]
+            if pa.types.is_timestamp(rows[column].type) or (isinstance(high, str) and max(len(low), len(high)) >= 32):
+                del stats["minValues"][column], stats["maxValues"][column]
+        return json.dumps(stats)
 
-    monkeypatch.setattr(files, "_bounds", before)
+    monkeypatch.setattr(files, "file_stats", before)
     root = tmp_path / "a"
-    append([write_jsonl(tmp_path / "1.jsonl", [_record(i) for i in range(30)])], archive=root)
-    monkeypatch.setattr(files, "_bounds", real)
+    append([write_jsonl(tmp_path / "1.jsonl", [_record(i) for i in range(30)])], archive=root, jobs=1)  # patched here
+    monkeypatch.setattr(files, "file_stats", real)
     result = compact(root)
     assert result.files_added["articles"] == result.files_removed["articles"] > 0
     uri = str(root / "articles")
