@@ -215,6 +215,8 @@ def test_compact_rewrites_files_whose_statistics_deltalake_misreads(tmp_path, mo
     root = tmp_path / "a"
     append([write_jsonl(tmp_path / "1.jsonl", [_record(i) for i in range(30)])], archive=root, jobs=1)  # patched here
     monkeypatch.setattr(files, "file_stats", real)
+    [check] = [c for c in verify(root).checks if c.name == "statistics"]
+    assert not check.ok and "run `newsarchive compact`" in check.detail
     result = compact(root)
     assert result.files_added["articles"] == result.files_removed["articles"] > 0
     uri = str(root / "articles")

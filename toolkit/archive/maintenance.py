@@ -94,9 +94,9 @@ class _Group:
 
 def _plan(table: DeltaTable, partition_by: tuple[str, ...]) -> list[_Group]:
     """Groups of small files of one partition, each about TARGET_FILE_BYTES, with two files or more;
-    and files whose logged statistics deltalake misreads (see `_misread_stats`), even alone."""
+    and files whose logged statistics deltalake misreads (see `misread_stats`), even alone."""
     actions = file_actions(table)
-    misread = _misread_stats(table, actions)
+    misread = misread_stats(table, actions)
     by_partition: dict[tuple, list[tuple[str, int]]] = {}
     columns = [actions.column(f"partition.{c}").to_pylist() for c in partition_by]
     for i, (path, size) in enumerate(zip(actions.column("path").to_pylist(),
@@ -119,7 +119,7 @@ def _plan(table: DeltaTable, partition_by: tuple[str, ...]) -> list[_Group]:
     return [g for g in groups if len(g.sources) > 1 or g.sources[0][0] in misread]
 
 
-def _misread_stats(table: DeltaTable, actions: pa.Table) -> set[str]:
+def misread_stats(table: DeltaTable, actions: pa.Table) -> set[str]:
     """Files whose log statistics have a null count but no min/max for a column holding values.
 
     Archives written before newsarchive bounded every column have such files (long strings,

@@ -13,6 +13,8 @@ Checks, each reported as a line:
   and input files (SHA-256) appear once, and each batch's version is the articles commit that
   carries it; every batch commit in the articles log has its ledger row (else an append was
   interrupted, and the next append or compact completes it);
+- the log's statistics bound every column that has values (else deltalake's filtered reads miss
+  rows; `compact` rewrites such files);
 - no article id is stored twice.
 """
 
@@ -33,6 +35,7 @@ import pyarrow.parquet as pq
 
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, META_KEY, QUARANTINE
 from toolkit.archive.ledger import committed_batches
+from toolkit.archive.maintenance import misread_stats
 from toolkit.archive.tables import Archive, file_actions, open_archive
 
 READ_BATCH_ROWS = 8192
@@ -85,6 +88,7 @@ def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = 
         ledger = target.batches()
         _check_ledger(target, ledger, report)
         _check_counts(target, ledger, rows, report)
+    _check_statistics(target, report)
     if rows[ARTICLES] is not None:  # scanning needs every file readable
         _check_unique_ids(target, report)
     return report
@@ -232,6 +236,21 @@ def _check_counts(archive: Archive, ledger: pa.Table, rows: dict[str, int | None
              for b in sorted(set(found) | set(said)) if found.get(b, 0) != said.get(b, 0)]
     report.add("quarantine rows", not wrong,
                "; ".join(wrong[:3]) if wrong else f"{rows[QUARANTINE]} quarantined lines, as the ledger says")
+
+
+def _check_statistics(archive: Archive, report: VerifyReport) -> None:
+    """No file's log statistics make a Delta reader skip it wrongly (archives written before newsarchive
+    bounded every column: deltalake's filtered reads returned no row for titles that exist)."""
+    misread = {name: len(misread_stats(table, file_actions(table)))
+               for name in (ARTICLES, QUARANTINE, BATCHES) if archive.has(name)
+               for table in [archive.table(name)]}
+    if any(misread.values()):
+        counts = ", ".join(f"{n} in {name}/" for name, n in misread.items() if n)
+        report.add("statistics", False, f"files with a null count but no min/max for a column holding values "
+                   f"({counts}): deltalake's filtered reads skip them and miss rows; run `newsarchive compact` to "
+                   "rewrite them")
+    else:
+        report.add("statistics", True, "every file's log statistics bound its columns, as every Delta reader expects")
 
 
 def _check_unique_ids(archive: Archive, report: VerifyReport) -> None:
