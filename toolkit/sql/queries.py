@@ -66,9 +66,10 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | N
     if not sql.strip():
         raise NewsarchiveError("no query given; pass QUERY, or pipe it on standard input")
     statements = _guard(lambda: con.extract_statements(sql))
+    for statement in statements:
+        check_statement(statement, sql)
     if len(statements) != 1:
         raise NewsarchiveError(f"the query holds {len(statements)} statements; pass exactly one")
-    check_statement(statements[0])
     return _guard(lambda: con.sql(sql))
 
 

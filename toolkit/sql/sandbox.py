@@ -98,11 +98,16 @@ def archive_reads(root: str) -> list[str]:
     return _spellings(Path(root))
 
 
-def check_statement(statement: duckdb.Statement) -> None:
-    """Refuse a statement that is not a read (COPY, ATTACH, INSTALL, CREATE ...) before it runs."""
+def check_statement(statement: duckdb.Statement, sql: str = "") -> None:
+    """Refuse a statement that is not a read (COPY, ATTACH, INSTALL, CREATE ...) before it runs.
+
+    `sql` is the text it was parsed from (DuckDB leaves `statement.query` empty for the statements
+    it makes up, such as the CREATE TYPE of a PIVOT without IN).
+    """
     kind = statement.type.name
+    text = statement.query or sql
     if kind == "EXPLAIN":
-        match = _EXPLAIN.match(statement.query)
+        match = _EXPLAIN.match(text)
         inner = match.group("inner") if match else ""
         try:
             statements = duckdb.connect().extract_statements(inner) if inner.strip() else []
@@ -121,7 +126,7 @@ def check_statement(statement: duckdb.Statement) -> None:
         hint = "; to join a file of your own, name it with --allow-path PATH and read it (read_csv, read_parquet)"
     elif kind == "LOAD":
         hint = "; extensions are neither installed nor loaded (fts, delta and httpfs come with newsarchive)"
-    elif kind == "CREATE" and re.match(r"\s*PIVOT\b", statement.query, re.I):
+    elif kind == "CREATE" and re.match(r"\s*PIVOT\b", text, re.I):
         hint = "; a PIVOT without IN (...) creates a type first: list its values with ON col IN (...)"
     label = _LABELS.get(kind, kind.replace("_", " ")) if kind.replace("_", "").isalpha() else "this statement"
     raise NewsarchiveError(f"query: {label} is refused: newsarchive sql only runs statements that read "
