@@ -94,6 +94,7 @@ class AtomicFile:
         self.committed = False
         self.temporary = self.path.parent / f".{self.path.name}.{os.getpid()}.{id(self):x}.tmp"
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)  # reports/junit.xml in a fresh checkout
             self.handle = open(self.temporary, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         except OSError as exc:
             raise NewsarchiveError(f"{os.fspath(path)}: cannot write the {what} ({exc.strerror})") from None
