@@ -51,6 +51,9 @@ def hostile_queries(archive: Path, outside: Path) -> list[tuple[str, str]]:
         (f"SELECT * FROM read_text('{archive}/../outside.txt')", "Cannot access file"),
         ("SELECT * FROM read_csv('https://example.com/data.csv')", "https://example.com/data.csv"),
         ("SELECT * FROM glob('/etc/*')", "Cannot access file"),
+        # DuckDB's parser reads the files of an IMPORT DATABASE: a parse error would show their first words
+        (f"IMPORT DATABASE '{outside / 'dump'}'", "Cannot access file"),
+        (f"EXPLAIN IMPORT DATABASE '{outside / 'dump'}'", "query: "),
     ]
 
 
@@ -58,13 +61,16 @@ def test_each_hostile_query_exits_2_writes_nothing_and_the_archive_verifies(main
     from toolkit.archive.verify import verify
 
     outside = tmp_path / "outside"
-    outside.mkdir()
+    (outside / "dump").mkdir(parents=True)
+    (outside / "dump" / "schema.sql").write_text("private words\n")
+    (outside / "dump" / "load.sql").write_text("")
     (tmp_path / "copy" / "outside.txt").write_text("not the archive's\n")
     before = tree(tmp_path)
     for sql, expected in hostile_queries(archive_copy, outside):
         for fmt in ("table", "csv"):
             line = one_line_error(main("sql", "--archive", str(archive_copy), "--format", fmt, sql))
             assert line.startswith("newsarchive: error: query: ") and expected in line, (sql, line)
+            assert "private" not in line, line
             assert tree(tmp_path) == before, sql  # nothing written, nothing changed
         with pytest.raises(NewsarchiveError, match="query: "):
             query(sql, archive_copy)

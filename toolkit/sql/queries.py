@@ -67,7 +67,7 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | N
         raise NewsarchiveError("no query given; pass QUERY, or pipe it on standard input")
     statements = _guard(lambda: con.extract_statements(sql))
     for statement in statements:
-        check_statement(statement, sql)
+        check_statement(statement, sql, con)
     if len(statements) != 1:
         raise NewsarchiveError(f"the query holds {len(statements)} statements; pass exactly one")
     return _guard(lambda: con.sql(sql))

@@ -98,24 +98,28 @@ def archive_reads(root: str) -> list[str]:
     return _spellings(Path(root))
 
 
-def check_statement(statement: duckdb.Statement, sql: str = "") -> None:
+def check_statement(statement: duckdb.Statement, sql: str = "",
+                    con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Refuse a statement that is not a read (COPY, ATTACH, INSTALL, CREATE ...) before it runs.
 
     `sql` is the text it was parsed from (DuckDB leaves `statement.query` empty for the statements
-    it makes up, such as the CREATE TYPE of a PIVOT without IN).
+    it makes up, such as the CREATE TYPE of a PIVOT without IN). `con` parses the statement an
+    EXPLAIN wraps: pass the sandboxed connection, since DuckDB's parser itself reads the files of
+    an IMPORT DATABASE.
     """
     kind = statement.type.name
     text = statement.query or sql
     if kind == "EXPLAIN":
         match = _EXPLAIN.match(text)
         inner = match.group("inner") if match else ""
+        parser = con if con is not None else duckdb.connect(config={"enable_external_access": False})
         try:
-            statements = duckdb.connect().extract_statements(inner) if inner.strip() else []
+            statements = parser.extract_statements(inner) if inner.strip() else []
         except duckdb.Error:
             statements = []
         if len(statements) != 1:
             raise NewsarchiveError("query: EXPLAIN is only run on a plain SELECT; write it as EXPLAIN SELECT ...")
-        check_statement(statements[0])
+        check_statement(statements[0], inner, con)
         return
     if kind in READ_STATEMENTS:
         return
