@@ -54,6 +54,11 @@ def hostile_queries(archive: Path, outside: Path) -> list[tuple[str, str]]:
         # DuckDB's parser reads the files of an IMPORT DATABASE: a parse error would show their first words
         (f"IMPORT DATABASE '{outside / 'dump'}'", "Cannot access file"),
         (f"EXPLAIN IMPORT DATABASE '{outside / 'dump'}'", "query: "),
+        # functions DuckDB's lock does not cover: log files written into the archive, SQL run from a string
+        (f"CALL enable_logging(storage_path = '{archive / 'articles' / '_delta_log'}')", "enable_logging() is refused"),
+        (f"SELECT * FROM \"Enable_Logging\" (storage_path = '{archive}')", "enable_logging() is refused"),
+        ("SELECT * FROM query('COPY (SELECT 1) TO ''" + str(outside / "pwned.csv") + "''')", "query() is refused"),
+        ("SELECT * FROM disable_optimizer()", "disable_optimizer() is refused"),
     ]
 
 
@@ -172,3 +177,16 @@ def test_statements_that_write_are_refused_before_they_run(sql):
     with pytest.raises(NewsarchiveError, match="is refused"):
         for statement in con.extract_statements(sql):
             check_statement(statement, sql)
+
+
+def test_enable_logging_outside_the_sandbox_is_refused_not_a_crash(sample_archive, tmp_path):
+    """DuckDB aborts the whole process (exit 134) when logging to a folder it may not write: refused first."""
+    from tests.conftest import run_cli
+
+    result = run_cli("sql", "--archive", str(sample_archive),
+                     f"CALL enable_logging(storage_path = '{tmp_path / 'logs'}')")
+    assert result.code == 2, (result.code, result.err)
+    assert result.err.strip().splitlines() == [
+        "newsarchive: error: query: the function enable_logging() is refused: it changes DuckDB's settings, "
+        "writes files or runs SQL from a string; newsarchive sql only runs queries that read"]
+    assert not (tmp_path / "logs").exists()

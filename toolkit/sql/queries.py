@@ -30,7 +30,7 @@ from toolkit.outputs import refuse_input, refuse_inside_archive
 from toolkit.sql.connection import connect
 from toolkit.sql.extensions import first_line
 from toolkit.sql.quote import literal
-from toolkit.sql.sandbox import check_statement
+from toolkit.sql.sandbox import check_functions, check_statement
 from toolkit.sql.views import VIEWS
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -65,6 +65,7 @@ def run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | N
     """Check that `sql` is one read-only statement and start it; None for statements without rows (SET)."""
     if not sql.strip():
         raise NewsarchiveError("no query given; pass QUERY, or pipe it on standard input")
+    check_functions(sql)
     statements = _guard(lambda: con.extract_statements(sql))
     for statement in statements:
         check_statement(statement, sql, con)

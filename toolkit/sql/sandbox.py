@@ -2,7 +2,7 @@
 
 A query is text from a user, a colleague or a notebook found online; it must not be able to read
 `/etc/passwd`, write over the archive's Delta log, attach a database, or install an extension from
-the network. Two layers, both DuckDB's:
+the network. Three layers, all DuckDB's:
 
 1. **Its file-access guard.** After the views are defined and the wheel extensions loaded, the
    connection sets `allowed_directories` (the archive root and each `--allow-path` folder),
@@ -16,6 +16,9 @@ the network. Two layers, both DuckDB's:
    `WITH`, `VALUES`, `DESCRIBE`, `SUMMARIZE`, `SHOW`, `PIVOT ... IN (...)`), `EXPLAIN` of one,
    `CALL` of a table function, and `SET` (which the lock limits to variables). `COPY`, `EXPORT`,
    `ATTACH`, `INSTALL`, `LOAD`, `CREATE`, `INSERT`... are refused before they run.
+3. **Its tokenizer.** A few functions change state that the lock does not cover (`enable_logging`
+   writes log files into an allowed folder), or run SQL held in a string (`query`): a call of one of
+   `DENIED_FUNCTIONS` is refused.
 
     >>> con = sandboxed(duckdb.connect(), read=["/nowhere/"])
     >>> con.sql("SELECT current_setting('lock_configuration')").fetchone()
@@ -39,6 +42,16 @@ SANDBOX_CONNECT_CONFIG = {"allow_persistent_secrets": False}
 
 #: The statement types a user's query may be.
 READ_STATEMENTS = frozenset({"SELECT", "EXPLAIN", "CALL", "SET"})
+
+#: Functions a query may not call. DuckDB's lock does not cover them: `enable_logging` writes log
+#: files into any allowed folder (the archive) and aborts the process on any other; `enable_*`,
+#: `disable_*` change settings; `checkpoint`, `copy_database`, `import_database`, the fts index
+#: pragmas write; `query`, `query_table`, `json_execute_serialized_sql` run SQL held in a string,
+#: out of reach of the checks here.
+DENIED_FUNCTIONS = re.compile(
+    r"(enable|disable|truncate|verify|force)_\w*|\w*checkpoint\w*|copy_\w+|import_database|(create|drop)_fts_index|"
+    r"json_execute_serialized_sql|query|query_table|\w+_set_\w+|add_parquet_key|write_log",
+)
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?(?P<inner>.*)", re.I | re.S)
 
@@ -138,6 +151,24 @@ def check_statement(statement: duckdb.Statement, sql: str = "",
 
 
 _LABELS = {"LOAD": "INSTALL/LOAD", "CREATE": "CREATE", "COPY_DATABASE": "COPY FROM DATABASE"}
+
+
+def check_functions(sql: str) -> None:
+    """Refuse a call of one of DENIED_FUNCTIONS, found with DuckDB's own tokenizer (a name followed by `(`)."""
+    try:
+        tokens = duckdb.tokenize(sql)
+    except (duckdb.Error, RuntimeError):
+        return  # the parser, which runs next, reports what is wrong with the text
+    ends = [start for start, _ in tokens[1:]] + [len(sql)]
+    texts = [sql[start:end] for (start, _), end in zip(tokens, ends, strict=True)]
+    for i, (_, kind) in enumerate(tokens[:-1]):
+        named = kind in (duckdb.token_type.identifier, duckdb.token_type.keyword)  # CHECKPOINT is a keyword
+        if not named or not texts[i + 1].lstrip().startswith("("):
+            continue
+        name = re.match(r'\s*"?([^"\s(]*)', texts[i]).group(1).lower()  # type: ignore[union-attr]
+        if DENIED_FUNCTIONS.fullmatch(name):
+            raise NewsarchiveError(f"query: the function {name}() is refused: it changes DuckDB's settings, writes "
+                                   "files or runs SQL from a string; newsarchive sql only runs queries that read")
 
 
 def _spellings(path: Path) -> list[str]:
