@@ -35,7 +35,7 @@ def cli() -> None:
               help="Write every invalid line verbatim, with its errors, to FILE (JSON Lines).")
 @click.option("--max-errors", type=click.IntRange(min=0), default=None,
               help="Keep at most N errors in the report (all records are still counted).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker threads (default: cores).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
 @click.option("--archive", "archive", metavar="URI", default=None,
               help="Also flag records whose id this archive (a folder or s3://bucket/prefix) already holds: "
                    "warnings, or errors with --strict.")
@@ -51,7 +51,7 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
     if strict and archive is None:
         raise click.UsageError("--strict needs --archive URI (it turns ids already archived into errors)")
     report = validate(paths, schema, quarantine=quarantine, max_errors=max_errors, jobs=jobs,
-                      progress=not quiet, archive=archive, strict=strict)
+                      progress=not quiet, archive=archive, strict=strict, report_output=output)
     try:
         write_report(report, fmt, output, sys.stdout)
     except BrokenPipeError:
@@ -184,6 +184,9 @@ def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str
 
 def _verify_snapshot_dir(directory: str) -> int:
     """The publish stage's check of a snapshot folder (toolkit.publish.verify_snapshot); its exit status."""
+    if os.path.isdir(os.path.join(directory, "articles", "_delta_log")):
+        raise NewsarchiveError(f"{directory}: is an archive, not a snapshot folder; verify an archive with "
+                               f"`newsarchive verify --archive {directory}`")
     try:
         from toolkit.publish import verify_snapshot
     except ImportError:
@@ -221,16 +224,20 @@ def catalog_cmd(archive: str | None, output: str | None) -> None:
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
               show_default=True, help="table (first 100 rows), csv, json (JSON Lines) or parquet (needs --output).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the rows to FILE.")
-def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str, output: str | None) -> None:
-    """Run one SQL query (QUERY, or standard input) over the views articles, quarantine, batches,
-    articles_per_month, sources and catalog_info."""
+@click.option("--allow-path", "allow_paths", multiple=True, metavar="PATH",
+              help="Let the query read this file or folder of yours too (read-only; repeatable).")
+def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str, output: str | None,
+            allow_paths: Sequence[str]) -> None:
+    """Run one read-only SQL query (QUERY, or standard input) over the views articles, quarantine, batches,
+    articles_per_month, sources and catalog_info. It reads only the archive and --allow-path files, and
+    writes only --output (see docs/sql-sandbox.md)."""
     from toolkit.sql import write_query
 
     if query is None or query == "-":
         if sys.stdin.isatty():
             raise click.UsageError("no query: pass QUERY, or pipe it on standard input")
         query = sys.stdin.read()
-    rows = write_query(query, archive, as_of=as_of, fmt=fmt, output=output)
+    rows = write_query(query, archive, as_of=as_of, fmt=fmt, output=output, allow_paths=allow_paths)
     if output is not None:
         click.echo(f"{rows:,} rows -> {output}", err=True)
 

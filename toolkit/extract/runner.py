@@ -375,6 +375,7 @@ def extract(
     if rejects is not None and os.fspath(rejects) != "-" and \
             os.path.abspath(os.fspath(rejects)) == os.path.abspath(os.fspath(output)):
         raise NewsarchiveError(f"--rejects {os.fspath(rejects)} is also the --output file; give it another name")
+    _refuse_inputs_as_outputs(inputs, sources, fmt, output=output, rejects=rejects)
     out = _Sink(os.fspath(output), "output")
     rej = _Sink(os.fspath(rejects), "rejects file") if rejects else None
     seen_ids: dict[str, tuple[str, int | None]] = {}
@@ -398,6 +399,19 @@ def extract(
         raise RuntimeError(f"extract lost count: {report.pages} pages != {report.records} records + "
                            f"{report.duplicate_count} duplicates + {report.rejected} rejects")
     return report
+
+
+def _refuse_inputs_as_outputs(inputs: Sequence[str | os.PathLike], sources: list[Source], fmt: str,
+                              **outputs: str | os.PathLike | None) -> None:
+    """An output that is a page being read (or that a folder being read would read) is refused: exit 2."""
+    from toolkit.outputs import refuse_input
+
+    def reads(path: str) -> bool:
+        name = os.path.basename(path)
+        return not name.startswith(".") and _suffix_of(name) in SUFFIXES[fmt]
+
+    for option, path in outputs.items():
+        refuse_input(path, [*inputs, *(s.name for s in sources)], f"--{option}", reads=reads)
 
 
 def _consume(outcome: Outcome, report: ExtractReport, out: _Sink, rej: _Sink | None,

@@ -8,8 +8,10 @@
 
 Modules: `views` (the archive's tables as views over their Parquet files, at a version), `connection`
 (in-memory connections with those views), `catalog` (the catalog file and its refresh hook),
-`queries` (one statement, four output formats), `fulltext` (BM25 with the fts extension), `profile`
-(which files a query opens, from DuckDB's profiler), `extensions`
+`queries` (one read-only statement, four output formats), `sandbox` (DuckDB's guards around a
+user's query: the archive and --allow-path read-only, nothing written or loaded, settings locked),
+`fulltext` (BM25 with the fts extension), `profile` (which files a query opens, from DuckDB's
+profiler), `extensions`
 (fts, delta and httpfs loaded from their wheels, never downloaded), `cookbook` (the README's
 questions), `quote` (SQL literals for the few values that cannot be parameters).
 """

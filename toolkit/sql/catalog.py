@@ -33,6 +33,7 @@ import duckdb
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, open_archive
 from toolkit.errors import NewsarchiveError
+from toolkit.outputs import refuse_inside_archive
 from toolkit.sql.connection import configure_s3
 from toolkit.sql.extensions import connect_duckdb
 from toolkit.sql.quote import literal
@@ -70,6 +71,8 @@ def build_catalog(archive: str | os.PathLike | Archive | None = None,
     remote = destination.startswith("s3://")
     if "://" in destination and not remote:
         raise NewsarchiveError(f"{destination}: the catalog goes to a local file or s3://bucket/key")
+    if not remote:
+        _check_destination(destination, target)
     folder = Path(tempfile.mkdtemp(prefix="newsarchive-catalog-")) if remote else _local_folder(destination)
     temporary = folder / f".{CATALOG_NAME}.{uuid.uuid4().hex[:12]}.tmp"
     # a catalog that is not next to local files names them in full
@@ -157,7 +160,43 @@ def catalog_version(path: str | os.PathLike) -> int | None:
         con.close()
 
 
+def is_catalog(path: str | os.PathLike) -> bool:
+    """Whether a local file is a newsarchive catalog: a DuckDB database with our `catalog_info` view.
+
+    The view's `newsarchive` column (the version that wrote it) is the mark: every catalog since the
+    first has it, and a database of someone else's is very unlikely to.
+    """
+    file = Path(path).expanduser()
+    try:
+        with open(file, "rb") as handle:
+            if handle.read(12)[8:12] != b"DUCK":  # DuckDB's magic bytes, after the 8-byte checksum
+                return False
+    except OSError:
+        return False
+    try:
+        con = open_catalog(file)  # the settings every catalog reader in this process uses
+    except NewsarchiveError:
+        return False
+    try:
+        return con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'catalog_info' AND column_name = 'newsarchive'"
+        ).fetchone() == (1,)
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
+
+
 # --- helpers --------------------------------------------------------------------------------------
+def _check_destination(destination: str, archive: Archive) -> None:
+    """Never write over what is not ours: an existing file is replaced only if it is a catalog."""
+    refuse_inside_archive(destination, None if archive.storage.is_s3 else archive.root, "--output")
+    file = Path(destination).expanduser()
+    if file.exists() and not file.is_dir() and not is_catalog(file):
+        raise NewsarchiveError(f"{destination}: exists and is not a newsarchive catalog; the catalog replaces only "
+                               "a catalog: choose a new file name (or move that file away)")
+
+
 def _local_folder(destination: str) -> Path:
     file = Path(destination).expanduser()
     if file.is_dir():

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 import duckdb
@@ -16,24 +17,32 @@ from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, open_archive
 from toolkit.sql.extensions import connect_duckdb
 from toolkit.sql.quote import literal
+from toolkit.sql.sandbox import SANDBOX_CONNECT_CONFIG, allowed_reads, archive_reads, sandboxed
 from toolkit.sql.views import define_views, snapshot
 
 
 def connect(archive: str | os.PathLike | Archive | None = None, *, as_of: int | None = None,
-            extensions: tuple[str, ...] = ()) -> duckdb.DuckDBPyConnection:
+            extensions: tuple[str, ...] = (), sandbox: bool = False,
+            allow_paths: Sequence[str | os.PathLike] = (),
+            writable: Sequence[str | os.PathLike] = ()) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose views show the archive at version `as_of` (default: latest).
 
     The views are defined from the Delta log when called, so they are never stale; reopen to see
-    later appends. `extensions` (fts, delta, httpfs) are loaded from their wheels.
+    later appends. `extensions` (fts, delta, httpfs) are loaded from their wheels. With `sandbox`,
+    the connection can then read only the archive and `allow_paths`, write only `writable` (files
+    newsarchive writes itself), load nothing and change no setting (`toolkit.sql.sandbox`).
     """
     target = archive if isinstance(archive, Archive) else open_archive(archive)
+    reads = allowed_reads(allow_paths) if sandbox else []  # a missing path fails before any work
     snap = snapshot(target, as_of)
     wanted = tuple(dict.fromkeys([*extensions, *(("httpfs",) if snap.is_s3 else ())]))
-    con = connect_duckdb(extensions=wanted)
+    con = connect_duckdb(extensions=wanted, config=SANDBOX_CONNECT_CONFIG if sandbox else None)
     try:
         if snap.is_s3:
             configure_s3(con, target.storage)
         define_views(con, snap)
+        if sandbox:
+            sandboxed(con, read=[*archive_reads(snap.root), *reads], write=writable)
     except BaseException:
         con.close()
         raise

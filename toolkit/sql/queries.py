@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -24,11 +24,13 @@ from typing import IO, Any
 import duckdb
 import pyarrow as pa
 
-from toolkit.archive.tables import Archive
+from toolkit.archive.tables import Archive, open_archive
 from toolkit.errors import NewsarchiveError
+from toolkit.outputs import refuse_input, refuse_inside_archive
 from toolkit.sql.connection import connect
 from toolkit.sql.extensions import first_line
 from toolkit.sql.quote import literal
+from toolkit.sql.sandbox import check_functions, check_statement
 from toolkit.sql.views import VIEWS
 
 FORMATS = ("table", "csv", "json", "parquet")
@@ -42,9 +44,14 @@ _COPY_OPTIONS = {
 }
 
 
-def query(sql: str, archive: str | os.PathLike | Archive | None = None, *, as_of: int | None = None) -> pa.Table:
-    """Run one statement over the archive's views (at version `as_of`) and return its rows as Arrow."""
-    con = connect(archive, as_of=as_of)
+def query(sql: str, archive: str | os.PathLike | Archive | None = None, *, as_of: int | None = None,
+          allow_paths: Sequence[str | os.PathLike] = ()) -> pa.Table:
+    """Run one read-only statement over the archive's views (at version `as_of`) and return its rows as Arrow.
+
+    The statement runs in the sandbox of `toolkit.sql.sandbox`: it reads the archive and the files
+    or folders of `allow_paths`, nothing else, and writes nothing.
+    """
+    con = connect(archive, as_of=as_of, sandbox=True, allow_paths=allow_paths)
     try:
         relation = run(con, sql)
         if relation is None:
@@ -55,52 +62,60 @@ def query(sql: str, archive: str | os.PathLike | Archive | None = None, *, as_of
 
 
 def run(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRelation | None:
-    """Check that `sql` is one statement and start it; None for statements without rows (SET, ...)."""
+    """Check that `sql` is one read-only statement and start it; None for statements without rows (SET)."""
     if not sql.strip():
         raise NewsarchiveError("no query given; pass QUERY, or pipe it on standard input")
+    check_functions(sql)
     statements = _guard(lambda: con.extract_statements(sql))
+    for statement in statements:
+        check_statement(statement, sql, con)
     if len(statements) != 1:
         raise NewsarchiveError(f"the query holds {len(statements)} statements; pass exactly one")
     return _guard(lambda: con.sql(sql))
 
 
 def write_query(sql: str, archive: str | os.PathLike | Archive | None = None, *, as_of: int | None = None,
-                fmt: str = "table", output: str | os.PathLike | None = None, stream: IO[str] | None = None) -> int:
-    """Run one statement and write its rows as `fmt` to `output` (or `stream`); the number of rows.
+                fmt: str = "table", output: str | os.PathLike | None = None, stream: IO[str] | None = None,
+                allow_paths: Sequence[str | os.PathLike] = ()) -> int:
+    """Run one read-only statement and write its rows as `fmt` to `output` (or `stream`); the number of rows.
 
     Files are written under a temporary name and renamed, so a failed query leaves no partial file.
-    Parquet needs `output`: it is not for a terminal.
+    Parquet needs `output`: it is not for a terminal. The statement runs in the sandbox of
+    `toolkit.sql.sandbox` (the archive and `allow_paths`, read-only); `output` may be neither inside
+    the archive nor one of `allow_paths`.
     """
     if fmt not in FORMATS:
         raise NewsarchiveError(f"--format {fmt}: use one of {', '.join(FORMATS)}")
     if fmt == "parquet" and output is None:
         raise NewsarchiveError("--format parquet writes a file: pass --output FILE")
     stream = stream or sys.stdout
-    con = connect(archive, as_of=as_of)
-    try:
-        relation = run(con, sql)
-        if relation is None:
-            return 0
-        if fmt == "table":
-            with _target(output, binary=False) as (path, _):
+    target = archive if isinstance(archive, Archive) else open_archive(archive)
+    if output is not None:
+        refuse_input(output, allow_paths, "--output", "an --allow-path")
+        refuse_inside_archive(output, target.root, "--output")
+    with _target(output) as (path, scratch):
+        con = connect(target, as_of=as_of, sandbox=True, allow_paths=allow_paths,
+                      writable=[] if fmt == "table" else [scratch])
+        try:
+            relation = run(con, sql)
+            if relation is None:
+                return 0
+            if fmt == "table":
                 if path is None:
                     return render_table(relation, stream)
                 with open(path, "w", encoding="utf-8") as out:
                     return render_table(relation, out)
-        relation.create_view("newsarchive_result")
-        count = 0
-        with _target(output, binary=True) as (path, cleanup):
-            file = path or cleanup
+            relation.create_view("newsarchive_result")
             copied = _guard(lambda: con.execute(
-                f"COPY (FROM newsarchive_result) TO {literal(str(file))} ({_COPY_OPTIONS[fmt]})").fetchone())
+                f"COPY (FROM newsarchive_result) TO {literal(str(scratch))} ({_COPY_OPTIONS[fmt]})").fetchone())
             count = int(copied[0]) if copied else 0
             if path is None:
                 stream.flush()
-                with open(file, "rb") as src:
+                with open(scratch, "rb") as src:
                     shutil.copyfileobj(src, getattr(stream, "buffer", None) or _TextSink(stream))
-        return count
-    finally:
-        con.close()
+            return count
+        finally:
+            con.close()
 
 
 def render_table(relation: duckdb.DuckDBPyRelation, out: IO[str]) -> int:
@@ -156,8 +171,8 @@ def _cell(value: Any) -> str:
 
 
 @contextmanager
-def _target(output: str | os.PathLike | None, binary: bool) -> Iterator[tuple[Path | None, Path]]:
-    """(final temporary path to write, or None for the stream; a scratch file for the stream case)."""
+def _target(output: str | os.PathLike | None) -> Iterator[tuple[Path | None, Path]]:
+    """(the temporary file renamed to `output` at the end, or None for the stream; the file to write)."""
     if output is None:
         folder = Path(tempfile.mkdtemp(prefix="newsarchive-sql-"))
         try:
@@ -198,4 +213,7 @@ def _guard(call):
         hint = ""
         if isinstance(exc, duckdb.CatalogException):
             hint = f" (the views are {', '.join(VIEWS)})"
+        elif isinstance(exc, duckdb.PermissionException):
+            hint = (" (a query reads only the archive; name a file or folder of your own with --allow-path PATH, "
+                    "and write the rows with --output FILE)")
         raise NewsarchiveError(f"query: {first_line(exc)}{hint}") from None

@@ -47,17 +47,20 @@ def validate(
     progress: bool = False,
     archive: str | os.PathLike | None = None,
     strict: bool = False,
+    report_output: str | os.PathLike | None = None,
 ) -> Report:
     """Validate every record of every input; returns the report (errors in input order).
 
     Invalid lines go verbatim, with their errors, to `quarantine` when given, so nothing is lost.
     With `archive` (a root holding `articles/`), records whose `id` the archive already holds are
     flagged: warnings, or errors that make the record invalid when `strict`. They are not
-    quarantined: the archive already has them.
+    quarantined: the archive already has them. `report_output` is where the caller will write the
+    report: like `quarantine`, it may not be one of the inputs (checked before anything is read).
     """
     started = time.perf_counter()
     loaded = schema if isinstance(schema, Schema) else load_schema(schema)
     inputs = discover(paths)
+    _refuse_inputs_as_outputs(paths, inputs, quarantine=quarantine, output=report_output)
     archived = None
     if archive is not None:
         from toolkit.validate.archive_ids import IdSpool, find_archived, open_archived_ids
@@ -88,9 +91,11 @@ def validate(
                                                   ensure_ascii=False) + "\n")
                     if spool is not None:
                         _spool_ids(spool, index[outcome.source.name], outcome)
+            if sink is not None:
+                sink.commit()
         finally:
             if sink is not None:
-                sink.close()
+                sink.discard()  # after a commit: nothing left to remove
             if spool is not None:
                 spool.close()
         if spool is not None and archived is not None and spool.rows:
@@ -100,6 +105,21 @@ def validate(
                     report.add_archived(names[file], line, rid, valid)
     report.elapsed = time.perf_counter() - started
     return report
+
+
+def _refuse_inputs_as_outputs(paths: Sequence[str | os.PathLike], inputs: list[InputFile],
+                              **outputs: str | os.PathLike | None) -> None:
+    """An output that is a batch being validated (or a .jsonl a folder being read holds) is refused: exit 2."""
+    from toolkit.outputs import refuse_input, same_file
+    from toolkit.readers.jsonl import is_jsonl_name
+
+    named = [*paths, *(i.path for i in inputs if i.path is not None)]
+    given = {option: path for option, path in outputs.items() if path is not None and os.fspath(path) != "-"}
+    if len(given) == 2 and same_file(*given.values()):
+        raise NewsarchiveError(f"--quarantine {os.fspath(given['quarantine'])} is also the --output report; "
+                               "give them different names")
+    for option, path in outputs.items():
+        refuse_input(path, named, f"--{option}", reads=lambda p: is_jsonl_name(os.path.basename(p)))
 
 
 def _require_string_id(schema: Schema) -> None:
@@ -126,10 +146,10 @@ def _spool_ids(spool: IdSpool, file: int, outcome: BlockOutcome) -> None:
 
 
 def _open_sink(path: str | os.PathLike):
-    try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise NewsarchiveError(f"{path}: cannot write the quarantine file ({exc.strerror})") from None
+    """The quarantine file, written under a temporary name and renamed when the run ends (never half)."""
+    from toolkit.outputs import AtomicFile
+
+    return AtomicFile(path, "quarantine file")
 
 
 def _offsets(inputs: list[InputFile]) -> dict[InputFile, int]:

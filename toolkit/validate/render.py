@@ -384,5 +384,7 @@ def write_report(report: Report, fmt: str, output: str | Path | None, stdout: IO
         renderer(report, stdout)
         stdout.flush()
         return
-    with open(output, "w", encoding="utf-8") as fh:
-        renderer(report, fh)
+    from toolkit.outputs import AtomicFile
+
+    with AtomicFile(output, "report") as file:  # renamed into place: a failed write keeps the old report
+        renderer(report, file.handle)

@@ -1,0 +1,199 @@
+"""A newcomer's first ten minutes: after `make demo`, every `newsarchive` command of the README runs.
+
+The demo is the real Makefile target, run once per session in a copy of the repository's Makefile and
+datasets (with the installed `newsarchive`, so nothing is reinstalled). Then each command line of
+the README's `sh` and `console` blocks runs, in README order, in one bash per line from that folder,
+after the README's own `. .venv/bin/activate`, and must exit as the README says. The files the
+examples name that the demo does not make (a crawl folder, a WARC, batches, a question) are created
+first, as a user would have them; S3 examples run against the test SeaweedFS server and `--push`
+against a local stand-in of the Hub.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+VENV_BIN = Path(sys.executable).parent
+ACTIVATE = ". .venv/bin/activate"
+
+#: Commands the README documents as exiting 1 (they find invalid records); every other one exits 0.
+EXIT_1 = (
+    "validate datasets/examples/mixed-batch.jsonl",  # "(exit 1)"
+    "validate batches/ --format json --output report.json",  # batches/2024-06-28.jsonl has invalid records
+    "validate batches/2024-06-28.jsonl --format github",  # the annotations shown
+    "validate batches/ --format junit",  # failures="2"
+    "--archive archive --strict",  # "... or errors, exit 1"
+)
+
+#: Examples that fail for a reason another part of issue 12 fixes: (README text, the known error).
+#: Such a line may fail with exactly that error, or pass; delete the entry once the fix is merged.
+PENDING = {
+    "validate - --schema my.schema.json": "relative path can't be expressed as a file URI",  # inputs: schema paths
+}
+
+
+def readme_commands(text: str = README) -> list[str]:
+    """Every command line of the README's sh and console blocks that runs newsarchive, in order."""
+    found = []
+    for block in re.findall(r"```(?:sh|console)\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            line = line.strip().removeprefix("$ ")
+            if re.match(r"newsarchive\b", line) or "| newsarchive " in line:
+                found.append(line)
+    return found
+
+
+def expected_exit(command: str) -> int:
+    return 1 if any(marker in command for marker in EXIT_1) else 0
+
+
+@pytest.fixture(scope="session")
+def demo_output(tmp_path_factory) -> Path:
+    """The folder `make demo` leaves: build/, archive/ (with catalog and search index), snapshots/v1.0.0."""
+    newsarchive = VENV_BIN / "newsarchive"
+    if not newsarchive.is_file() or not (VENV_BIN / "activate").is_file() or shutil.which("make") is None:
+        pytest.skip("needs make and newsarchive installed in a virtualenv (make test does both)")
+    folder = tmp_path_factory.mktemp("demo") / "newsarchive"
+    folder.mkdir()
+    shutil.copy(ROOT / "Makefile", folder / "Makefile")
+    shutil.copytree(ROOT / "datasets", folder / "datasets")
+    # -o: the venv is already installed (make would otherwise create one in the copy)
+    proc = subprocess.run(["make", "demo", "-o", ".venv/.installed-base", f"NA={newsarchive}"], cwd=folder,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (folder / "snapshots" / "v1.0.0" / "SHA256SUMS").is_file()
+    return folder
+
+
+def user_files(work: Path) -> None:
+    """The files the README's examples name and a user would have (the demo makes the rest)."""
+    import zstandard
+
+    from tests.extract.test_html import AR_PARAGRAPHS, html_page
+    from tests.extract.test_warc import response, write_warc
+    from tests.sql.conftest import article, records
+    from tests.validate.conftest import good_record, jsonl
+
+    shutil.copytree(work / "datasets" / "maghress-sample" / "pages", work / "crawl")
+    (work / "page.html").write_text(html_page(), encoding="utf-8")
+    ar_page = html_page(title="انطلاق حملة التلقيح", paragraphs=AR_PARAGRAPHS, lang="ar", site_name="هسبريس",
+                        canonical=None)
+    write_warc(work / "CC-NEWS-20210628.warc.gz",
+               [lambda w: response(w, "https://www.hespress.example/societe/vaccination.html", ar_page.encode())],
+               gz=True)
+    sample = (work / "build" / "sample.jsonl").read_text(encoding="utf-8")
+    (work / "batch.jsonl").write_text(sample, encoding="utf-8")
+    (work / "batch.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(sample.encode()))
+    shutil.copy(ROOT / "schema" / "article.schema.json", work / "my.schema.json")
+    (work / "batches").mkdir()
+    (work / "batches" / "2024-06-28.jsonl").write_bytes(  # the CI section's example batch
+        jsonl(good_record(1), good_record(2, title=""), good_record(3, published_date="2021-02-30")))
+    known = sample.splitlines(keepends=True)[:2]  # two articles the demo archived, one new
+    records(work / "batches" / "new.jsonl", [article(1)])
+    with open(work / "batches" / "new.jsonl", "a", encoding="utf-8") as f:
+        f.writelines(known)
+    (work / "question.sql").write_text("SELECT language, count(*) AS articles FROM articles GROUP BY language\n")
+    (work / "outlets.csv").write_text("source,country\nLe360,MA\nHespress FR,MA\n")
+
+
+@pytest.fixture
+def services(request, monkeypatch) -> dict[str, object]:
+    """The S3 server (or None when its binary is missing) and a stand-in Hub for the push example."""
+    from tests.publish.fakehub import FakeHub, running_hub
+
+    try:
+        server = request.getfixturevalue("seaweedfs")
+    except pytest.skip.Exception:
+        server = None
+    with running_hub(FakeHub()) as hub:
+        yield {"s3": server, "hub": hub}
+
+
+try:  # the S3-compatible server (SeaweedFS) of the archive stage's tests
+    from tests.archive.conftest import seaweedfs  # noqa: F401
+except ImportError:  # pragma: no cover
+    @pytest.fixture(scope="session")
+    def seaweedfs():
+        pytest.skip("tests/archive/conftest.py provides no seaweedfs fixture")
+
+
+def test_the_readme_tells_how_newsarchive_gets_on_path():
+    quick = README[README.index("## Quick start"):README.index("## The pipeline")]
+    assert ACTIVATE in quick
+    assert readme_commands(quick)  # and the quick start runs a command with it
+
+
+def test_every_readme_example_runs_on_the_demos_output(demo_output, services, tmp_path):
+    commands = readme_commands()
+    assert len(commands) > 30
+    work = tmp_path / "newsarchive"
+    shutil.copytree(demo_output, work)
+    os.symlink(VENV_BIN.parent, work / ".venv")  # what `make demo` leaves in a checkout
+    user_files(work)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NEWSARCHIVE_", "HF_", "VIRTUAL_ENV"))}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != VENV_BIN)
+    env.update(XDG_CACHE_HOME=str(tmp_path / "cache"), HF_ENDPOINT=services["hub"].url,
+               HF_TOKEN="hf_readmeExampleToken", HF_HUB_DISABLE_TELEMETRY="1", COLUMNS="120")
+    prefix = "s3://bucket/"
+    if services["s3"] is not None:
+        env.update(services["s3"].env())
+        prefix = f"s3://{services['s3'].bucket}/readme-{uuid.uuid4().hex[:8]}/"
+    failures, skipped = [], []
+    for command in commands:
+        if "s3://" in command and services["s3"] is None:
+            skipped.append(command)
+            continue
+        line = command.replace("s3://bucket/", prefix)
+        proc = subprocess.run(["bash", "-c", f"set -o pipefail; {ACTIVATE} && {line}"], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+        pending = next((error for text, error in PENDING.items() if text in command), None)
+        if pending is not None and proc.returncode == 2 and pending in proc.stderr:
+            continue
+        if proc.returncode != expected_exit(command):
+            failures.append(f"{command}\n  exit {proc.returncode}, expected {expected_exit(command)}: "
+                            f"{proc.stderr.strip()[-600:]}")
+    assert not failures, "README examples that do not run:\n" + "\n".join(failures)
+    if skipped:
+        pytest.skip(f"{len(skipped)} S3 examples not run: no SeaweedFS server")
+    tagged = [r.json().get("tag") for r in services["hub"].requests if "/tag/" in r.path]
+    assert tagged == ["v1.2.0"]  # the --push example reached the (stand-in) Hub
+
+
+def test_the_examples_would_fail_without_activation(demo_output, tmp_path):
+    """The README's activate line is what puts newsarchive on PATH: without it, command not found."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if Path(p) != VENV_BIN)
+    env.pop("VIRTUAL_ENV", None)
+    if shutil.which("newsarchive", path=env["PATH"]):
+        pytest.skip("another newsarchive is on PATH")
+    proc = subprocess.run(["bash", "-c", "newsarchive history"], cwd=demo_output, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 127 and "not found" in proc.stderr
+
+
+def test_verify_of_an_archive_folder_points_to_archive(demo_output, capsys, monkeypatch):
+    from tests.conftest import run_in_process
+
+    monkeypatch.chdir(demo_output)
+    result = run_in_process(capsys, monkeypatch, ["verify", "archive"])
+    assert result.code == 2
+    assert result.err.strip() == ("newsarchive: error: archive: is an archive, not a snapshot folder; verify an "
+                                  "archive with `newsarchive verify --archive archive`")
+
+
+def test_validate_jobs_are_processes(capsys, monkeypatch):
+    from tests.conftest import run_in_process
+
+    result = run_in_process(capsys, monkeypatch, ["validate", "--help"])
+    assert "Worker processes" in result.out and "thread" not in result.out.lower()
