@@ -18,7 +18,19 @@ EXIT_CODES_HELP = (
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class _Interrupted(Exception):
+    """A KeyboardInterrupt carried past click, which would print an empty line for it first."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="newsarchive")
 def cli() -> None:
@@ -320,7 +332,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _interrupted() -> None:
-    click.echo("newsarchive: interrupted", err=True)
+    """One line (after the terminal's ^C, on a line of its own), exit status 130."""
+    newline = "\n" if sys.stderr.isatty() else ""
+    click.echo(f"{newline}newsarchive: interrupted", err=True)
     sys.exit(EXIT_INTERRUPTED)
 
 
@@ -333,6 +347,8 @@ def _run(argv: Sequence[str] | None) -> None:
             if interrupted():  # e.g. DuckDB's "Query interrupted", a worker hit by the same Ctrl-C
                 _interrupted()
             raise
+    except _Interrupted:
+        _interrupted()
     except NewsarchiveError as exc:
         click.echo(f"newsarchive: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -34,6 +34,7 @@ FAULT_VARIABLE = "NEWSARCHIVE_TEST_FAULT"
 
 #: Where `fault` can act, in protocol order.
 FAULT_STEPS = (
+    "append.staging",  # a block being validated (in a worker process when there are several)
     "append.staged",  # data files written, nothing committed
     "append.commit",  # inside the articles commit call, once the log entry is written
     "append.committed",  # after the articles commit, before the quarantine and ledger commits

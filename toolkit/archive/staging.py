@@ -38,7 +38,7 @@ from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
 from toolkit.errors import NewsarchiveError
-from toolkit.interrupts import worker_signals
+from toolkit.interrupts import fault, worker_signals
 from toolkit.processes import start_context
 from toolkit.readers.jsonl import Block, FileRange
 from toolkit.schema import Schema
@@ -94,6 +94,7 @@ class Stager:
 
     def check(self, index: int, item: Block | FileRange) -> StagedBlock:
         """Validate one block and keep its valid rows, converted to storage types."""
+        fault("append.staging")
         outcome = self.engine.check_block(item.load() if isinstance(item, FileRange) else item)
         rows = outcome.valid_rows
         ids = strings([])
