@@ -239,8 +239,8 @@ class StagingPool:
         return written
 
     def close(self, abort: bool = False) -> None:
-        """Stop the stagers: told to finish, or with `abort` (the run failed or was interrupted)
-        killed at once, since nothing they hold will be committed."""
+        """Stop the stagers: told to finish, or with `abort` (the run failed or was interrupted) sent
+        SIGTERM at once, since nothing they hold will be committed; each removes what it was writing."""
         if self._local is not None:
             self._local.close()
             self._local = None
