@@ -9,14 +9,28 @@ from collections.abc import Sequence
 import click
 
 from toolkit import __version__
-from toolkit.errors import EXIT_USAGE, NewsarchiveError
+from toolkit.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError
+from toolkit.interrupts import as_interrupt, interrupted
 
 EXIT_CODES_HELP = (
-    "Exit status: 0 success, 1 findings (invalid records, rejected inputs), 2 the run could not happen."
+    "Exit status: 0 success, 1 findings (invalid records, rejected inputs), 2 the run could not happen, "
+    "130 interrupted (SIGINT or SIGTERM)."
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+class _Interrupted(Exception):
+    """A KeyboardInterrupt carried past click, which would print an empty line for it first."""
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            raise _Interrupted() from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="newsarchive")
 def cli() -> None:
@@ -319,16 +333,35 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: user errors become one line on stderr and exit status 2, never a traceback."""
+    """Entry point: user errors become one line on stderr and exit status 2, never a traceback;
+    SIGINT and SIGTERM become one line and exit status 130, whatever error they caused on the way."""
+    with as_interrupt():
+        _run(argv)
+
+
+def _interrupted() -> None:
+    """One line (after the terminal's ^C, on a line of its own), exit status 130."""
+    newline = "\n" if sys.stderr.isatty() else ""
+    click.echo(f"{newline}newsarchive: interrupted", err=True)
+    sys.exit(EXIT_INTERRUPTED)
+
+
+def _run(argv: Sequence[str] | None) -> None:
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="newsarchive",
-                 standalone_mode=False)
+        try:
+            cli.main(args=list(argv) if argv is not None else None, prog_name="newsarchive",
+                     standalone_mode=False)
+        except (Exception, KeyboardInterrupt):
+            if interrupted():  # e.g. DuckDB's "Query interrupted", a worker hit by the same Ctrl-C
+                _interrupted()
+            raise
+    except _Interrupted:
+        _interrupted()
     except NewsarchiveError as exc:
         click.echo(f"newsarchive: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        click.echo("newsarchive: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "newsarchive"
         click.echo(f"{command}: error: {exc.format_message()} (see '{command} --help')", err=True)
@@ -337,8 +370,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         click.echo(f"newsarchive: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        click.echo("newsarchive: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -5,6 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # the run happened and found invalid records / rejected inputs
 EXIT_USAGE = 2  # the run itself could not happen
+EXIT_INTERRUPTED = 130  # SIGINT or SIGTERM: the run stopped, leaving nothing half-committed
 
 
 class NewsarchiveError(Exception):

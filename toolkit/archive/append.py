@@ -23,6 +23,11 @@ How a run goes:
    commits are checked for our ids and files, and the commit is retried with backoff (files holding
    ids archived meanwhile are rewritten without them).
 5. The quarantine file and the ledger row are committed (ledger.complete).
+
+Interrupted at any point, a run leaves its batch either committed (the next append records what is
+missing: quarantine, ledger row, catalog) or absent. Whether its articles commit landed is read back
+from the log (the batch's transaction id), never from a flag set after the commit call: a signal
+arriving inside that call is only delivered once the commit is written (toolkit/interrupts.py).
 """
 
 from __future__ import annotations
@@ -55,12 +60,13 @@ from toolkit import __version__
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.hooks import refresh_catalog
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUARANTINE_SCHEMA, SORT_KEYS
-from toolkit.archive.ledger import BatchRecord, batch_properties, committed_batches, complete, repair
+from toolkit.archive.ledger import BatchRecord, app_id, batch_properties, committed_batches, complete, repair
 from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
 from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
+from toolkit.interrupts import fault, held
 from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress, status
@@ -150,7 +156,8 @@ def append(
                 sources, skipped = inputs, []
                 if hashes.done():
                     todo, skipped = _new_inputs(target, hashes.result())
-                    if not todo:
+                    if not todo:  # the catalog may still be behind an interrupted run's commits
+                        refresh_catalog(target, rebuild=bool(repaired))
                         return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
                     sources = [h.source for h in todo]
                 result = _BatchRun(target, loaded, sources, hashes, work, memory_budget, start,
@@ -289,7 +296,6 @@ class _BatchRun:
         self.written: list[DataFile] = []
         self.progress = False  # progress shown on a terminal
         self.wrote = False  # the stagers have written their files
-        self.committed = False  # once true, the files written belong to the archive
         self.checked_version = checked_version  # no commit up to it holds our inputs
 
     def execute(self, progress: bool) -> AppendResult | None:
@@ -303,11 +309,22 @@ class _BatchRun:
             self._discard()
             return None
         except BaseException:
-            if not self.committed:  # nobody references the files written: remove them
+            self.stagers.close(abort=True)  # before the files are removed: a worker may be writing
+            if not self._landed():  # nobody references the files written: remove them
                 self._discard()
             raise
         finally:
             self.stagers.close()
+
+    def _landed(self) -> bool:
+        """Whether this batch's articles commit is in the log, read from a fresh table (never from a
+        flag: an interrupt can strike between the commit and any line after it). If the log cannot
+        be read, the files are kept: an unreferenced file only costs disk until a vacuum, while a
+        referenced one deleted would be lost data."""
+        try:
+            return self.archive.table(ARTICLES).transaction_version(app_id(self.batch)) is not None
+        except Exception:
+            return True
 
     def _hashes_known(self, wait: bool) -> None:
         """Take the sources' hashes once they are known; _Superseded if one is archived already."""
@@ -394,17 +411,20 @@ class _BatchRun:
                 self.wrote = True
                 with status(f"append: writing {int(keep.sum()):,} rows as sorted Parquet files", self.progress):
                     self.written = self._publish(self.stagers.write(places[~keep]))
+                fault("append.staged")
             elif len(found):  # a concurrent commit archived some of our ids after that
                 self.written = self._without(self.written, found)
             record = self._record(int(keep.sum()), valid)
             try:
-                table.create_write_transaction(
-                    [f.add_action() for f in self.written], mode="append", schema=self.table_schema,
-                    partition_by=list(self.partition_by) or None,
-                    commit_properties=batch_properties(record, max_commit_retries=0))
+                with held():  # a signal now is delivered once the commit is written (or refused)
+                    table.create_write_transaction(
+                        [f.add_action() for f in self.written], mode="append", schema=self.table_schema,
+                        partition_by=list(self.partition_by) or None,
+                        commit_properties=batch_properties(record, max_commit_retries=0))
+                    fault("append.commit")
             except CommitFailedError:
                 continue  # another commit landed after `version`: look at it, then try again
-            self.committed = True
+            fault("append.committed")
             record.version = version + 1  # no retries inside delta-rs: right after what we read
             complete(self.archive, record)
             return AppendResult(version=record.version, batch=self.batch, input=self.input,

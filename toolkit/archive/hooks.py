@@ -11,10 +11,11 @@ from __future__ import annotations
 from toolkit.archive.tables import Archive
 
 
-def refresh_catalog(archive: Archive) -> None:
-    """Bring the SQL catalog up to date with the archive, if the SQL stage and a catalog are there."""
+def refresh_catalog(archive: Archive, *, rebuild: bool = False) -> None:
+    """Bring the SQL catalog up to date with the archive, if the SQL stage and a catalog are there;
+    `rebuild` rewrites it even at the same articles version (interrupted batches were just completed)."""
     try:
         from toolkit.sql import refresh_catalog as refresh
     except ImportError:
         return
-    refresh(archive)
+    refresh(archive, force=rebuild)

@@ -10,6 +10,8 @@ it; verify reports it meanwhile.
 Each of those follow-up commits carries a Delta transaction id for its batch. A commit is made only
 if the table does not hold that id yet, and delta-rs rejects a commit whose id another writer
 committed meanwhile, so a batch is recorded exactly once even when a repair races the original run.
+Whether a follow-up commit landed is always read from its table (that id), never remembered: an
+interrupt can strike right after a commit, and signals are held back during the commit call itself.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, META_KEY, QUARANTINE, QUARANTINE_SCHEMA
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive
+from toolkit.interrupts import fault, held
 
 #: A routine repair reads the commits after the newest ledgered one, plus this many before it (an
 #: interrupted batch is older than the ledger's newest row only if other runs committed meanwhile).
@@ -108,7 +111,9 @@ def commit_once(archive: Archive, table: str, batch: str,
         if current.transaction_version(app_id(batch)) is not None:
             return False
         try:
-            commit(current)
+            with held():  # a signal now is delivered once the commit is written (or refused)
+                commit(current)
+                fault(f"ledger.{table}")
             return True
         except CommitFailedError:
             continue  # someone committed meanwhile (maybe this very batch): look again

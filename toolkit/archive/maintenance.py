@@ -11,6 +11,11 @@ the next attempt, and groups whose files another compaction already replaced are
 Vacuum then deletes files removed more than `retention_hours` ago, and files no commit references
 (left by interrupted appends) that are older than that. Versions older than the retention can no
 longer be read after a vacuum: the retention is how far back time travel keeps working.
+
+Interrupted at any point, compact leaves the archive whole: its commit carries a transaction id of
+its own, and after a failure the merged files are removed only if the log shows that commit did not
+land (signals are held back during the commit call). Vacuum only deletes files no version within the
+retention references, so stopping it part-way leaves the rest for the next run.
 """
 
 from __future__ import annotations
@@ -18,12 +23,13 @@ from __future__ import annotations
 import os
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from deltalake import CommitProperties, DeltaTable
+from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import RemoveAction
 
@@ -34,6 +40,7 @@ from toolkit.archive.ledger import repair
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, file_actions, open_archive
 from toolkit.errors import NewsarchiveError
+from toolkit.interrupts import fault, held
 
 DEFAULT_RETENTION_HOURS = 168
 SMALL_FILE_BYTES = 32 << 20  # Parquet files smaller than this are merged
@@ -77,10 +84,13 @@ def compact(archive: str | os.PathLike | Archive | None = None, retention_hours:
     # written gets its SHA-256 recorded in the commit that adds it.
     for name, keys in ((ARTICLES, SORT_KEYS), (QUARANTINE, ()), (BATCHES, ())):
         result.files_removed[name], result.files_added[name] = _compact_articles(target, name, keys)
+    fault("compact.optimize")
     for name in (ARTICLES, QUARANTINE, BATCHES):
         result.vacuumed[name] = _vacuum(target, name, retention_hours, force)
+        if name == ARTICLES:
+            fault("compact.vacuum")
     result.version = target.version
-    refresh_catalog(target)
+    refresh_catalog(target, rebuild=bool(result.repaired))
     return result
 
 
@@ -154,12 +164,13 @@ def _compact_articles(archive: Archive, name: str = ARTICLES, sort_keys: tuple[s
     schema = pa.schema(table.schema().to_arrow())
     writer = TableFiles(archive.storage, name, schema, partition_by, sort_keys)
     fs = archive.storage.filesystem
-    committed = False
+    transaction = f"newsarchive-compact:{uuid.uuid4().hex}"  # tells whether this commit landed
     try:
         for group in groups:
             parts = [pq.read_table(fs.open_input_file(archive.storage.fs_path(name, *p.split("/"))),
                                    schema=writer.file_schema) for p, _ in group.sources]
             group.output = [writer.write(pa.concat_tables(parts), group.key)]
+        fault("compact.staged")
         for _ in attempts("compact"):
             current = archive.table(name)
             active = set(file_actions(current).column("path").to_pylist())
@@ -179,21 +190,31 @@ def _compact_articles(archive: Archive, name: str = ARTICLES, sort_keys: tuple[s
             properties = CommitProperties(
                 custom_metadata={META_KEY: {"operation": "compact", "files_removed": removed, "files_added": added,
                                             "data_files": {f.path: f.sha256 for g in groups for f in g.output}}},
-                max_commit_retries=0)
+                app_transactions=[Transaction(transaction, 1)], max_commit_retries=0)
             try:
-                current.create_write_transaction(actions, mode="append", schema=current.schema(),
-                                                 partition_by=list(partition_by) or None,
-                                                 commit_properties=properties)
+                with held():  # a signal now is delivered once the commit is written (or refused)
+                    current.create_write_transaction(actions, mode="append", schema=current.schema(),
+                                                     partition_by=list(partition_by) or None,
+                                                     commit_properties=properties)
+                    fault("compact.commit")
             except CommitFailedError:
                 continue
-            committed = True
             return removed, added
     except BaseException:
-        if not committed:
+        if not _landed(archive, name, transaction):  # the merged files belong to no version: remove them
             for g in groups:
                 writer.delete(g.output)
         raise
     raise AssertionError("unreachable")
+
+
+def _landed(archive: Archive, name: str, transaction: str) -> bool:
+    """Whether the commit carrying `transaction` is in the table's log (read afresh, never from a
+    flag); if the log cannot be read, True: keeping unreferenced files is safe, deleting live ones is not."""
+    try:
+        return archive.table(name).transaction_version(transaction) is not None
+    except Exception:
+        return True
 
 
 # --- vacuum ----------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
 from toolkit.errors import NewsarchiveError
+from toolkit.interrupts import fault, worker_signals
 from toolkit.processes import start_context
 from toolkit.readers.jsonl import Block, FileRange
 from toolkit.schema import Schema
@@ -93,6 +94,7 @@ class Stager:
 
     def check(self, index: int, item: Block | FileRange) -> StagedBlock:
         """Validate one block and keep its valid rows, converted to storage types."""
+        fault("append.staging")
         outcome = self.engine.check_block(item.load() if isinstance(item, FileRange) else item)
         rows = outcome.valid_rows
         ids = strings([])
@@ -222,7 +224,7 @@ class StagingPool:
         for control in self._controls:
             control.put(drop)
         written: list[DataFile] = []
-        errors: list[Exception] = []
+        errors: list[BaseException] = []
         waiting = set(range(len(self._procs)))
         while waiting:  # every worker's answer, even after a failure: its files must be known to remove them
             kind, worker, payload = self._next(waiting)
@@ -236,13 +238,19 @@ class StagingPool:
             raise errors[0]
         return written
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Stop the stagers: told to finish, or with `abort` (the run failed or was interrupted) sent
+        SIGTERM at once, since nothing they hold will be committed; each removes what it was writing."""
         if self._local is not None:
             self._local.close()
             self._local = None
         if not self._procs:
             return
-        if not self._fed_all:
+        if abort:  # SIGTERM: each worker removes the files it was writing, and ends
+            for proc in self._procs:
+                with contextlib.suppress(Exception):
+                    proc.terminate()
+        elif not self._fed_all:
             for _ in self._procs:
                 with contextlib.suppress(Exception):
                     self._tasks.put(None)
@@ -296,7 +304,9 @@ class StagingPool:
                         return "died", worker, code
 
     @staticmethod
-    def _failure(kind: str, worker: int, payload: Any) -> Exception:
+    def _failure(kind: str, worker: int, payload: Any) -> BaseException:
+        if kind == "interrupted":  # SIGTERM reached a worker: the run is interrupted
+            return KeyboardInterrupt()
         if kind == "died":
             return NewsarchiveError(f"a worker process of the append died (exit code {payload}, -9 is usually the "
                                     "out-of-memory killer); nothing was committed: run again, with --jobs 1 or "
@@ -309,6 +319,7 @@ class StagingPool:
 
 def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any, parent: int) -> None:
     """A worker process: stage blocks until the sentinel, then write when told to (or quit on None)."""
+    worker_signals(interrupt_on_term=True)
     _die_with_parent(parent)
     _prefer_jemalloc()
     stager: Stager | None = None
@@ -321,6 +332,9 @@ def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any,
             results.put(("files", worker, stager.write(drop)))
     except NewsarchiveError as exc:
         results.put(("error", worker, (str(exc), exc.exit_code)))
+    except KeyboardInterrupt:  # stopped by the parent (see worker_signals)
+        with contextlib.suppress(BaseException):
+            results.put(("interrupted", worker, None))
     except BaseException:
         results.put(("error", worker, (traceback.format_exc(), None)))
     finally:

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, META_KEY, QUARANTINE
-from toolkit.archive.ledger import committed_batches
+from toolkit.archive.ledger import BatchRecord, committed_batches
 from toolkit.archive.maintenance import misread_stats
 from toolkit.archive.tables import Archive, file_actions, open_archive
 
@@ -86,8 +86,8 @@ def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = 
                    "`batches fixity`)")
     else:
         ledger = target.batches()
-        _check_ledger(target, ledger, report)
-        _check_counts(target, ledger, rows, report)
+        pending = _check_ledger(target, ledger, report)
+        _check_counts(target, ledger, rows, report, pending)
     _check_statistics(target, report)
     if rows[ARTICLES] is not None:  # scanning needs every file readable
         _check_unique_ids(target, report)
@@ -192,8 +192,9 @@ def file_sha256(fs: pa.fs.FileSystem, path: str) -> str:
     return digest.hexdigest()
 
 
-def _check_ledger(archive: Archive, ledger: pa.Table, report: VerifyReport) -> None:
-    """Counts add up per batch, batches and input files appear once, and ledger and log agree."""
+def _check_ledger(archive: Archive, ledger: pa.Table, report: VerifyReport) -> list[BatchRecord]:
+    """Counts add up per batch, batches and input files appear once, and ledger and log agree.
+    Returns the batches committed but not yet ledgered (an interrupted append), reported here once."""
     problems: list[str] = []
     batches = ledger.column("batch").to_pylist()  # one per batch: small
     if ledger.num_rows:
@@ -211,27 +212,35 @@ def _check_ledger(archive: Archive, ledger: pa.Table, report: VerifyReport) -> N
             problems.append(f"batch {batch}: no articles commit carries it (ledger says version {version})")
         elif commit.version != version:
             problems.append(f"batch {batch}: committed at version {commit.version}, the ledger says {version}")
-    problems += [f"batch {b} (articles version {commits[b].version}) is missing from the ledger: an append was "
+    pending = [commits[b] for b in commits if b not in recorded]
+    problems += [f"batch {r.batch} (articles version {r.version}) is missing from the ledger: an append was "
                  "interrupted; run `newsarchive append` again or `newsarchive compact` to complete it"
-                 for b in commits if b not in recorded]
+                 for r in pending]
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         report.add("ledger", False, "; ".join(problems[:3]) + more)
     else:
         report.add("ledger", True, f"{ledger.num_rows} batches, each recorded once and matching its articles commit")
+    return pending
 
 
-def _check_counts(archive: Archive, ledger: pa.Table, rows: dict[str, int | None], report: VerifyReport) -> None:
-    """The articles hold what the ledger says was appended; the quarantine, per batch, what it rejected."""
+def _check_counts(archive: Archive, ledger: pa.Table, rows: dict[str, int | None], report: VerifyReport,
+                  pending: list[BatchRecord]) -> None:
+    """The articles hold what the ledger says was appended; the quarantine, per batch, what it rejected.
+    Batches committed but not yet ledgered (already reported) count with what their commit says."""
     appended = int(pc.sum(ledger.column("appended")).as_py() or 0)
+    unledgered = sum(r.appended for r in pending)
     if rows[ARTICLES] is not None:
-        report.add("articles rows", rows[ARTICLES] == appended,
-                   f"{rows[ARTICLES]} rows in articles/, the ledger's batches appended {appended}")
+        also = f" (and {unledgered} by batches not yet ledgered)" if pending else ""
+        report.add("articles rows", rows[ARTICLES] == appended + unledgered,
+                   f"{rows[ARTICLES]} rows in articles/, the ledger's batches appended {appended}{also}")
     if rows[QUARANTINE] is None:
         return
     counted = archive.dataset(QUARANTINE).to_table(columns=["batch"]).group_by("batch").aggregate([("batch", "count")])
     found = dict(zip(counted.column("batch").to_pylist(), counted.column("batch_count").to_pylist(), strict=True))
     said = dict(zip(ledger.column("batch").to_pylist(), ledger.column("quarantined").to_pylist(), strict=True))
+    for r in pending:  # its quarantine commit may not be made yet: none of its lines, or all
+        said[r.batch] = r.quarantined if found.get(r.batch, 0) else 0
     wrong = [f"batch {b}: {found.get(b, 0)} quarantined lines, the ledger says {said.get(b, 0)}"
              for b in sorted(set(found) | set(said)) if found.get(b, 0) != said.get(b, 0)]
     report.add("quarantine rows", not wrong,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import sys
 import time
 from collections import deque
@@ -25,6 +24,7 @@ from toolkit.extract.errors import PageRejected
 from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
 from toolkit.extract.records import build_record
 from toolkit.extract.report import Duplicate, ExtractReport, Reject
+from toolkit.interrupts import worker_signals
 from toolkit.processes import start_context
 from toolkit.ui.progress import byte_progress
 
@@ -163,8 +163,8 @@ def _init_worker(languages: tuple[str, ...]) -> None:
 
 
 def _init_pool_worker(languages: tuple[str, ...]) -> None:
-    """Ctrl-C is the parent's to handle (it stops the pool): workers print no tracebacks."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Ctrl-C and SIGTERM are the parent's to handle (it stops the pool): workers print no tracebacks."""
+    worker_signals()
     _init_worker(languages)
 
 

@@ -33,6 +33,7 @@ import duckdb
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, open_archive
 from toolkit.errors import NewsarchiveError
+from toolkit.interrupts import fault, held
 from toolkit.outputs import refuse_inside_archive
 from toolkit.sql.connection import configure_s3
 from toolkit.sql.extensions import connect_duckdb
@@ -87,10 +88,12 @@ def build_catalog(archive: str | os.PathLike | Archive | None = None,
             con.execute("CHECKPOINT")
         finally:
             con.close()
+        fault("catalog.refresh")
         if remote:
             _upload(target, temporary, destination)
         else:
-            os.replace(temporary, destination)
+            with held():
+                os.replace(temporary, destination)
     except OSError as exc:
         raise NewsarchiveError(f"{destination}: cannot write the catalog ({exc.strerror or exc})") from None
     finally:
@@ -103,13 +106,15 @@ def build_catalog(archive: str | os.PathLike | Archive | None = None,
 
 
 def refresh_catalog(archive: str | os.PathLike | Archive | None = None,
-                    output: str | os.PathLike | None = None) -> CatalogResult | None:
+                    output: str | os.PathLike | None = None, *, force: bool = False) -> CatalogResult | None:
     """Rewrite the catalog if there is one and it is behind the archive; the hook for append and compact.
 
     Returns None when there is no catalog to refresh or it is current. It never fails the caller's
     commit: a catalog it cannot rewrite is left as it was (its `catalog_info.up_to_date` then says
     false) with a warning on standard error. Concurrent appends converge: each rechecks the archive
-    version after writing and writes again if another commit landed meanwhile.
+    version after writing and writes again if another commit landed meanwhile. `force` rewrites a
+    catalog of the current version too: after an interrupted append is completed, its ledger and
+    quarantine rows are new while the articles version is not.
     """
     try:
         target = archive if isinstance(archive, Archive) else open_archive(archive)
@@ -119,8 +124,9 @@ def refresh_catalog(archive: str | os.PathLike | Archive | None = None,
         result = None
         for _ in range(REFRESH_ATTEMPTS):
             version = target.version
-            if catalog_version(destination) == version:
+            if catalog_version(destination) == version and not force:
                 return result
+            force = False
             result = build_catalog(target, destination)
         return result
     except NewsarchiveError as exc:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from toolkit.interrupts import worker_signals
 from toolkit.processes import start_context
 from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, Block, FileRange, InputFile, plain_ranges, read_blocks
 from toolkit.schema import Schema
@@ -537,6 +538,7 @@ _WORKER_ENGINE: Engine | None = None
 
 def _init_worker(spec: dict[str, Any]) -> None:
     global _WORKER_ENGINE
+    worker_signals()  # an interrupt is the parent's to report
     _WORKER_ENGINE = Engine(**spec)
 
 
