@@ -8,12 +8,13 @@
 
 Modules: `views` (the archive's tables as views over their Parquet files, at a version), `connection`
 (in-memory connections with those views), `catalog` (the catalog file and its refresh hook),
-`queries` (one statement, four output formats), `fulltext` (BM25 with the fts extension), `profile`
-(which files a query opens, from DuckDB's profiler), `extensions`
-(fts, delta and httpfs loaded from their wheels, never downloaded), `cookbook` (the README's
-questions), `quote` (SQL literals for the few values that cannot be parameters).
+`queries` (one statement, four output formats), `profile` (which files a query opens, from DuckDB's
+profiler), `extensions` (delta and httpfs loaded from their wheels, never downloaded), `cookbook` (the
+README's questions), `quote` (SQL literals for the few values that cannot be parameters). Full-text
+search lives in `toolkit.search` (a tantivy index); `search` and `update_index` are re-exported here.
 """
 
+from toolkit.search import INDEX_NAME, STEMMERS, IndexUpdate, SearchHit, SearchResult, search, update_index
 from toolkit.sql.catalog import (
     CATALOG_NAME,
     CatalogResult,
@@ -24,7 +25,6 @@ from toolkit.sql.catalog import (
 )
 from toolkit.sql.connection import connect
 from toolkit.sql.extensions import connect_duckdb, extension_path, load_extensions
-from toolkit.sql.fulltext import INDEX_NAME, STEMMERS, IndexUpdate, SearchHit, SearchResult, search, update_index
 from toolkit.sql.profile import files_read
 from toolkit.sql.queries import FORMATS, query, write_query
 from toolkit.sql.views import VIEWS, Snapshot, snapshot
