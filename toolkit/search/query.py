@@ -33,7 +33,7 @@ from toolkit.search.index import IndexUpdate, index_path, is_current, open_group
 
 SNIPPET_CHARS = 220
 SNIPPET_LEAD = 60  # characters shown before the first query word
-SNIPPET_SCAN_CHARS = 1 << 20  # the first query word is looked for in the text's first MiB
+SNIPPET_SCAN_CHARS = 1 << 20  # the first query word is looked for folded in the first MiB, then lowered
 _CODE = re.compile(r"^[a-z]{2,3}$")
 _EPOCH = dt.date(1970, 1, 1)
 
@@ -272,6 +272,11 @@ def snippet(text: str, needles: Sequence[str]) -> str:
     if positions and len(folded) != len(head):  # marks were dropped: map back to the text
         kept = [i for i, ch in enumerate(head) if _FOLD[ord(ch)] is not None]
         position = kept[position] if position < len(kept) else 0
+    elif not positions and len(text) > len(head):  # further on: lowered only (a C pass), not folded
+        lowered = text.lower()
+        if len(lowered) == len(text):
+            positions = [p for p in (lowered.find(n) for n in needles) if p >= 0]
+            position = min(positions) if positions else 0
     start = max(0, position - SNIPPET_LEAD)
     body = re.sub(r"\s+", " ", text[start:start + SNIPPET_CHARS])
     more = start + SNIPPET_CHARS < len(text)
