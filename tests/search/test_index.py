@@ -136,3 +136,19 @@ def test_rebuild_flag_and_parquet_hits_to_join_with_the_archive(main, archive_co
     assert "--format parquet writes a file" in one_line_error(
         main("search", "--archive", str(archive_copy), "--format", "parquet", "Bourita"))
     assert "no search terms" in one_line_error(main("search", "--archive", str(archive_copy)))
+
+
+def test_an_index_missing_a_part_or_killed_mid_build_is_rebuilt_cleanly(archive_copy, tmp_path):
+    import shutil
+
+    from toolkit.archive import append
+
+    path = archive_copy / INDEX_NAME
+    update_index(archive_copy)
+    leftover = archive_copy / ".search-index.0123456789ab.tmp"  # what a SIGKILLed build leaves
+    leftover.mkdir()
+    shutil.rmtree(path / "ar")  # someone deleted part of the cache
+    append([records(tmp_path / "b.jsonl", [article(1)])], archive=archive_copy)
+    update = update_index(archive_copy)
+    assert update.built and update.reason == "its ar/ index was missing" and update.added == SAMPLE_ARTICLES + 1
+    assert _docs(path) == SAMPLE_ARTICLES + 1 and not leftover.exists()

@@ -216,7 +216,10 @@ def update_index(archive: str | os.PathLike | Archive | None = None, *, index: s
                 return IndexUpdate(str(path), state.version)
             if reason is not None or state is None:
                 return _build(target, path, reason)
-            return _update(target, path, state)
+            try:
+                return _update(target, path, state)
+            except _Inconsistent as exc:
+                return _build(target, path, str(exc))
     except OSError as exc:
         raise NewsarchiveError(
             f"{path}: cannot write the search index ({exc.strerror or exc}); check the folder's permissions "
@@ -251,8 +254,16 @@ def _current_files(archive: Archive) -> tuple[int, dict[str, int]]:
     return table.version(), dict(zip(paths, counts, strict=True))
 
 
+class _Inconsistent(Exception):
+    """The index lacks a part its state names (someone deleted it): rebuild rather than guess."""
+
+
 def _build(archive: Archive, path: Path, reason: str | None) -> IndexUpdate:
     """Index every article into a temporary folder, then rename it into place."""
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # a build killed before its cleanup
+        shutil.rmtree(leftover, ignore_errors=True)  # (the lock is held: no live build owns it)
+    for leftover in path.parent.glob(f".{path.name}.*.old"):
+        shutil.rmtree(leftover, ignore_errors=True)
     version, files = _current_files(archive)
     temporary = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
     temporary.mkdir()
@@ -282,6 +293,9 @@ def _build(archive: Archive, path: Path, reason: str | None) -> IndexUpdate:
 
 def _update(archive: Archive, path: Path, state: State) -> IndexUpdate:
     """Add the articles of the data files new since the state's version; drop those that left."""
+    lost = [g for g in state.groups if not (path / g / "meta.json").is_file()]
+    if lost:
+        raise _Inconsistent(f"its {lost[0]}/ index was missing")
     version, files = _current_files(archive)
     new = sorted(set(files) - set(state.files))
     gone = set(state.files) - set(files)
@@ -350,6 +364,9 @@ def _archive_ids(archive: Archive, files: list[str]) -> pa.Array:
 
 
 def _read_ids(path: Path, names: list[str]) -> pa.Array:
+    missing = [name for name in names if not (path / name).is_file()]
+    if missing:
+        raise _Inconsistent(f"{missing[0]} was missing")
     arrays = [pq.read_table(path / name, columns=["id"]).column("id").combine_chunks() for name in names]
     return pa.concat_arrays(arrays) if arrays else pa.array([], pa.string())
 
