@@ -154,12 +154,16 @@ def _stale_reason(state: State | None) -> str | None:
 
 
 def is_current(path: Path, state: State, archive: Archive) -> bool:
-    """Whether the archive has no commit after the version the index reflects (one file lookup)."""
+    """Whether the Delta log holds the state's version and no later one (two file lookups).
+
+    Checking that the version itself is there catches an archive replaced by another, or a log whose
+    old commits another tool cleaned up (then the index is brought up to date the long way).
+    """
     if _stale_reason(state) is not None:
         return False
-    nxt = f"{state.version + 1:020d}.json"
     try:
-        return not archive.storage.exists(ARTICLES, "_delta_log", nxt)
+        return (archive.storage.exists(ARTICLES, "_delta_log", f"{state.version:020d}.json")
+                and not archive.storage.exists(ARTICLES, "_delta_log", f"{state.version + 1:020d}.json"))
     except OSError:
         return False
 

@@ -25,11 +25,12 @@ from typing import Any
 
 import tantivy
 
+from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, open_archive
 from toolkit.errors import NewsarchiveError
 from toolkit.search import analysis
 from toolkit.search.analysis import group_of
-from toolkit.search.index import IndexUpdate, index_path, is_current, open_group, read_state, update_index
+from toolkit.search.index import IndexUpdate, State, index_path, is_current, open_group, read_state, update_index
 
 SNIPPET_CHARS = 220
 SNIPPET_LEAD = 60  # characters shown before the first query word
@@ -114,12 +115,16 @@ def search(
     since_date, until_date = _date(since, "--since"), _date(until, "--until")
     if since_date and until_date and since_date > until_date:
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
-    target = archive if isinstance(archive, Archive) else open_archive(archive)
+    # Opening the archive reads its log; a current index needs only two file lookups in it, so the
+    # archive is opened (and checked to exist) only when the index must be updated.
+    target = archive if isinstance(archive, Archive) else Archive(Storage.at(archive))
     path = Path(os.fspath(index) if index is not None else index_path(target)).expanduser()
-    state = read_state(path)
+    state = _state(path)
     if state is not None and is_current(path, state, target):
         update = IndexUpdate(str(path), state.version)
     else:
+        if not isinstance(archive, Archive):
+            target = open_archive(archive)
         update = update_index(target, index=path)
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
@@ -164,6 +169,26 @@ _OPENED: dict[str, tuple[tuple[int, int], dict[str, tuple[tantivy.Index, tantivy
 _LOCK = threading.Lock()
 
 
+_STATES: dict[str, tuple[tuple[int, int, int], State]] = {}
+
+
+def _state(path: Path) -> State | None:
+    """`state.json`, parsed once per version of the file (it lists every data file: at millions of
+    articles, thousands of lines)."""
+    try:
+        stat = os.stat(path / "state.json")
+    except OSError:
+        return None
+    key = (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+    cached = _STATES.get(str(path))
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    state = read_state(path)
+    if state is not None:
+        _STATES[str(path)] = (key, state)
+    return state
+
+
 def _open(path: Path) -> dict[str, tuple[tantivy.Index, tantivy.Searcher]]:
     """The group indexes of the state's groups, opened once per process and state (a search in a
     running process then costs the query alone)."""
@@ -175,7 +200,7 @@ def _open(path: Path) -> dict[str, tuple[tantivy.Index, tantivy.Searcher]]:
                 cached = _OPENED.get(str(path))
                 if cached is not None and cached[0] == key:
                     return cached[1]
-            state = read_state(path)
+            state = _state(path)
             if state is None:
                 raise FileNotFoundError(path / "state.json")
             opened = {}
