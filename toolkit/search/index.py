@@ -55,7 +55,7 @@ IDS = "ids"
 READ_COLUMNS = ["id", "published_date", "source", "language", "title", "text"]
 BATCH_ROWS = 2048
 #: tantivy's indexing memory per writer thread; a segment is flushed when it is full.
-HEAP_PER_THREAD = 48_000_000
+HEAP_PER_THREAD = 32_000_000
 MAX_ID_FILES = 64  # more id files than this are merged into one
 
 
@@ -350,16 +350,17 @@ def _file_schema(archive: Archive) -> pa.Schema:
 
 
 def _batches(archive: Archive, files: list[str], skip: pa.Array | None = None) -> Iterator[pa.RecordBatch]:
-    """The rows of `files` to index, a few thousand at a time (memory stays flat), minus ids in `skip`."""
-    if not files:
-        return
-    scanner = _dataset(archive, files).scanner(columns=READ_COLUMNS, batch_size=BATCH_ROWS, batch_readahead=2,
-                                               fragment_readahead=1, use_threads=True)
-    for batch in scanner.to_batches():
-        if skip is not None and len(skip):
-            batch = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=skip)))
-        if batch.num_rows:
-            yield batch
+    """The rows of `files` to index, file by file and a few thousand at a time (memory stays flat
+    whatever the archive's size: no read-ahead across files), minus the ids in `skip`."""
+    fs = archive.storage.subtree(ARTICLES)
+    for name in files:
+        with fs.open_input_file(name) as handle:
+            parquet = pq.ParquetFile(handle)
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=READ_COLUMNS, use_threads=False):
+                if skip is not None and len(skip):
+                    batch = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=skip)))
+                if batch.num_rows:
+                    yield batch
 
 
 def _archive_ids(archive: Archive, files: list[str]) -> pa.Array:
@@ -411,7 +412,7 @@ class _Writers:
         schemas = {group: schema(group) for group in GROUPS}
         for batch in batches:
             id_column = batch.column("id")
-            ids.append(id_column)
+            ids.append(pa.concat_arrays([id_column]))  # a copy: a slice would keep the decoded batch alive
             languages = batch.column("language")
             title, text = batch.column("title"), batch.column("text")
             body = analysis.strip_marks(pc.binary_join_element_wise(title, text, "\n")).to_pylist()
