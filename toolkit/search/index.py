@@ -53,6 +53,7 @@ FORMAT = 1  # layout of the folder; another value means a rebuild
 STATE = "state.json"
 IDS = "ids"
 READ_COLUMNS = ["id", "published_date", "source", "language", "title", "text"]
+_READ_SCHEMA = pa.schema([(name, pa.date32() if name == "published_date" else pa.string()) for name in READ_COLUMNS])
 BATCH_ROWS = 2048
 #: tantivy's indexing memory per writer thread; a segment is flushed when it is full.
 HEAP_PER_THREAD = 32_000_000
@@ -357,6 +358,9 @@ def _batches(archive: Archive, files: list[str], skip: pa.Array | None = None) -
         with fs.open_input_file(name) as handle:
             parquet = pq.ParquetFile(handle)
             for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=READ_COLUMNS, use_threads=False):
+                if batch.schema != _READ_SCHEMA:  # other writers (delta-rs) may store string_view, large_string
+                    batch = pa.RecordBatch.from_arrays(
+                        [batch.column(f.name).cast(f.type) for f in _READ_SCHEMA], schema=_READ_SCHEMA)
                 if skip is not None and len(skip):
                     batch = batch.filter(pc.invert(pc.is_in(batch.column("id"), value_set=skip)))
                 if batch.num_rows:
