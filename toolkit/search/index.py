@@ -58,6 +58,7 @@ BATCH_ROWS = 2048
 #: tantivy's indexing memory per writer thread; a segment is flushed when it is full.
 HEAP_PER_THREAD = 32_000_000
 MAX_ID_FILES = 64  # more id files than this are merged into one
+SMALL_UPDATE = 200_000  # rows; fewer are indexed by one thread per group (one segment each)
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,9 @@ def _update(archive: Archive, path: Path, state: State) -> IndexUpdate:
     version, files = _current_files(archive)
     new = sorted(set(files) - set(state.files))
     gone = set(state.files) - set(files)
-    writers = _Writers(path, replace=True, existing=state.groups)
+    incoming = sum(max(0, files[name]) for name in new)
+    # one indexing thread per group for a usual update: one new segment per group, so fewer merges
+    writers = _Writers(path, replace=True, existing=state.groups, threads=1 if incoming < SMALL_UPDATE else None)
     removed = 0
     id_files = list(state.ids)
     try:
@@ -391,14 +394,15 @@ def _write_ids(path: Path, ids: pa.Array) -> str:
 class _Writers:
     """One tantivy writer per language group, opened on first use."""
 
-    def __init__(self, path: Path, *, replace: bool, existing: list[str] | None = None) -> None:
+    def __init__(self, path: Path, *, replace: bool, existing: list[str] | None = None,
+                 threads: int | None = None) -> None:
         self.path = path
         self.replace = replace  # delete each id before adding it (an update may be a redo)
         self.existing = list(existing or [])
         self.groups: set[str] = set()  # groups with an index here after this run
         self.touched: set[str] = set()
         self._open: dict[str, tuple[tantivy.Index, tantivy.IndexWriter]] = {}
-        self.threads = max(1, min(4, os.cpu_count() or 1))
+        self.threads = threads or max(1, min(4, os.cpu_count() or 1))
 
     def _writer(self, group: str) -> tantivy.IndexWriter:
         entry = self._open.get(group)
