@@ -251,11 +251,13 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
                since: str | None, until: str | None, limit: int, fmt: str, output: str | None,
                rebuild: bool) -> None:
     """Full-text search (BM25 over title and text, stemmed per language); best matches first."""
-    from toolkit.search import search, update_index, write_hits
+    from toolkit.search import search, write_hits
 
     if not terms and not rebuild:
         raise click.UsageError("no search terms; pass the words to look for (or --rebuild alone)")
     if rebuild:
+        from toolkit.search.index import update_index
+
         update = update_index(archive, rebuild=True)
         click.echo(update.describe(), err=True)
         if not terms:

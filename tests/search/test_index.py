@@ -152,3 +152,15 @@ def test_an_index_missing_a_part_or_killed_mid_build_is_rebuilt_cleanly(archive_
     update = update_index(archive_copy)
     assert update.built and update.reason == "its ar/ index was missing" and update.added == SAMPLE_ARTICLES + 1
     assert _docs(path) == SAMPLE_ARTICLES + 1 and not leftover.exists()
+
+
+def test_a_search_of_a_current_local_index_loads_neither_the_archive_stage_nor_pyarrow(archive_copy):
+    update_index(archive_copy)  # what keeps `newsarchive search` well under a second end to end
+    code = ("import json, sys; from toolkit.cli import cli; from toolkit.search import search; "
+            "hit = search(['Bourita', 'Blinken'], sys.argv[1]).hits[0]; "
+            "print(json.dumps([hit.title, sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('deltalake', 'pyarrow', 'duckdb') or m.startswith('toolkit.archive'))]))")
+    proc = subprocess.run([sys.executable, "-c", code, str(archive_copy)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [SEED_TITLE, []]

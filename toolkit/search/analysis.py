@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import tantivy
 
 #: Bump when a rule above changes: an index built by another version is rebuilt (said in one line).
@@ -67,8 +66,11 @@ def register(index: tantivy.Index, group: str) -> None:
     index.register_tokenizer(tokenizer_name(group), analyzer(group))
 
 
-def strip_marks(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
-    """The strings without accents' combining marks and Arabic diacritics, in one vectorised pass."""
+def strip_marks(values: Any) -> Any:
+    """The strings (a pyarrow array) without accents' combining marks and Arabic diacritics, in one
+    vectorised pass. (pyarrow is imported here: a search does not need it.)"""
+    import pyarrow.compute as pc
+
     return pc.replace_substring_regex(values, MARKS_RE2, "")
 
 

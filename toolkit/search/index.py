@@ -24,15 +24,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,17 +36,26 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import tantivy
 
-from toolkit import __version__
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, file_actions, open_archive
 from toolkit.errors import NewsarchiveError
 from toolkit.search import analysis
 from toolkit.search.analysis import GROUPS, group_of
+from toolkit.search.folder import (  # noqa: F401 (INDEX_NAME, FORMAT: part of this module's API)
+    FORMAT,
+    INDEX_NAME,
+    IndexUpdate,
+    State,
+    commit_file,
+    folder_for,
+    open_group,
+    read_state,
+    schema,
+    stale_reason,
+)
+from toolkit.search.folder import write_state as _write_state
 
-INDEX_NAME = "search-index"
 LEGACY_INDEX = "search.duckdb"  # the DuckDB fts index of newsarchive < 0.2, replaced on first build
-FORMAT = 1  # layout of the folder; another value means a rebuild
-STATE = "state.json"
 IDS = "ids"
 READ_COLUMNS = ["id", "published_date", "source", "language", "title", "text"]
 _READ_SCHEMA = pa.schema([(name, pa.date32() if name == "published_date" else pa.string()) for name in READ_COLUMNS])
@@ -61,98 +66,10 @@ MAX_ID_FILES = 64  # more id files than this are merged into one
 SMALL_UPDATE = 200_000  # rows; fewer are indexed by one thread per group (one segment each)
 
 
-@dataclass(frozen=True)
-class IndexUpdate:
-    """What bringing the index up to date did (nothing, when it already matched the archive)."""
-
-    path: str
-    version: int
-    built: bool = False  # written from scratch
-    added: int = 0
-    removed: int = 0
-    groups: tuple[str, ...] = ()  # language groups that got new or fewer articles
-    reason: str | None = None  # why it was rebuilt (analyzer or format changed, --rebuild, ...)
-
-    @property
-    def changed(self) -> bool:
-        return self.built or bool(self.added or self.removed)
-
-    def describe(self) -> str:
-        """One line for stderr: what the update did (empty when it did nothing)."""
-        if not self.changed:
-            return ""
-        what = "built" if self.built else "updated"
-        why = f" ({self.reason})" if self.reason else ""
-        return (f"search index {what} for archive version {self.version}{why}: "
-                f"{self.added} articles added, {self.removed} removed")
-
-
-@dataclass
-class State:
-    """What `state.json` records."""
-
-    version: int
-    files: dict[str, int] = field(default_factory=dict)  # relative path -> rows
-    groups: list[str] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)  # id files, relative to the index folder
-    articles: int = 0
-    format: int = FORMAT
-    analyzer: int = analysis.ANALYZER_VERSION
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"format": self.format, "analyzer": self.analyzer, "tantivy": _tantivy_version(),
-                "newsarchive": __version__, "version": self.version, "articles": self.articles,
-                "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "groups": self.groups, "ids": self.ids, "files": self.files}
-
-
-def _tantivy_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tantivy")
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"
-
-
-# --- where the index is, and its state -----------------------------------------------------------
+# --- where the index is, and whether it is current -------------------------------------------------
 def index_path(archive: Archive) -> str:
     """`<archive>/search-index`, or a folder in the user's cache for an S3 or read-only archive."""
-    root = archive.root
-    if not archive.storage.is_s3 and os.access(root, os.W_OK):
-        return os.path.join(root, INDEX_NAME)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsarchive" / "search"
-    return str(cache / hashlib.sha256(root.encode()).hexdigest()[:16])
-
-
-def read_state(path: Path) -> State | None:
-    """The index's state, or None when there is no index or it is not one this version can use."""
-    try:
-        data = json.loads((path / STATE).read_text(encoding="utf-8"))
-        state = State(version=int(data["version"]), files={str(k): int(v) for k, v in data["files"].items()},
-                      groups=[str(g) for g in data["groups"]], ids=[str(i) for i in data["ids"]],
-                      articles=int(data.get("articles", 0)), format=int(data["format"]),
-                      analyzer=int(data["analyzer"]))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    return state
-
-
-def _write_state(path: Path, state: State) -> None:
-    temporary = path / f".{STATE}.{uuid.uuid4().hex[:8]}.tmp"
-    temporary.write_text(json.dumps(state.as_dict(), ensure_ascii=False, indent=0), encoding="utf-8")
-    os.replace(temporary, path / STATE)
-
-
-def _stale_reason(state: State | None) -> str | None:
-    """Why an existing index cannot be updated in place and must be rebuilt (None: it can be)."""
-    if state is None:
-        return None
-    if state.format != FORMAT:
-        return f"index format {state.format} -> {FORMAT}"
-    if state.analyzer != analysis.ANALYZER_VERSION:
-        return f"analyzer version {state.analyzer} -> {analysis.ANALYZER_VERSION}"
-    return None
+    return folder_for(archive.root, is_s3=archive.storage.is_s3)
 
 
 def is_current(path: Path, state: State, archive: Archive) -> bool:
@@ -161,39 +78,13 @@ def is_current(path: Path, state: State, archive: Archive) -> bool:
     Checking that the version itself is there catches an archive replaced by another, or a log whose
     old commits another tool cleaned up (then the index is brought up to date the long way).
     """
-    if _stale_reason(state) is not None:
+    if stale_reason(state) is not None:
         return False
     try:
-        return (archive.storage.exists(ARTICLES, "_delta_log", f"{state.version:020d}.json")
-                and not archive.storage.exists(ARTICLES, "_delta_log", f"{state.version + 1:020d}.json"))
+        return (archive.storage.exists(*commit_file(state.version))
+                and not archive.storage.exists(*commit_file(state.version + 1)))
     except OSError:
         return False
-
-
-# --- the schema of a group's index ---------------------------------------------------------------
-def schema(group: str) -> tantivy.Schema:
-    """One document per article: filters and deletes on id/source/language/day, stored title and text."""
-    builder = tantivy.SchemaBuilder()
-    builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("source", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("language", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_integer_field("day", stored=True, indexed=True, fast=True)  # days since 1970-01-01
-    builder.add_bytes_field("title", stored=True)
-    builder.add_bytes_field("text", stored=True)
-    builder.add_text_field("body", stored=False, tokenizer_name=analysis.tokenizer_name(group), index_option="freq")
-    return builder.build()
-
-
-def open_group(path: Path, group: str, *, create: bool = False) -> tantivy.Index:
-    """A group's index with its analyzer registered (created empty if `create`)."""
-    folder = path / group
-    if create:
-        folder.mkdir(parents=True, exist_ok=True)
-        index = tantivy.Index(schema(group), str(folder), reuse=True)
-    else:
-        index = tantivy.Index.open(str(folder))
-    analysis.register(index, group)
-    return index
 
 
 # --- bringing it up to date ----------------------------------------------------------------------
@@ -215,7 +106,7 @@ def update_index(archive: str | os.PathLike | Archive | None = None, *, index: s
     try:
         with _locked(path):
             state = read_state(path)  # another process may have updated it while this one waited
-            reason = "--rebuild" if rebuild else _stale_reason(state)
+            reason = "--rebuild" if rebuild else stale_reason(state)
             if state is None and path.exists():
                 reason = "its state was unreadable"
             if reason is None and state is not None and is_current(path, state, target):

@@ -21,16 +21,17 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tantivy
 
-from toolkit.archive.storage import Storage
-from toolkit.archive.tables import Archive, open_archive
 from toolkit.errors import NewsarchiveError
 from toolkit.search import analysis
 from toolkit.search.analysis import group_of
-from toolkit.search.index import IndexUpdate, State, index_path, is_current, open_group, read_state, update_index
+from toolkit.search.folder import IndexUpdate, State, folder_for, is_current_local, local_root, open_group, read_state
+
+if TYPE_CHECKING:
+    from toolkit.archive.tables import Archive
 
 SNIPPET_CHARS = 220
 SNIPPET_LEAD = 60  # characters shown before the first query word
@@ -115,17 +116,25 @@ def search(
     since_date, until_date = _date(since, "--since"), _date(until, "--until")
     if since_date and until_date and since_date > until_date:
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
-    # Opening the archive reads its log; a current index needs only two file lookups in it, so the
-    # archive is opened (and checked to exist) only when the index must be updated.
-    target = archive if isinstance(archive, Archive) else Archive(Storage.at(archive))
-    path = Path(os.fspath(index) if index is not None else index_path(target)).expanduser()
-    state = _state(path)
-    if state is not None and is_current(path, state, target):
+    # A current index of a local archive needs only two file lookups in its Delta log: the archive
+    # stage (most of a second of imports, a log read) is loaded only to update the index, or for S3.
+    root = None if index is not None or not isinstance(archive, (str, os.PathLike, type(None))) \
+        else local_root(archive)
+    path = Path(folder_for(root, is_s3=False)) if root is not None else None
+    state = _state(path) if path is not None else None
+    if root is not None and path is not None and state is not None and is_current_local(root, state):
         update = IndexUpdate(str(path), state.version)
     else:
-        if not isinstance(archive, Archive):
-            target = open_archive(archive)
-        update = update_index(target, index=path)
+        from toolkit.archive.tables import Archive, open_archive
+        from toolkit.search.index import index_path, is_current, update_index
+
+        target = archive if isinstance(archive, Archive) else open_archive(archive)
+        path = Path(os.fspath(index) if index is not None else index_path(target)).expanduser()
+        state = _state(path)
+        if state is not None and is_current(path, state, target):
+            update = IndexUpdate(str(path), state.version)
+        else:
+            update = update_index(target, index=path)
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
     groups = _open(path)
