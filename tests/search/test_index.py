@@ -164,3 +164,18 @@ def test_a_search_of_a_current_local_index_loads_neither_the_archive_stage_nor_p
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == [SEED_TITLE, []]
+
+
+def test_id_files_are_merged_past_the_limit_and_still_tell_moved_rows(archive_copy, tmp_path, monkeypatch):
+    from toolkit.archive import append, compact
+
+    path = archive_copy / INDEX_NAME
+    monkeypatch.setattr(index_module, "MAX_ID_FILES", 2)
+    update_index(archive_copy)
+    for i in (1, 2, 3):
+        append([records(tmp_path / f"b{i}.jsonl", [article(i, published_date="2021-06-28")])], archive=archive_copy)
+        update_index(archive_copy)
+        assert len(read_state(path).ids) <= 2 and len(list((path / "ids").iterdir())) <= 2
+    compact(archive_copy, retention_hours=0, force=True)
+    update = update_index(archive_copy)
+    assert (update.added, update.removed) == (0, 0) and _docs(path) == SAMPLE_ARTICLES + 3

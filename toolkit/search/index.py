@@ -217,13 +217,11 @@ def _update(archive: Archive, path: Path, state: State) -> IndexUpdate:
         writers.commit()
     finally:
         writers.close()
-    if known is not None and (removed or len(id_files) >= MAX_ID_FILES):
-        merged = pa.concat_arrays([known, ids]) if len(ids) else known
-        id_files = [_write_ids(path, merged)]
+    if removed or len(id_files) >= MAX_ID_FILES:  # one file again (a cost in proportion to the index, rare)
+        base = known if known is not None else _read_ids(path, id_files)
+        id_files = [_write_ids(path, pa.concat_arrays([base, ids]) if len(ids) else base)]
     elif len(ids):
         id_files.append(_write_ids(path, ids))
-    elif len(id_files) >= MAX_ID_FILES:
-        id_files = [_write_ids(path, _read_ids(path, id_files))]
     groups = sorted(set(state.groups) | writers.groups)
     _write_state(path, State(version, files, groups, id_files, state.articles + added - removed))
     for name in set(state.ids) - set(id_files):
