@@ -55,7 +55,7 @@ from toolkit.search.folder import (  # noqa: F401 (INDEX_NAME, FORMAT: part of t
 )
 from toolkit.search.folder import write_state as _write_state
 
-LEGACY_INDEX = "search.duckdb"  # the DuckDB fts index of newsarchive < 0.2, replaced on first build
+LEGACY_INDEX = "search.duckdb"  # the former DuckDB fts index, deleted when this one is first built
 IDS = "ids"
 READ_COLUMNS = ["id", "published_date", "source", "language", "title", "text"]
 _READ_SCHEMA = pa.schema([(name, pa.date32() if name == "published_date" else pa.string()) for name in READ_COLUMNS])

@@ -24,7 +24,7 @@ def connect(archive: str | os.PathLike | Archive | None = None, *, as_of: int | 
     """An in-memory DuckDB connection whose views show the archive at version `as_of` (default: latest).
 
     The views are defined from the Delta log when called, so they are never stale; reopen to see
-    later appends. `extensions` (fts, delta, httpfs) are loaded from their wheels.
+    later appends. `extensions` (delta, httpfs) are loaded from their wheels.
     """
     target = archive if isinstance(archive, Archive) else open_archive(archive)
     snap = snapshot(target, as_of)
