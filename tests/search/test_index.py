@@ -60,13 +60,19 @@ def test_an_update_that_dies_before_its_state_is_redone_without_duplicates(archi
     update_index(archive_copy)
     append([records(tmp_path / "b.jsonl", [article(1, title="Les xylophones"), article(2)])], archive=archive_copy)
 
+    real, calls = index_module._write_state, []
+
     def killed(*args):
-        raise KeyboardInterrupt  # after every group committed, before the state is replaced
+        calls.append(args[1].pending)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # after every group committed, before the state is replaced
+        real(*args)
 
     monkeypatch.setattr(index_module, "_write_state", killed)
     with pytest.raises(KeyboardInterrupt):
         update_index(archive_copy)
     monkeypatch.undo()
+    assert calls == [2, None]  # marked pending for version 2 before the groups committed
     assert read_state(path).version == 1 and _docs(path) == SAMPLE_ARTICLES + 2  # committed, state behind
     update = update_index(archive_copy)  # redone: each id is deleted before it is added again
     assert (update.version, update.added) == (2, 2)

@@ -66,12 +66,13 @@ class State:
     articles: int = 0
     format: int = FORMAT
     analyzer: int = analysis.ANALYZER_VERSION
+    pending: int | None = None  # an update to this archive version began committing groups
 
     def as_dict(self) -> dict[str, Any]:
         return {"format": self.format, "analyzer": self.analyzer, "tantivy": _tantivy_version(),
                 "newsarchive": __version__, "version": self.version, "articles": self.articles,
                 "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "groups": self.groups, "ids": self.ids, "files": self.files}
+                "pending": self.pending, "groups": self.groups, "ids": self.ids, "files": self.files}
 
 
 def _tantivy_version() -> str:
@@ -108,7 +109,8 @@ def read_state(path: Path) -> State | None:
         state = State(version=int(data["version"]), files={str(k): int(v) for k, v in data["files"].items()},
                       groups=[str(g) for g in data["groups"]], ids=[str(i) for i in data["ids"]],
                       articles=int(data.get("articles", 0)), format=int(data["format"]),
-                      analyzer=int(data["analyzer"]))
+                      analyzer=int(data["analyzer"]),
+                      pending=int(data["pending"]) if data.get("pending") is not None else None)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return state

@@ -15,14 +15,15 @@ archive):
 tantivy grows an index by segments: an update adds a segment of the new articles and merges small
 segments in the background (log-structured), so its cost follows the new articles, not the index.
 Every commit is atomic. A first build (or rebuild) is written in a temporary folder renamed into
-place; an update commits each group, then replaces `state.json`. An update that dies between the
-two is redone by the next one: every article added by an update first deletes its id, so redoing
-it never duplicates. One updater at a time (a lock file next to the folder); readers never wait.
+place; an update marks `state.json` pending, commits each group, then replaces `state.json`. An
+update that dies in between is redone by the next one, which first deletes every id it adds, so
+redoing never duplicates. One updater at a time (a lock file next to the folder); readers never wait.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import os
 import shutil
@@ -63,7 +64,7 @@ BATCH_ROWS = 2048
 #: tantivy's indexing memory per writer thread; a segment is flushed when it is full.
 HEAP_PER_THREAD = 32_000_000
 MAX_ID_FILES = 64  # more id files than this are merged into one
-SMALL_UPDATE = 200_000  # rows; fewer are indexed by one thread per group (one segment each)
+SMALL_UPDATE = 5_000  # rows; fewer are indexed by one thread per group (one segment each)
 
 
 # --- where the index is, and whether it is current -------------------------------------------------
@@ -197,8 +198,11 @@ def _update(archive: Archive, path: Path, state: State) -> IndexUpdate:
     new = sorted(set(files) - set(state.files))
     gone = set(state.files) - set(files)
     incoming = sum(max(0, files[name]) for name in new)
-    # one indexing thread per group for a usual update: one new segment per group, so fewer merges
-    writers = _Writers(path, replace=True, existing=state.groups, threads=1 if incoming < SMALL_UPDATE else None)
+    # An update that died between its group commits and its state left `pending`: some groups may
+    # hold its articles already, so this one deletes each id before adding it (a redo never
+    # duplicates). Otherwise adding is enough. A tiny update uses one thread per group (one segment).
+    writers = _Writers(path, replace=state.pending is not None, existing=state.groups,
+                       threads=1 if incoming < SMALL_UPDATE else None)
     removed = 0
     id_files = list(state.ids)
     try:
@@ -214,6 +218,8 @@ def _update(archive: Archive, path: Path, state: State) -> IndexUpdate:
                 stale = pc.filter(known, pc.invert(pc.is_in(known, value_set=live)))
                 removed = writers.delete(stale)
                 known = pc.filter(known, pc.is_in(known, value_set=live))
+        if writers.groups or writers.touched:
+            _write_state(path, dataclasses.replace(state, pending=version))  # before any group commits
         writers.commit()
     finally:
         writers.close()
@@ -249,7 +255,7 @@ def _batches(archive: Archive, files: list[str], skip: pa.Array | None = None) -
     for name in files:
         with fs.open_input_file(name) as handle:
             parquet = pq.ParquetFile(handle)
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=READ_COLUMNS, use_threads=False):
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=READ_COLUMNS, use_threads=True):
                 if batch.schema != _READ_SCHEMA:  # other writers (delta-rs) may store string_view, large_string
                     batch = pa.RecordBatch.from_arrays(
                         [batch.column(f.name).cast(f.type) for f in _READ_SCHEMA], schema=_READ_SCHEMA)
