@@ -255,7 +255,7 @@ def _batches(archive: Archive, files: list[str], skip: pa.Array | None = None) -
     for name in files:
         with fs.open_input_file(name) as handle:
             parquet = pq.ParquetFile(handle)
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=READ_COLUMNS, use_threads=True):
+            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=READ_COLUMNS, use_threads=False):
                 if batch.schema != _READ_SCHEMA:  # other writers (delta-rs) may store string_view, large_string
                     batch = pa.RecordBatch.from_arrays(
                         [batch.column(f.name).cast(f.type) for f in _READ_SCHEMA], schema=_READ_SCHEMA)
