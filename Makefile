@@ -47,6 +47,7 @@ bench: $(STAMP_TEST)
 	$(BIN)/python bench/bench_extract.py
 	$(BIN)/python bench/bench_append.py
 	$(BIN)/python bench/bench_publish.py
+	$(BIN)/python bench/bench_search.py
 
 clean:
 	rm -rf $(VENV) build archive snapshots .pytest_cache

@@ -257,27 +257,39 @@ def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str,
 
 
 @cli.command("search", epilog="Exit status: 0 searched (even with no match), 2 the run could not happen.")
-@click.argument("terms", nargs=-1, required=True)
+@click.argument("terms", nargs=-1)
 @_archive_option
 @click.option("--language", metavar="CODE", default=None, help="Only articles in this language (fr, ar, es, en...).")
 @click.option("--source", metavar="NAME", default=None, help="Only this outlet (its exact name).")
 @click.option("--since", metavar="DATE", default=None, help="Published on or after DATE (YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", default=None, help="Published on or before DATE (YYYY-MM-DD).")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="At most N articles.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="table, or json (JSON Lines: one article per line).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "parquet"]), default="table",
+              show_default=True, help="table, json (JSON Lines: one article per line) or parquet (needs --output).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Write the hits to FILE instead of standard output.")
+@click.option("--rebuild", is_flag=True, help="Rebuild the search index from scratch first (it is a cache).")
 def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, source: str | None,
-               since: str | None, until: str | None, limit: int, fmt: str) -> None:
+               since: str | None, until: str | None, limit: int, fmt: str, output: str | None,
+               rebuild: bool) -> None:
     """Full-text search (BM25 over title and text, stemmed per language); best matches first."""
-    from toolkit.sql import search
-    from toolkit.sql.fulltext import render_hits
+    from toolkit.search import search, write_hits
 
+    if not terms and not rebuild:
+        raise click.UsageError("no search terms; pass the words to look for (or --rebuild alone)")
+    if rebuild:
+        from toolkit.search.index import update_index
+
+        update = update_index(archive, rebuild=True)
+        click.echo(update.describe(), err=True)
+        if not terms:
+            return
     result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit)
-    update = result.index
-    if update.changed:
-        click.echo(f"search index {'built' if update.built else 'updated'} for archive version {update.version}: "
-                   f"{update.added} articles added, {update.removed} removed", err=True)
-    render_hits(result, fmt, sys.stdout)
+    if result.index.changed:
+        click.echo(result.index.describe(), err=True)
+    write_hits(result, fmt, output, sys.stdout)
+    if output is not None:
+        click.echo(f"{len(result.hits)} hits -> {output}", err=True)
 
 
 # --- publish: commands of toolkit.publish go here ---------------------------------------------

@@ -49,7 +49,8 @@ def sample_archive(tmp_path_factory, sample_batch) -> Path:
 def archive_copy(sample_archive, tmp_path) -> Path:
     """A private copy of the sample archive (without catalog or search index), to append to or move."""
     target = tmp_path / "copy" / "archive"
-    shutil.copytree(sample_archive, target, ignore=shutil.ignore_patterns("catalog.duckdb", "search.duckdb"))
+    shutil.copytree(sample_archive, target,
+                    ignore=shutil.ignore_patterns("catalog.duckdb", "search-index", ".search-index.lock"))
     return target
 
 

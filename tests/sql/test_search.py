@@ -9,9 +9,8 @@ import os
 import pytest
 
 from tests.sql.conftest import SAMPLE_ARTICLES, SEED_TITLE, article, one_line_error, records
+from toolkit.search.analysis import STEMMERS, query_terms
 from toolkit.sql import search, update_index
-from toolkit.sql.extensions import connect_duckdb
-from toolkit.sql.fulltext import STEMMERS
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +42,13 @@ def test_cli_table_and_json(main, indexed):
 
 
 def test_each_language_has_its_own_stemmer(indexed):
-    con = connect_duckdb(indexed / "search.duckdb", read_only=True, extensions=["fts"])
-    macros = dict(con.execute("SELECT schema_name, macro_definition FROM duckdb_functions() "
-                              "WHERE function_name = 'match_bm25'").fetchall())
-    assert set(macros) == {"fts_main_docs_fr", "fts_main_docs_ar"}  # the sample's two languages
-    assert "'french'" in macros["fts_main_docs_fr"] and "'arabic'" in macros["fts_main_docs_ar"]
-    counts = dict(con.execute("SELECT 'fr', count(*) FROM docs_fr UNION ALL SELECT 'ar', count(*) FROM docs_ar")
-                  .fetchall())
+    from toolkit.search.index import open_group, read_state
+
+    path = indexed / "search-index"
+    assert read_state(path).groups == ["ar", "fr"]  # the sample's two languages, one index each
+    counts = {g: open_group(path, g).searcher().num_docs for g in ("fr", "ar")}
     assert counts == {"fr": 28, "ar": 14}
+    assert query_terms("vaccinations", "fr") == ["vaccin"] and query_terms("المغربية", "ar") == ["مغرب"]
     assert {"fr": "french", "ar": "arabic", "es": "spanish", "en": "english"}.items() <= STEMMERS.items()
 
 
@@ -95,12 +93,12 @@ def test_the_index_is_built_once_and_extended_when_the_archive_changes(archive_c
     from toolkit.archive import append, compact
 
     first = search("Bourita", archive_copy)
-    assert first.index.built and first.index.added == SAMPLE_ARTICLES and first.index.reindexed == ("ar", "fr")
-    path = archive_copy / "search.duckdb"
+    assert first.index.built and first.index.added == SAMPLE_ARTICLES and first.index.groups == ("ar", "fr")
+    path = archive_copy / "search-index" / "state.json"
     stamp = os.stat(path).st_mtime_ns
     again = search("Bourita", archive_copy)
     assert not again.index.changed and os.stat(path).st_mtime_ns == stamp  # not rebuilt on every search
-    # an append of French articles: only they are read and indexed, merged into the French index
+    # an append of French articles: only they are read and indexed, as a new segment of the French index
     append([records(tmp_path / "b.jsonl", [article(1, title="Le chiffre inédit des xylophones"),
                                            article(2, published_date="2020-03-09")])], archive=archive_copy)
     result = main("search", "--archive", str(archive_copy), "--format", "json", "xylophones")
@@ -111,9 +109,10 @@ def test_the_index_is_built_once_and_extended_when_the_archive_changes(archive_c
     # compaction moves rows to new files: recognised by id, nothing re-indexed
     compact(archive_copy, retention_hours=0, force=True)
     update = update_index(archive_copy)
-    assert (update.added, update.removed, update.reindexed) == (0, 0, ())
+    assert (update.added, update.removed, update.groups) == (0, 0, ())
     assert update.version > 2
     assert search("Bourita Blinken", archive_copy).hits[0].title == SEED_TITLE
+    assert len(search("xylophones", archive_copy).hits) == 1
 
 
 def test_a_moved_archive_keeps_its_index(archive_copy, tmp_path):
@@ -126,16 +125,23 @@ def test_a_moved_archive_keeps_its_index(archive_copy, tmp_path):
     assert not result.index.changed and result.hits[0].title == SEED_TITLE
 
 
-def test_an_index_from_another_format_is_rebuilt(archive_copy):
+@pytest.mark.parametrize(("key", "reason"), [("format", "index format 0 -> 1"),
+                                             ("analyzer", "analyzer version 0 -> 1")])
+def test_an_index_from_another_format_or_analyzer_is_rebuilt_said_in_one_line(archive_copy, main, key, reason):
     update_index(archive_copy)
-    con = connect_duckdb(archive_copy / "search.duckdb")
-    con.execute("UPDATE meta SET format = 0")
-    con.close()
-    assert update_index(archive_copy).built
+    state = archive_copy / "search-index" / "state.json"
+    data = json.loads(state.read_text())
+    data[key] = 0
+    state.write_text(json.dumps(data))
+    result = main("search", "--archive", str(archive_copy), "--format", "json", "Bourita")
+    assert result.code == 0
+    assert result.err.splitlines() == [
+        f"search index built for archive version 1 ({reason}): {SAMPLE_ARTICLES} articles added, 0 removed"]
+    assert json.loads(state.read_text())[key] == 1
 
 
 def test_read_only_archive_indexes_in_the_cache(archive_copy, tmp_path, monkeypatch):
-    import toolkit.sql.fulltext as module
+    import toolkit.search.index as module
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     real_access = os.access
@@ -144,29 +150,22 @@ def test_read_only_archive_indexes_in_the_cache(archive_copy, tmp_path, monkeypa
     result = search("Bourita Blinken", archive_copy)
     assert result.hits[0].title == SEED_TITLE
     assert result.index.path.startswith(str(tmp_path / "cache" / "newsarchive" / "search" / ""))
-    assert not (archive_copy / "search.duckdb").exists()
+    assert not (archive_copy / "search-index").exists()
 
 
 QUERIES = ["Bourita Blinken", "vaccination campagne", "xylophones Maroc", "Lions de l'Atlas", "المغرب التلقيح",
            "sujet paragraphe", "Rabat", "كورونا"]
 
 
-def _scores(path, group: str) -> dict[tuple[str, str], float]:
-    con = connect_duckdb(path, read_only=True, extensions=["fts"])
-    rows = {}
-    for q in QUERIES:
-        for doc, score in con.execute(f"SELECT id, fts_main_docs_{group}.match_bm25(id, ?) AS s FROM docs_{group} "
-                                      "WHERE s IS NOT NULL", [q]).fetchall():
-            rows[(q, doc)] = score
-    con.close()
-    return rows
+def _scores(archive, index) -> dict[tuple[str, str], float]:
+    return {(q, h.id): h.score for q in QUERIES for h in search(q, archive, index=index, limit=100).hits}
 
 
 def test_an_extended_index_scores_exactly_like_a_rebuilt_one(archive_copy, tmp_path):
     from toolkit.archive import append
 
     first = update_index(archive_copy)
-    assert first.built and first.reindexed == ("ar", "fr")
+    assert first.built and first.groups == ("ar", "fr")
     append([records(tmp_path / "b.jsonl", [
         article(1, title="Le chiffre inédit des xylophones au Maroc"),  # a new word and known ones
         article(2, title="Rabat : Bourita reçoit Blinken", published_date="2020-03-09"),
@@ -174,17 +173,12 @@ def test_an_extended_index_scores_exactly_like_a_rebuilt_one(archive_copy, tmp_p
         article(4, language="es", source="Fuente", title="Marruecos y la vacunación", text="Texto en español."),
     ])], archive=archive_copy)
     update = update_index(archive_copy)
-    # French and Arabic are merged into; Spanish is new, so its index is built
-    assert (update.added, update.extended, update.reindexed) == (4, ("ar", "fr"), ("es",))
-    rebuilt = update_index(archive_copy, index=tmp_path / "rebuilt.duckdb")
-    assert rebuilt.built and rebuilt.reindexed == ("ar", "es", "fr")
-    for group in ("fr", "ar"):
-        extended, fresh = _scores(archive_copy / "search.duckdb", group), _scores(rebuilt.path, group)
-        assert extended.keys() == fresh.keys() and len(extended) > 10
-        for key, score in fresh.items():
-            assert extended[key] == pytest.approx(score, rel=1e-9), key
-    con = connect_duckdb(archive_copy / "search.duckdb", read_only=True, extensions=["fts"])
-    assert con.execute("SELECT num_docs FROM fts_main_docs_fr.stats").fetchone() == (30,)
-    assert con.execute("SELECT count(*), count(DISTINCT term) FROM fts_main_docs_fr.dict").fetchone()[0] == \
-        con.execute("SELECT count(DISTINCT term) FROM fts_main_docs_fr.dict").fetchone()[0]
+    # French and Arabic get a segment each; Spanish is new, so its index is created
+    assert (update.added, update.groups, update.built) == (4, ("ar", "es", "fr"), False)
+    rebuilt = update_index(archive_copy, index=tmp_path / "rebuilt")
+    assert rebuilt.built and rebuilt.groups == ("ar", "es", "fr")
+    extended, fresh = _scores(archive_copy, None), _scores(archive_copy, tmp_path / "rebuilt")
+    assert extended.keys() == fresh.keys() and len(extended) > 10
+    for key, score in fresh.items():
+        assert extended[key] == pytest.approx(score, rel=1e-6), key
     assert search("xylophones", archive_copy).hits[0].title == "Le chiffre inédit des xylophones au Maroc"

@@ -10,12 +10,13 @@ Modules: `views` (the archive's tables as views over their Parquet files, at a v
 (in-memory connections with those views), `catalog` (the catalog file and its refresh hook),
 `queries` (one read-only statement, four output formats), `sandbox` (DuckDB's guards around a
 user's query: the archive and --allow-path read-only, nothing written or loaded, settings locked),
-`fulltext` (BM25 with the fts extension), `profile` (which files a query opens, from DuckDB's
-profiler), `extensions`
-(fts, delta and httpfs loaded from their wheels, never downloaded), `cookbook` (the README's
-questions), `quote` (SQL literals for the few values that cannot be parameters).
+`profile` (which files a query opens, from DuckDB's profiler), `extensions` (delta and httpfs loaded
+from their wheels, never downloaded), `cookbook` (the README's questions), `quote` (SQL literals for
+the few values that cannot be parameters). Full-text search lives in `toolkit.search` (a tantivy
+index); `search` and `update_index` are re-exported here.
 """
 
+from toolkit.search import INDEX_NAME, STEMMERS, IndexUpdate, SearchHit, SearchResult, search, update_index
 from toolkit.sql.catalog import (
     CATALOG_NAME,
     CatalogResult,
@@ -26,7 +27,6 @@ from toolkit.sql.catalog import (
 )
 from toolkit.sql.connection import connect
 from toolkit.sql.extensions import connect_duckdb, extension_path, load_extensions
-from toolkit.sql.fulltext import INDEX_NAME, STEMMERS, IndexUpdate, SearchHit, SearchResult, search, update_index
 from toolkit.sql.profile import files_read
 from toolkit.sql.queries import FORMATS, query, write_query
 from toolkit.sql.views import VIEWS, Snapshot, snapshot

@@ -28,7 +28,7 @@ def connect(archive: str | os.PathLike | Archive | None = None, *, as_of: int | 
     """An in-memory DuckDB connection whose views show the archive at version `as_of` (default: latest).
 
     The views are defined from the Delta log when called, so they are never stale; reopen to see
-    later appends. `extensions` (fts, delta, httpfs) are loaded from their wheels. With `sandbox`,
+    later appends. `extensions` (delta, httpfs) are loaded from their wheels. With `sandbox`,
     the connection can then read only the archive and `allow_paths`, write only `writable` (files
     newsarchive writes itself), load nothing and change no setting (`toolkit.sql.sandbox`).
     """

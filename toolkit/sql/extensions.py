@@ -1,15 +1,14 @@
 """DuckDB connections whose extensions come from the duckdb-extension-* wheels, never from the network.
 
-DuckDB installs and loads a "known" extension (fts, delta, httpfs) by itself the first time a query
+DuckDB installs and loads a "known" extension (delta, httpfs) by itself the first time a query
 needs it, downloading it from extensions.duckdb.org into ~/.duckdb. That is switched off here
 (`autoinstall_known_extensions` and `autoload_known_extensions` are false), and each extension is
 loaded with `LOAD '<file>'` from the file its wheel ships:
 `site-packages/duckdb_extension_<name>/extensions/v<duckdb version>/<name>.duckdb_extension`.
 Those wheels are pinned to the duckdb version in pyproject.toml, so the file always matches.
 
-    >>> con = connect_duckdb(extensions=["fts"])
-    >>> con.execute("SELECT stem('vaccination', 'french')").fetchone()
-    ('vaccin',)
+    >>> con = connect_duckdb(extensions=["delta"])
+    >>> con.execute("SELECT count(*) FROM delta_scan('archive/articles')").fetchone()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ import duckdb
 
 from toolkit.errors import NewsarchiveError
 
-#: The extensions newsarchive uses: full-text search, Delta Lake reads, S3/HTTP files.
-EXTENSIONS = ("fts", "delta", "httpfs")
+#: The extensions newsarchive uses: Delta Lake reads, S3/HTTP files (full-text search is tantivy's).
+EXTENSIONS = ("delta", "httpfs")
 
 #: Settings of every connection newsarchive opens: nothing is ever fetched from the network.
 NO_NETWORK_EXTENSIONS = {

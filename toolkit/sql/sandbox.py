@@ -142,7 +142,7 @@ def check_statement(statement: duckdb.Statement, sql: str = "",
     elif kind in ("ATTACH", "DETACH"):
         hint = "; to join a file of your own, name it with --allow-path PATH and read it (read_csv, read_parquet)"
     elif kind == "LOAD":
-        hint = "; extensions are neither installed nor loaded (fts, delta and httpfs come with newsarchive)"
+        hint = "; extensions are neither installed nor loaded (delta and httpfs come with newsarchive)"
     elif kind == "CREATE" and re.match(r"\s*PIVOT\b", text, re.I):
         hint = "; a PIVOT without IN (...) creates a type first: list its values with ON col IN (...)"
     label = _LABELS.get(kind, kind.replace("_", " ")) if kind.replace("_", "").isalpha() else "this statement"

@@ -1,4 +1,10 @@
-"""Full-text search: BM25 over title and text with DuckDB's fts extension, one stemmer per language.
+"""BASELINE for bench_search.py: newsarchive's former search (DuckDB fts), kept verbatim but for the loader.
+
+This is toolkit/sql/fulltext.py as it was before the tantivy index replaced it (git history has the
+original); only `connect_duckdb` below differs: it loads the fts extension from the
+duckdb-extension-fts wheel itself (pip install -e '.[bench]'), since newsarchive no longer does.
+
+Full-text search: BM25 over title and text with DuckDB's fts extension, one stemmer per language.
 
     >>> from toolkit.sql import search
     >>> hits = search(["Bourita", "Blinken"], archive="archive").hits     # doctest: +SKIP
@@ -40,11 +46,26 @@ from toolkit import __version__
 from toolkit.archive.tables import Archive, open_archive
 from toolkit.errors import NewsarchiveError
 from toolkit.sql.connection import configure_s3
-from toolkit.sql.extensions import connect_duckdb, first_line
+from toolkit.sql.extensions import NO_NETWORK_EXTENSIONS, first_line
 from toolkit.sql.quote import literal
 from toolkit.sql.views import TableFiles, snapshot, table_sql
 
 INDEX_NAME = "search.duckdb"
+
+
+def connect_duckdb(database: str | os.PathLike = ":memory:", *, read_only: bool = False,
+                   extensions: Any = ()) -> duckdb.DuckDBPyConnection:
+    """A connection with the fts (and httpfs) extensions loaded from their wheels' files."""
+    import importlib.util
+
+    con = duckdb.connect(os.fspath(database), read_only=read_only, config=dict(NO_NETWORK_EXTENSIONS))
+    for name in extensions:
+        spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+        if spec is None:
+            raise NewsarchiveError(f"the baseline needs duckdb-extension-{name}: pip install -e '.[bench]'")
+        folder = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}"
+        con.execute(f"LOAD {literal(str(folder / f'{name}.duckdb_extension'))}")
+    return con
 INDEX_FORMAT = 1  # bump when the index's tables change: older indexes are then rebuilt
 
 #: Snowball stemmer of each language (ISO 639-1) that gets a table of its own; the rest share
