@@ -124,6 +124,8 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
         click.echo(f"newsarchive: skipped {skip.name}: {where}", err=True)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict()))
+    elif result.noop and not result.skipped:
+        click.echo(f"nothing to append: the inputs hold no records (archive version {result.version})")
     elif result.noop:
         click.echo(f"nothing to append: every input is already archived (archive version {result.version})")
     else:

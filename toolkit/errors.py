@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # the run happened and found invalid records / rejected inputs
 EXIT_USAGE = 2  # the run itself could not happen
@@ -15,3 +17,8 @@ class NewsarchiveError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+def note(message: str) -> None:
+    """A remark on stderr that does not stop the run, with the CLI's prefix so it reads as ours."""
+    print(f"newsarchive: note: {message}", file=sys.stderr)

@@ -100,7 +100,7 @@ class AppendResult:
 
     @property
     def noop(self) -> bool:
-        """True when every input was already archived: nothing was committed."""
+        """True when nothing was committed: every input was already archived, or held no record."""
         return self.batch is None
 
     @property
@@ -298,6 +298,9 @@ class _BatchRun:
         try:
             self._read(progress)
             self._hashes_known(wait=True)
+            if self.input == 0:  # nothing to commit: an empty version would only hide that
+                self._discard()
+                return AppendResult(version=self.archive.version, batch=None)
             return self._commit()
         except _Superseded:
             self._discard()
