@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from toolkit import __version__
-from toolkit.errors import EXIT_USAGE, NewsarchiveError
+from toolkit.errors import EXIT_USAGE, NewsarchiveError, environment_error
 
 EXIT_CODES_HELP = (
     "Exit status: 0 success, 1 findings (invalid records, rejected inputs), 2 the run could not happen."
@@ -342,6 +342,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as exc:  # a bug, not bad input: still one line, with a way to get details
         if os.environ.get("NEWSARCHIVE_DEBUG"):
             raise
+        refused = environment_error(exc)  # a full disk, a read-only file system: the user's to fix
+        if refused is not None:
+            click.echo(f"newsarchive: error: {refused}", err=True)
+            sys.exit(refused.exit_code)
         click.echo(f"newsarchive: internal error: {type(exc).__name__}: {exc} "
                    "(set NEWSARCHIVE_DEBUG=1 for a traceback, and please report it)", err=True)
         sys.exit(EXIT_USAGE)

@@ -60,7 +60,7 @@ from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
-from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
+from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
 from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
 from toolkit.schema import Schema, load_schema
 from toolkit.ui.progress import byte_progress, status
@@ -305,9 +305,12 @@ class _BatchRun:
         except _Superseded:
             self._discard()
             return None
-        except BaseException:
+        except BaseException as exc:
             if not self.committed:  # nobody references the files written: remove them
                 self._discard()
+            refused = environment_error(exc)  # a full disk, a read-only archive: one line, not a bug
+            if refused is not None and not self.committed:
+                raise NewsarchiveError(f"append to {self.archive.root}: {refused}; nothing was committed") from None
             raise
         finally:
             self.stagers.close()
