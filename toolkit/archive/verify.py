@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE
 from toolkit.archive.ledger import committed_batches
-from toolkit.archive.tables import Archive, file_actions, open_archive
+from toolkit.archive.tables import Archive, DamagedLog, file_actions, open_archive
 
 READ_BATCH_ROWS = 8192
 
@@ -70,9 +70,14 @@ class VerifyReport:
 def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = False) -> VerifyReport:
     """Run every check on the archive's current version; faults are reported, not raised."""
     target = archive if isinstance(archive, Archive) else open_archive(archive)
-    report = VerifyReport(root=target.root, version=target.version)
-    rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
-    ledger = target.batches()
+    report = VerifyReport(root=target.root)
+    try:
+        report.version = target.version
+        rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
+        ledger = target.batches()
+    except DamagedLog as exc:  # a fault to name, not a run that could not happen
+        report.add("transaction log", False, str(exc))
+        return report
     _check_ledger(target, ledger, report)
     _check_counts(target, ledger, rows, report)
     if rows[ARTICLES] is not None:  # scanning needs every file readable
@@ -192,7 +197,8 @@ def _check_unique_ids(archive: Archive, report: VerifyReport) -> None:
 def render_text(report: VerifyReport) -> str:
     lines = [f"{'ok   ' if c.ok else 'FAULT'}  {c.name}: {c.detail}" for c in report.checks]
     verdict = "archive verified" if report.ok else f"{len(report.faults)} fault(s) found"
-    lines.append(f"{verdict}: {report.root} at version {report.version}")
+    lines.append(f"{verdict}: {report.root} at version {report.version}" if report.version is not None
+                 else f"{verdict}: {report.root} (its version cannot be read)")
     return "\n".join(lines)
 
 
