@@ -230,7 +230,10 @@ def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str,
     if query is None or query == "-":
         if sys.stdin.isatty():
             raise click.UsageError("no query: pass QUERY, or pipe it on standard input")
-        query = sys.stdin.read()
+        query = _utf8_text(sys.stdin.buffer.read(), "the query on standard input")
+    query = _utf8_text(query, "QUERY")
+    if output is not None:
+        _utf8_text(output, "--output")
     rows = write_query(query, archive, as_of=as_of, fmt=fmt, output=output)
     if output is not None:
         click.echo(f"{rows:,} rows -> {output}", err=True)
@@ -252,12 +255,29 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
     from toolkit.sql import search
     from toolkit.sql.fulltext import render_hits
 
+    terms = [_utf8_text(t, "a search term") for t in terms]
+    for value, what in ((language, "--language"), (source, "--source"), (since, "--since"), (until, "--until")):
+        if value is not None:
+            _utf8_text(value, what)
     result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit)
     update = result.index
     if update.changed:
         click.echo(f"search index {'built' if update.built else 'updated'} for archive version {update.version}: "
                    f"{update.added} articles added, {update.removed} removed", err=True)
     render_hits(result, fmt, sys.stdout)
+
+
+def _utf8_text(value: str | bytes, what: str) -> str:
+    """`value` as text, or one line saying it is not UTF-8: a terminal in another encoding passes
+    bytes Python keeps as lone surrogates, which DuckDB and the index cannot take."""
+    try:
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        bad = exc.object[exc.start:exc.start + 1]
+        shown = f"0x{bad[0]:02x}" if isinstance(bad, bytes) and bad else repr(bad)
+        raise NewsarchiveError(f"{what} is not valid UTF-8 (byte {shown} at position {exc.start + 1}); "
+                               "write it in UTF-8 (check the terminal's or the file's encoding)") from None
 
 
 # --- publish: commands of toolkit.publish go here ---------------------------------------------
@@ -346,6 +366,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         if refused is not None:
             click.echo(f"newsarchive: error: {refused}", err=True)
             sys.exit(refused.exit_code)
+        if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in str(exc):
+            click.echo("newsarchive: error: an argument or a file name is not valid UTF-8 "
+                       f"({exc.object[exc.start:exc.end]!r}); rename the file, or write the argument in UTF-8",
+                       err=True)
+            sys.exit(EXIT_USAGE)
         click.echo(f"newsarchive: internal error: {type(exc).__name__}: {exc} "
                    "(set NEWSARCHIVE_DEBUG=1 for a traceback, and please report it)", err=True)
         sys.exit(EXIT_USAGE)
