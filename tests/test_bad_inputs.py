@@ -63,7 +63,7 @@ def assert_clean(res: Run, code: int, *needles: str) -> None:
     if code == 2:
         assert len(res.err_lines) == 1 and res.err_lines[0].startswith("newsarchive"), res.err
     for needle in needles:
-        assert needle in res.err + res.out, (needle, res.err, res.out)
+        assert needle.lower() in (res.err + res.out).lower(), (needle, res.err, res.out)
 
 
 # --- the corpus ---------------------------------------------------------------------------------------
@@ -379,16 +379,17 @@ def mounted(tmp_path) -> Iterator[Callable[[str], Path]]:
 @pytest.mark.parametrize("command", ["append", "catalog", "sql-output", "publish", "extract", "validate-output"])
 def test_writes_refused_by_the_file_system_are_one_line(corpus, mounted, tmp_path, shared_dir, options, needle,
                                                         command):
+    from tests.extract.conftest import dump
+
     where = mounted(options)
-    big = tmp_path / "big.jsonl"
-    if not big.exists():
-        generate(big, 1500)  # enough to fill 64 kB whatever the command writes
+    big = generate(tmp_path / "big.jsonl", 1500, invalid_rate=0.3)  # enough to fill 64 kB, in every output
     pages = tmp_path / "pages"
     pages.mkdir()
-    for i in range(40):
-        shutil.copy(next((shared_dir / "seed").glob("*.txt")), pages / f"p{i}.txt")
+    for i in range(150):
+        text = f"Paragraphe {i} : le conseil municipal a adopté le budget de l'année, numéro {i} de la série."
+        (pages / f"p{i}.txt").write_text(dump(title=f"Titre numéro {i} : le projet au Parlement", body=[text] * 4))
     args = {
-        "append": ["append", str(big), "--archive", str(where / "archive"), "--quiet"],
+        "append": ["append", str(corpus.batch), "--archive", str(where / "archive"), "--quiet"],
         "catalog": ["catalog", "--archive", str(corpus.archive), "--output", str(where / "c.duckdb")],
         "sql-output": ["sql", "--archive", str(corpus.archive), "FROM articles, range(20)", "--format", "json",
                        "--output", str(where / "rows.json")],
