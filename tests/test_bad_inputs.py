@@ -131,7 +131,7 @@ def test_every_frame_of_a_multi_frame_zst_is_read(corpus, tmp_path):
 @pytest.mark.parametrize("name,data,kind", [
     ("b.jsonl.bz2", b"BZh91AY&SY" + bytes(40), "bzip2"),
     ("b.jsonl.xz", b"\xfd7zXZ\x00" + bytes(40), "xz"),
-])
+], ids=["bzip2", "xz"])
 def test_other_compressions_are_refused_by_name(tmp_path, name, data, kind):
     path = tmp_path / name
     path.write_bytes(data)
@@ -150,6 +150,13 @@ def test_an_input_without_records_commits_no_version(tmp_path, content):
                                    "quarantined": 0}
     log = sorted(p.name for p in (archive / "articles" / "_delta_log").glob("*.json"))
     assert log == ["00000000000000000000.json"]
+
+
+def test_a_long_run_of_blank_lines_on_a_stream_is_read_in_linear_time(corpus):
+    """100 MB of trailing newlines on standard input: joined block after block, they took minutes."""
+    res = run("validate", "-", "--format", "json", "--quiet", stdin=corpus.batch.read_bytes() + b"\n" * (100 << 20))
+    assert_clean(res, 0)
+    assert json.loads(res.out)["records"] == 300 and res.seconds < SECONDS
 
 
 def warc(tmp_path: Path, gz: bool, pages: int = 6) -> Path:
