@@ -346,6 +346,15 @@ def test_a_truncated_delta_log_commit_is_a_named_fault(corpus):
         assert_clean(run(*args, "--archive", str(archive), env=env), 2, "00000000000000000001.json")
 
 
+def test_storage_errors_lose_the_rust_backtrace():
+    from toolkit.archive.storage import without_backtrace
+
+    text = ("Kernel error: Json error: Truncated record whilst reading string 0: <unknown> 1: <unknown> "
+            "12: start_thread at ./nptl/pthread_create.c:442:8 13: clone3 at ./misc/../sysdeps/clone3.S:81")
+    assert without_backtrace(text) == "Kernel error: Json error: Truncated record whilst reading string"
+    assert without_backtrace("no version 0: see history") == "no version 0: see history"
+
+
 def test_verify_dir_with_a_binary_sha256sums_is_a_fault(corpus, tmp_path):
     snap = tmp_path / "snap"
     assert run("publish", "--archive", str(corpus.archive), "--version", "v1.0.0", "--output", str(snap)).code == 0

@@ -64,8 +64,7 @@ def _damaged_log(storage: Storage, name: str) -> str | None:
                 if line.strip():
                     json.loads(line)
             except json.JSONDecodeError as exc:
-                cut = " (it looks cut short)" if number == len(lines) else ""
-                return f"_delta_log/{info.base_name}, line {number}: not valid JSON ({exc.msg}){cut}"
+                return f"_delta_log/{info.base_name}, line {number}: not valid JSON ({exc.msg})"
     return None
 
 
