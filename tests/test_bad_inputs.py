@@ -263,6 +263,24 @@ def test_text_that_is_not_utf8_is_one_line(corpus, tmp_path, args):
     assert_clean(run(*args, "--archive", str(corpus.archive), cwd=tmp_path), 2, "not valid UTF-8")
 
 
+def test_file_names_that_are_not_utf8_are_read_and_written_escaped(corpus, tmp_path):
+    """A Latin-1 file name is a file like any other: reports, the ledger, the rejects file show it
+    with \\xNN escapes (JSON and Delta hold only valid Unicode)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(corpus.batch, os.path.join(os.fsencode(folder), b"caf\xe9.jsonl"))
+    (Path(os.fsdecode(os.path.join(os.fsencode(folder), b"page\xe9.txt")))).write_text("not a page\n")
+    res = run("validate", "in", "--format", "json", "--quiet", cwd=tmp_path)
+    assert_clean(res, 0)
+    assert json.loads(res.out)["files"][0]["file"] == "in/caf\\xe9.jsonl"
+    res = run("append", "in", "--archive", "a", "--format", "json", "--quiet", cwd=tmp_path)
+    assert_clean(res, 0)
+    assert json.loads(res.out)["appended"] == 300
+    res = run("extract", "in", "-o", "out.jsonl", "--rejects", "rejects.jsonl", "--quiet", cwd=tmp_path)
+    assert_clean(res, 1)
+    assert json.loads((tmp_path / "rejects.jsonl").read_text())["input"] == "in/page\\xe9.txt"
+
+
 def test_a_query_on_stdin_that_is_not_utf8_is_one_line(corpus):
     res = run("sql", "--archive", str(corpus.archive), stdin=b"SELECT '\xe9'")
     assert_clean(res, 2, "standard input is not valid UTF-8")
