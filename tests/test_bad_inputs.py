@@ -222,13 +222,14 @@ def test_a_relative_schema_path_works(corpus, tmp_path):
 
 
 @pytest.mark.parametrize("names", [["b.jsonl", "b.jsonl"], ["./b.jsonl", "b.jsonl"], ["d", "d"],
-                                   ["d", "d/b.jsonl"], ["b.jsonl", "link.jsonl"]],
-                         ids=["x-x", "dot-x-x", "dir-dir", "dir-dir-file", "symlink"])
+                                   ["d", "d/b.jsonl"], ["b.jsonl", "link.jsonl"], ["b.jsonl", "hard.jsonl"]],
+                         ids=["x-x", "dot-x-x", "dir-dir", "dir-dir-file", "symlink", "hard-link"])
 def test_each_input_is_read_once_with_a_note(corpus, tmp_path, names):
     (tmp_path / "d").mkdir()
     shutil.copy(corpus.batch, tmp_path / "d" / "b.jsonl")
     shutil.copy(corpus.batch, tmp_path / "b.jsonl")
     (tmp_path / "link.jsonl").symlink_to("b.jsonl")
+    os.link(tmp_path / "b.jsonl", tmp_path / "hard.jsonl")
     res = run("validate", *names, "--format", "json", "--quiet", cwd=tmp_path)
     assert_clean(res, 0, "newsarchive: note:", "read once")
     assert json.loads(res.out)["records"] == 300

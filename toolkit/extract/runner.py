@@ -26,6 +26,7 @@ from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
 from toolkit.extract.records import build_record
 from toolkit.extract.report import Duplicate, ExtractReport, Reject
 from toolkit.processes import start_context
+from toolkit.readers.jsonl import file_identity
 from toolkit.ui.progress import byte_progress
 
 FORMATS = ("auto", "maghress", "html", "warc")
@@ -99,7 +100,7 @@ def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[li
     wanted = SUFFIXES[fmt]
     found: dict[str, Source] = {}
     ignored: list[str] = []
-    seen: dict[str, str] = {}  # real path -> the name it was first found under: each file is read once
+    seen: dict[object, str] = {}  # file identity -> the name it was first found under: read once
     folders: set[str] = set()  # real paths of the folders walked (a symlink loop is walked once)
     for raw in inputs:
         name = os.fspath(raw)
@@ -113,7 +114,7 @@ def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[li
             raise NewsarchiveError(f"{name}: no such file or directory; check the path")
         repeats = []
         for member, size in members:
-            real = os.path.realpath(member)
+            real = file_identity(member)
             if real in seen:
                 repeats.append(seen[real])
                 continue

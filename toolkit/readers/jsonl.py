@@ -73,7 +73,7 @@ def discover(paths: Sequence[str | os.PathLike]) -> list[InputFile]:
     if not paths:
         raise NewsarchiveError("no input given; pass one or more .jsonl files, directories, or - for stdin")
     found: list[InputFile] = []
-    seen: dict[str, str] = {}  # real path -> the name it was first found under
+    seen: dict[object, str] = {}  # file identity -> the name it was first found under
     for raw in paths:
         text = os.fspath(raw)
         if text == "-":
@@ -100,18 +100,40 @@ def discover(paths: Sequence[str | os.PathLike]) -> list[InputFile]:
             raise NewsarchiveError(f"{path}: no such file or directory")
         repeats: list[tuple[Path, str]] = []
         for member in members:
-            real = os.path.realpath(member)
+            real = file_identity(member)
             if real in seen:
                 repeats.append((member, seen[real]))
                 continue
             seen[real] = str(member)
-            found.append(InputFile(name=str(member), path=member))
+            found.append(InputFile(name=display_name(member), path=member))
         if repeats and not path.is_dir():
             note(f"{text} is already among the inputs (as {repeats[0][1]}); it is read once")
         elif repeats:
             some = "its files were" if len(repeats) == len(members) else f"{len(repeats)} of its files were"
             note(f"{text}: {some} already named (such as {repeats[0][1]}); each file is read once")
     return found
+
+
+def file_identity(path: str | os.PathLike) -> object:
+    """What makes two paths the same file: device and inode (a symlink, a hard link, `./x` and `x`),
+    else the real path."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (info.st_dev, info.st_ino)
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """The path as text that can be written anywhere: bytes of a file name that are not UTF-8
+    (Python keeps them as lone surrogates) become \\xNN escapes. Why: the name goes into JSON
+    reports, the ledger and the quarantine, which only hold valid Unicode."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
 
 
 class _CountingReader:
