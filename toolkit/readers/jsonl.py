@@ -24,8 +24,16 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_BLOCK_BYTES = 4 << 20
 #: Compressions that are not read: a clear refusal beats quarantining every "line" of binary data.
-_OTHER_MAGIC = {b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x04\x22\x4d\x18": "lz4",
-                b"PK\x03\x04": "a zip archive", b"7z\xbc\xaf\x27\x1c": "a 7z archive"}
+_OTHER_MAGIC = {b"\xfd7zXZ\x00": "xz", b"\x04\x22\x4d\x18": "lz4", b"PK\x03\x04": "a zip archive",
+                b"7z\xbc\xaf\x27\x1c": "a 7z archive"}
+
+
+def _other_compression(head: bytes) -> str | None:
+    """The compression the first 6 bytes show, among those not read (bzip2: "BZh", the block size
+    digit, then the start of its block magic)."""
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:6] == b"1A":
+        return "bzip2"
+    return next((name for magic, name in _OTHER_MAGIC.items() if head.startswith(magic)), None)
 
 
 @dataclass(frozen=True)
@@ -168,8 +176,7 @@ def _open(source: InputFile) -> tuple[BinaryIO, _CountingReader]:
         stream: BinaryIO = gzip.GzipFile(fileobj=_Prefixed(head, counter), mode="rb")  # type: ignore[arg-type]
     elif _is_zstd(head):
         stream = _ZstdFrames(_Prefixed(head, counter))  # type: ignore[assignment]
-    elif head.startswith(tuple(_OTHER_MAGIC)):
-        kind = next(name for magic, name in _OTHER_MAGIC.items() if head.startswith(magic))
+    elif kind := _other_compression(head):
         raise NewsarchiveError(f"{source.name}: this is {kind} data, which newsarchive does not read; "
                                "decompress it, or recompress it with gzip or zstd")
     else:
@@ -399,7 +406,7 @@ def plain_ranges(source: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> I
         with open(source.path, "rb") as f:
             head = f.read(6)
             size = os.fstat(f.fileno()).st_size
-            if head.startswith((GZIP_MAGIC, *_OTHER_MAGIC)) or _is_zstd(head) or not source.path.is_file():
+            if head.startswith(GZIP_MAGIC) or _is_zstd(head) or _other_compression(head) or not source.path.is_file():
                 return None
             start = len(BOM) if head.startswith(BOM) else 0
             stop = _records_stop(f.fileno(), start, size)
