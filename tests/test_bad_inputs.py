@@ -238,12 +238,18 @@ def test_each_input_is_read_once_with_a_note(corpus, tmp_path, names):
     assert json.loads(res.out)["appended"] == 300
 
 
-def test_extract_reads_a_page_named_twice_once(tmp_path, shared_dir):
-    page = tmp_path / "p.txt"
-    shutil.copy(next((shared_dir / "seed").glob("*.txt")), page)
-    res = run("extract", "p.txt", "./p.txt", "-o", "out.jsonl", "--quiet", cwd=tmp_path)
-    assert_clean(res, 0, "read once")
-    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
+@pytest.mark.parametrize("names,pages", [(["p.txt", "./p.txt"], 1), (["in", "in"], 1), (["in", "in/p.txt"], 1),
+                                         (["in", "in/notes.md"], 2)],
+                         ids=["x-x", "dir-dir", "dir-dir-file", "dir-and-a-file-it-ignores"])
+def test_extract_reads_each_page_once(tmp_path, shared_dir, names, pages):
+    """A file named on the command line is read even when its folder's search leaves it aside."""
+    (tmp_path / "in").mkdir()
+    for folder in (tmp_path, tmp_path / "in"):
+        shutil.copy(next((shared_dir / "seed").glob("*.txt")), folder / "p.txt")
+    (tmp_path / "in" / "notes.md").write_text("not a page\n")
+    res = run("extract", *names, "-o", "out.jsonl", "--quiet", cwd=tmp_path)
+    assert_clean(res, 0 if pages == 1 else 1, *(["read once"] if pages == 1 else []))
+    assert f"{pages} page" in res.out and "ignored" not in res.out
 
 
 def test_a_symlink_loop_in_an_extract_folder_is_walked_once(tmp_path, shared_dir):

@@ -105,6 +105,8 @@ def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[li
     for raw in inputs:
         name = os.fspath(raw)
         if os.path.isdir(name):
+            if os.path.realpath(name) in folders:
+                note(f"{name}: this folder was already searched; each file is read once")
             members = list(_walk(name, folders))
         elif os.path.isfile(name):
             members = [(name, _size(name))]
@@ -114,19 +116,20 @@ def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[li
             raise NewsarchiveError(f"{name}: no such file or directory; check the path")
         repeats = []
         for member, size in members:
+            if member != name and _suffix_of(os.path.basename(member)) not in wanted:
+                ignored.append(member)  # unless named later: a file named on the command line is read
+                continue
             real = file_identity(member)
             if real in seen:
                 repeats.append(seen[real])
                 continue
             seen[real] = member
-            if member == name or _suffix_of(os.path.basename(member)) in wanted:
-                found[member] = Source(member, _kind_for(member, fmt), size)
-            else:
-                ignored.append(member)
+            found[member] = Source(member, _kind_for(member, fmt), size)
         if repeats:
             note(f"{name}: {len(repeats)} of its files were already found (such as {repeats[0]}); "
                  "each file is read once" if os.path.isdir(name)
                  else f"{name} is already among the inputs (as {repeats[0]}); it is read once")
+    ignored = list(dict.fromkeys(m for m in ignored if file_identity(m) not in seen))
     if not found:
         raise NewsarchiveError(
             f"no pages found in {', '.join(map(os.fspath, inputs))}: directories are searched for "
