@@ -36,11 +36,6 @@ EXIT_1 = (
     "--archive archive --strict",  # "... or errors, exit 1"
 )
 
-#: Examples that fail for a reason another part of issue 12 fixes: (README text, the known error).
-#: Such a line may fail with exactly that error, or pass; delete the entry once the fix is merged.
-PENDING = {
-    "validate - --schema my.schema.json": "relative path can't be expressed as a file URI",  # inputs: schema paths
-}
 
 
 def readme_commands(text: str = README) -> list[str]:
@@ -157,9 +152,6 @@ def test_every_readme_example_runs_on_the_demos_output(demo_output, services, tm
         line = command.replace("s3://bucket/", prefix)
         proc = subprocess.run(["bash", "-c", f"set -o pipefail; {ACTIVATE} && {line}"], cwd=work, env=env,
                               capture_output=True, text=True, timeout=300)
-        pending = next((error for text, error in PENDING.items() if text in command), None)
-        if pending is not None and proc.returncode == 2 and pending in proc.stderr:
-            continue
         if proc.returncode != expected_exit(command):
             failures.append(f"{command}\n  exit {proc.returncode}, expected {expected_exit(command)}: "
                             f"{proc.stderr.strip()[-600:]}")

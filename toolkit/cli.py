@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from toolkit import __version__
-from toolkit.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError
+from toolkit.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error
 from toolkit.interrupts import as_interrupt, interrupted
 
 EXIT_CODES_HELP = (
@@ -138,6 +138,8 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
         click.echo(f"newsarchive: skipped {skip.name}: {where}", err=True)
     if fmt == "json":
         click.echo(json.dumps(result.as_dict()))
+    elif result.noop and not result.skipped:
+        click.echo(f"nothing to append: the inputs hold no records (archive version {result.version})")
     elif result.noop:
         click.echo(f"nothing to append: every input is already archived (archive version {result.version})")
     else:
@@ -250,7 +252,10 @@ def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str,
     if query is None or query == "-":
         if sys.stdin.isatty():
             raise click.UsageError("no query: pass QUERY, or pipe it on standard input")
-        query = sys.stdin.read()
+        query = _utf8_text(sys.stdin.buffer.read(), "the query on standard input")
+    query = _utf8_text(query, "QUERY")
+    if output is not None:
+        _utf8_text(output, "--output")
     rows = write_query(query, archive, as_of=as_of, fmt=fmt, output=output, allow_paths=allow_paths)
     if output is not None:
         click.echo(f"{rows:,} rows -> {output}", err=True)
@@ -275,6 +280,10 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
     """Full-text search (BM25 over title and text, stemmed per language); best matches first."""
     from toolkit.search import search, write_hits
 
+    terms = [_utf8_text(t, "a search term") for t in terms]
+    for value, what in ((language, "--language"), (source, "--source"), (since, "--since"), (until, "--until")):
+        if value is not None:
+            _utf8_text(value, what)
     if not terms and not rebuild:
         raise click.UsageError("no search terms; pass the words to look for (or --rebuild alone)")
     if rebuild:
@@ -290,6 +299,19 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
     write_hits(result, fmt, output, sys.stdout)
     if output is not None:
         click.echo(f"{len(result.hits)} hits -> {output}", err=True)
+
+
+def _utf8_text(value: str | bytes, what: str) -> str:
+    """`value` as text, or one line saying it is not UTF-8: a terminal in another encoding passes
+    bytes Python keeps as lone surrogates, which DuckDB and the index cannot take."""
+    try:
+        raw = value if isinstance(value, bytes) else value.encode("utf-8", "surrogateescape")
+        return raw.decode("utf-8")
+    except (UnicodeDecodeError, UnicodeEncodeError) as exc:
+        bad = exc.object[exc.start:exc.start + 1]
+        shown = f"0x{bad[0]:02x}" if isinstance(bad, bytes) and bad else repr(bad)
+        raise NewsarchiveError(f"{what} is not valid UTF-8 (byte {shown} at position {exc.start + 1}); "
+                               "write it in UTF-8 (check the terminal's or the file's encoding)") from None
 
 
 # --- publish: commands of toolkit.publish go here ---------------------------------------------
@@ -392,6 +414,15 @@ def _run(argv: Sequence[str] | None) -> None:
     except Exception as exc:  # a bug, not bad input: still one line, with a way to get details
         if os.environ.get("NEWSARCHIVE_DEBUG"):
             raise
+        refused = environment_error(exc)  # a full disk, a read-only file system: the user's to fix
+        if refused is not None:
+            click.echo(f"newsarchive: error: {refused}", err=True)
+            sys.exit(refused.exit_code)
+        if isinstance(exc, UnicodeEncodeError) and "surrogates not allowed" in str(exc):
+            click.echo("newsarchive: error: an argument or a file name is not valid UTF-8 "
+                       f"({exc.object[exc.start:exc.end]!r}); rename the file, or write the argument in UTF-8",
+                       err=True)
+            sys.exit(EXIT_USAGE)
         click.echo(f"newsarchive: internal error: {type(exc).__name__}: {exc} "
                    "(set NEWSARCHIVE_DEBUG=1 for a traceback, and please report it)", err=True)
         sys.exit(EXIT_USAGE)

@@ -65,7 +65,7 @@ from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
-from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError
+from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
 from toolkit.interrupts import fault, held
 from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
 from toolkit.schema import Schema, load_schema
@@ -106,7 +106,7 @@ class AppendResult:
 
     @property
     def noop(self) -> bool:
-        """True when every input was already archived: nothing was committed."""
+        """True when nothing was committed: every input was already archived, or held no record."""
         return self.batch is None
 
     @property
@@ -304,14 +304,21 @@ class _BatchRun:
         try:
             self._read(progress)
             self._hashes_known(wait=True)
+            if self.input == 0:  # nothing to commit: an empty version would only hide that
+                self._discard()
+                return AppendResult(version=self.archive.version, batch=None)
             return self._commit()
         except _Superseded:
             self._discard()
             return None
-        except BaseException:
+        except BaseException as exc:
             self.stagers.close(abort=True)  # before the files are removed: a worker may be writing
-            if not self._landed():  # nobody references the files written: remove them
+            landed = self._landed()
+            if not landed:  # nobody references the files written: remove them
                 self._discard()
+            refused = environment_error(exc)  # a full disk, a read-only archive: one line, not a bug
+            if refused is not None and not landed:
+                raise NewsarchiveError(f"append to {self.archive.root}: {refused}; nothing was committed") from None
             raise
         finally:
             self.stagers.close()

@@ -98,15 +98,21 @@ class TableFiles:
         rel = self.new_path(partition)
         full = self.full_path(rel)
         per_row = max(1, int(row_bytes or rows.nbytes / max(1, rows.num_rows)))
-        with self.fs.open_output_stream(full) as stream:
-            out = HashingSink(stream)
-            # Dictionaries for short values (outlet, language, dates, tags), not for long text where
-            # Parquet would build one only to give it up; min/max statistics for the columns that
-            # can prune (ids too), not for article bodies, where they cost comparisons for nothing.
-            pq.write_table(rows, out, compression=COMPRESSION, use_dictionary=_short_columns(rows, DICTIONARY_BYTES),
-                           write_statistics=_short_columns(rows, STATISTICS_BYTES),
-                           row_group_size=max(1024, ROW_GROUP_BYTES // per_row))
-            size = stream.tell()
+        try:
+            with self.fs.open_output_stream(full) as stream:
+                out = HashingSink(stream)
+                # Dictionaries for short values (outlet, language, dates, tags), not for long text where
+                # Parquet would build one only to give it up; min/max statistics for the columns that
+                # can prune (ids too), not for article bodies, where they cost comparisons for nothing.
+                pq.write_table(rows, out, compression=COMPRESSION,
+                               use_dictionary=_short_columns(rows, DICTIONARY_BYTES),
+                               write_statistics=_short_columns(rows, STATISTICS_BYTES),
+                               row_group_size=max(1024, ROW_GROUP_BYTES // per_row))
+                size = stream.tell()
+        except BaseException:  # a full disk mid-file: the part written is nobody's, remove it
+            with contextlib.suppress(OSError):
+                self.fs.delete_file(full)
+            raise
         return DataFile(rel, size, rows.num_rows, values, file_stats(rows), int(time.time() * 1000), out.hexdigest())
 
     def new_path(self, partition: tuple[object, ...] = ()) -> str:

@@ -167,8 +167,7 @@ def _compact_articles(archive: Archive, name: str = ARTICLES, sort_keys: tuple[s
     transaction = f"newsarchive-compact:{uuid.uuid4().hex}"  # tells whether this commit landed
     try:
         for group in groups:
-            parts = [pq.read_table(fs.open_input_file(archive.storage.fs_path(name, *p.split("/"))),
-                                   schema=writer.file_schema) for p, _ in group.sources]
+            parts = [_read_source(archive, name, fs, p, writer.file_schema) for p, _ in group.sources]
             group.output = [writer.write(pa.concat_tables(parts), group.key)]
         fault("compact.staged")
         for _ in attempts("compact"):
@@ -206,6 +205,18 @@ def _compact_articles(archive: Archive, name: str = ARTICLES, sort_keys: tuple[s
                 writer.delete(g.output)
         raise
     raise AssertionError("unreachable")
+
+
+def _read_source(archive: Archive, name: str, fs: Any, path: str, schema: pa.Schema) -> pa.Table:
+    """One file to merge; a missing or unreadable one stops the compaction (nothing is committed):
+    merging around it would commit a version that silently lacks its rows."""
+    try:
+        return pq.read_table(fs.open_input_file(archive.storage.fs_path(name, *path.split("/"))), schema=schema)
+    except (OSError, pa.ArrowException) as exc:
+        missing = isinstance(exc, FileNotFoundError) or "No such file" in str(exc)
+        why = "it is missing" if missing else f"it cannot be read ({' '.join(str(exc).split())[:200]})"
+        raise NewsarchiveError(f"{archive.storage.uri(name)}/{path}: {why}; nothing was compacted: run "
+                               "`newsarchive verify` to list the damaged files, restore them, then compact") from None
 
 
 def _landed(archive: Archive, name: str, transaction: str) -> bool:

@@ -37,7 +37,7 @@ from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
-from toolkit.errors import NewsarchiveError
+from toolkit.errors import NewsarchiveError, environment_error
 from toolkit.interrupts import fault, worker_signals
 from toolkit.processes import start_context
 from toolkit.readers.jsonl import Block, FileRange
@@ -335,8 +335,13 @@ def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any,
     except KeyboardInterrupt:  # stopped by the parent (see worker_signals)
         with contextlib.suppress(BaseException):
             results.put(("interrupted", worker, None))
-    except BaseException:
-        results.put(("error", worker, (traceback.format_exc(), None)))
+    except BaseException as exc:
+        refused = environment_error(exc)  # a full disk is the user's to fix: one line, not a traceback
+        if refused is not None:
+            results.put(("error", worker, (f"append to {spec.write_root}: {refused}; nothing was committed",
+                                            refused.exit_code)))
+        else:
+            results.put(("error", worker, (traceback.format_exc(), None)))
     finally:
         if stager is not None:
             stager.close()

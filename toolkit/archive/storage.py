@@ -13,6 +13,7 @@ never both create the same log version. The unsafe-rename mode is refused.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -139,7 +140,7 @@ class Storage:
 
     def error(self, table: str, what: str, exc: BaseException) -> NewsarchiveError:
         """A one-line error for a storage failure under `table`, with a hint for S3 credentials."""
-        text = " ".join(str(exc).split())
+        text = without_backtrace(" ".join(str(exc).split()))
         if len(text) > 300:
             text = text[:300] + "..."
         if self.is_s3 and any(w in text for w in ("403", "Forbidden", "credential", "Signature")):
@@ -149,3 +150,13 @@ class Storage:
         elif self.is_s3 and "NoSuchBucket" in text:
             text += "; create the bucket first"
         return NewsarchiveError(f"{self.uri(table)}: {what} ({text})")
+
+
+_BACKTRACE = re.compile(r"\s*(?:Stack backtrace:|\b0: (?:<unknown>|\S+::|\S+ at ))")
+
+
+def without_backtrace(text: str) -> str:
+    """The message without the Rust backtrace delta-rs appends when RUST_BACKTRACE is set: frame
+    lists ("0: <unknown> 1: ...") are for its developers, and would make a one-line error fifty."""
+    match = _BACKTRACE.search(text)
+    return text[: match.start()].rstrip() if match else text

@@ -32,6 +32,42 @@ from toolkit.archive.storage import Storage
 from toolkit.errors import NewsarchiveError
 from toolkit.schema import Schema
 
+
+class DamagedLog(NewsarchiveError):
+    """A commit file of a table's `_delta_log` does not parse (cut short, overwritten): a fault
+    `verify` names (exit 1); every other command cannot run (exit 2)."""
+
+
+def _damaged_log(storage: Storage, name: str) -> str | None:
+    """The first commit file of `name`'s log that is not JSON Lines, and where, or None.
+
+    Why: delta-rs only says "Json error: Truncated record" (with a Rust backtrace when RUST_BACKTRACE
+    is set), not which of the table's commits is damaged.
+    """
+    import pyarrow.fs as pafs
+
+    fs = storage.filesystem
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(storage.fs_path(name, "_delta_log"), allow_not_found=True))
+    except (OSError, pa.ArrowException):
+        return None
+    for info in sorted((i for i in infos if i.path.endswith(".json")), key=lambda i: i.path):
+        try:
+            with fs.open_input_stream(info.path) as stream:
+                lines = stream.read().decode("utf-8").splitlines()
+        except UnicodeDecodeError:
+            return f"_delta_log/{info.base_name} is not UTF-8 text"
+        except (OSError, pa.ArrowException):
+            continue
+        for number, line in enumerate(lines, 1):
+            try:
+                if line.strip():
+                    json.loads(line)
+            except json.JSONDecodeError as exc:
+                return f"_delta_log/{info.base_name}, line {number}: not valid JSON ({exc.msg})"
+    return None
+
+
 _DESCRIPTIONS = {
     ARTICLES: "newsarchive: validated, deduplicated article records",
     QUARANTINE: "newsarchive: rejected input lines with their errors",
@@ -80,6 +116,10 @@ class Archive:
                 f"{self.root}: no archive here ({name}/ is missing); create one with `newsarchive append`"
             ) from None
         except (DeltaError, OSError) as exc:
+            damage = _damaged_log(self.storage, name)
+            if damage:
+                raise DamagedLog(f"{self.storage.uri(name)}: the transaction log is damaged: {damage}; restore "
+                                 "that file from a backup (the table cannot be read without it)") from None
             if version is not None and "version" in str(exc).lower():
                 raise self.storage.error(name, f"no version {version}", exc) from None
             raise self.storage.error(name, "cannot open the table", exc) from None

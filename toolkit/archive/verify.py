@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, META_KEY, QUARANTINE
 from toolkit.archive.ledger import BatchRecord, committed_batches
 from toolkit.archive.maintenance import misread_stats
-from toolkit.archive.tables import Archive, file_actions, open_archive
+from toolkit.archive.tables import Archive, DamagedLog, file_actions, open_archive
 
 READ_BATCH_ROWS = 8192
 HASH_CHUNK = 4 << 20  # bytes read at a time while re-hashing a file (memory stays constant)
@@ -79,13 +79,18 @@ class VerifyReport:
 def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = False) -> VerifyReport:
     """Run every check on the archive's current version; faults are reported, not raised."""
     target = archive if isinstance(archive, Archive) else open_archive(archive)
-    report = VerifyReport(root=target.root, version=target.version)
-    rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
-    if rows[BATCHES] is None and target.has(BATCHES):  # a damaged ledger cannot vouch for anything
+    report = VerifyReport(root=target.root)
+    try:
+        report.version = target.version
+        rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
+        ledger = target.batches() if rows[BATCHES] is not None or not target.has(BATCHES) else None
+    except DamagedLog as exc:  # a fault to name, not a run that could not happen
+        report.add("transaction log", False, str(exc))
+        return report
+    if ledger is None:  # a damaged ledger cannot vouch for anything
         report.add("ledger", False, "not checked: the ledger's files are damaged (see `batches files` and "
                    "`batches fixity`)")
     else:
-        ledger = target.batches()
         pending = _check_ledger(target, ledger, report)
         _check_counts(target, ledger, rows, report, pending)
     _check_statistics(target, report)
@@ -284,7 +289,8 @@ def _check_unique_ids(archive: Archive, report: VerifyReport) -> None:
 def render_text(report: VerifyReport) -> str:
     lines = [f"{'ok   ' if c.ok else 'FAULT'}  {c.name}: {c.detail}" for c in report.checks]
     verdict = "archive verified" if report.ok else f"{len(report.faults)} fault(s) found"
-    lines.append(f"{verdict}: {report.root} at version {report.version}")
+    lines.append(f"{verdict}: {report.root} at version {report.version}" if report.version is not None
+                 else f"{verdict}: {report.root} (its version cannot be read)")
     return "\n".join(lines)
 
 

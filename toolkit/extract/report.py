@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.errors import EXIT_FINDINGS, EXIT_OK
+from toolkit.readers.jsonl import display_name
 
 
 @dataclass(frozen=True)
@@ -18,7 +19,8 @@ class Reject:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"input": self.input, "record": self.record, "reason": self.reason}
+        # a file name that is not UTF-8 is written with \xNN escapes: JSON holds only valid Unicode
+        return {"input": display_name(self.input), "record": self.record, "reason": self.reason}
 
     @property
     def where(self) -> str:

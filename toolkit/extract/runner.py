@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from toolkit.errors import NewsarchiveError
+from toolkit.errors import NewsarchiveError, note
 from toolkit.extract.decode import decode_bytes
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
@@ -26,6 +26,7 @@ from toolkit.extract.records import build_record
 from toolkit.extract.report import Duplicate, ExtractReport, Reject
 from toolkit.interrupts import worker_signals
 from toolkit.processes import start_context
+from toolkit.readers.jsonl import file_identity
 from toolkit.ui.progress import byte_progress
 
 FORMATS = ("auto", "maghress", "html", "warc")
@@ -99,20 +100,36 @@ def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[li
     wanted = SUFFIXES[fmt]
     found: dict[str, Source] = {}
     ignored: list[str] = []
+    seen: dict[object, str] = {}  # file identity -> the name it was first found under: read once
+    folders: set[str] = set()  # real paths of the folders walked (a symlink loop is walked once)
     for raw in inputs:
         name = os.fspath(raw)
         if os.path.isdir(name):
-            for member, size in _walk(name):
-                if _suffix_of(os.path.basename(member)) in wanted:
-                    found.setdefault(member, Source(member, _kind_for(member, fmt), size))
-                else:
-                    ignored.append(member)
+            if os.path.realpath(name) in folders:
+                note(f"{name}: this folder was already searched; each file is read once")
+            members = list(_walk(name, folders))
         elif os.path.isfile(name):
-            found.setdefault(name, Source(name, _kind_for(name, fmt), _size(name)))
+            members = [(name, _size(name))]
         elif os.path.exists(name):
             raise NewsarchiveError(f"{name}: not a regular file or directory")
         else:
             raise NewsarchiveError(f"{name}: no such file or directory; check the path")
+        repeats = []
+        for member, size in members:
+            if member != name and _suffix_of(os.path.basename(member)) not in wanted:
+                ignored.append(member)  # unless named later: a file named on the command line is read
+                continue
+            real = file_identity(member)
+            if real in seen:
+                repeats.append(seen[real])
+                continue
+            seen[real] = member
+            found[member] = Source(member, _kind_for(member, fmt), size)
+        if repeats:
+            note(f"{name}: {len(repeats)} of its files were already found (such as {repeats[0]}); "
+                 "each file is read once" if os.path.isdir(name)
+                 else f"{name} is already among the inputs (as {repeats[0]}); it is read once")
+    ignored = list(dict.fromkeys(m for m in ignored if file_identity(m) not in seen))
     if not found:
         raise NewsarchiveError(
             f"no pages found in {', '.join(map(os.fspath, inputs))}: directories are searched for "
@@ -122,17 +139,22 @@ def discover(inputs: Sequence[str | os.PathLike], fmt: str = "auto") -> tuple[li
     return [found[name] for name in sorted(found)], sorted(ignored)
 
 
-def _walk(folder: str) -> Iterator[tuple[str, int]]:
-    """Regular files under folder with their sizes; hidden files and folders are skipped."""
+def _walk(folder: str, walked: set[str]) -> Iterator[tuple[str, int]]:
+    """Regular files under folder with their sizes; hidden files and folders are skipped, and a
+    folder already walked (through a symlink, or named twice) is not walked again."""
+    real = os.path.realpath(folder)
+    if real in walked:
+        return
+    walked.add(real)
     try:
-        entries = list(os.scandir(folder))
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
         raise NewsarchiveError(f"{folder}: cannot list the folder ({exc.strerror})") from None
     for entry in entries:
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
-            yield from _walk(entry.path)
+            yield from _walk(entry.path, walked)
         elif entry.is_file():
             try:
                 size = entry.stat().st_size

@@ -51,12 +51,14 @@ WarcItem = WarcPage | WarcSkip | WarcProblem
 
 
 def iter_warc(path: str | Path) -> Iterator[WarcItem]:
-    """Every record of a WARC file, in order; damage ends the iteration with a WarcProblem."""
-    from warcio.archiveiterator import ArchiveIterator
-    from warcio.exceptions import ArchiveLoadFailed
-    from warcio.statusandheaders import StatusAndHeadersParserException
+    """Every record of a WARC file, in order; damage ends the iteration with a WarcProblem.
 
-    damage = (ArchiveLoadFailed, StatusAndHeadersParserException, EOFError, OSError, zlib.error, ValueError)
+    A record is only yielded once all the bytes its Content-Length declares were read: warcio itself
+    returns a record cut short by the end of the file (or of a gzip member) as if it were whole, so
+    a truncated crawl would otherwise pass for a complete one.
+    """
+    from warcio.archiveiterator import ArchiveIterator
+
     end = 0  # where the next record starts: the position of any damage found
     seen = False
     problem = _not_a_warc(path)
@@ -70,23 +72,90 @@ def iter_warc(path: str | Path) -> Iterator[WarcItem]:
             try:
                 record = next(records)
             except StopIteration:
+                rest = _left_over(stream, end)
+                if rest:
+                    yield WarcProblem(end, f"damaged WARC at byte {end}: {rest}; records before this point were "
+                                           "extracted, the rest was not read (is the file truncated?)")
                 return
-            except damage as exc:
-                where = f"damaged WARC at byte {end}" if seen else "not a WARC file"
-                yield WarcProblem(end, f"{where} ({_one_line(exc)}); "
-                                       "records before this point were extracted, the rest was not read")
+            except OSError as exc:
+                if exc.errno is not None:  # the disk, not the data: the caller words it
+                    raise
+                yield _damage(end, seen, exc)
+                return
+            except Exception as exc:  # noqa: BLE001 - whatever warcio raises on damaged bytes is damage
+                yield _damage(end, seen, exc)
                 return
             seen = True
             try:
                 item = _classify(record)
+                short = _missing_bytes(record)
                 offset = iterator.get_record_offset()
-                # where the next record starts (the length leaves out the blank lines between records)
-                end = max(offset, getattr(iterator, "offset", offset + iterator.get_record_length()))
-            except damage as exc:
-                yield WarcProblem(end, f"damaged WARC record at byte {end} ({_one_line(exc)}); "
-                                       "the rest of the file was not read")
+            except OSError as exc:
+                if exc.errno is not None:
+                    raise
+                yield _damage(end, seen, exc, record=True)
                 return
+            except Exception as exc:  # noqa: BLE001 - same: warcio's errors on damaged content
+                yield _damage(end, seen, exc, record=True)
+                return
+            if short:
+                yield WarcProblem(offset, f"damaged WARC at byte {offset}: {short}; records before this point "
+                                          "were extracted, the rest was not read (is the file truncated?)")
+                return
+            # where the next record starts (the length leaves out the blank lines between records)
+            end = max(offset, getattr(iterator, "offset", offset + iterator.get_record_length()))
             yield replace(item, offset=offset)
+
+
+def _damage(end: int, seen: bool, exc: BaseException, record: bool = False) -> WarcProblem:
+    if record:
+        return WarcProblem(end, f"damaged WARC record at byte {end} ({_one_line(exc)}); "
+                                "the rest of the file was not read")
+    where = f"damaged WARC at byte {end}" if seen else "not a WARC file"
+    return WarcProblem(end, f"{where} ({_one_line(exc)}); records before this point were extracted, "
+                            "the rest was not read")
+
+
+def _left_over(stream, end: int) -> str | None:
+    """What follows the last whole record, when it is more than the blank lines that end a WARC.
+
+    warcio stops without a word when the file ends inside a record's header block.
+    """
+    stream.seek(0, 2)
+    size = stream.tell()
+    if size <= end:
+        return None
+    stream.seek(end)
+    tail = stream.read(min(size - end, 1 << 20))
+    if tail.startswith(b"\x1f\x8b"):
+        try:
+            tail = gzip.decompress(tail)
+        except (OSError, EOFError, zlib.error):
+            return f"{size - end:,} bytes after the last whole record are not a whole gzip member"
+    if not tail.strip():
+        return None
+    return f"{size - end:,} bytes after the last whole record are not a whole record"
+
+
+def _missing_bytes(record) -> str | None:
+    """Why the record is not whole (no Content-Length, or fewer bytes than it declares), else None.
+
+    Reads what is left of the record: warcio would read (and drop) it anyway before the next one.
+    """
+    from warcio.limitreader import LimitReader
+
+    declared = record.rec_headers.get_header("Content-Length")
+    try:
+        if declared is None or int(declared) < 0:
+            raise ValueError
+    except ValueError:
+        return f"the record's WARC header has no valid Content-Length ({declared!r})"
+    raw = record.raw_stream
+    while raw.read(1 << 16):
+        pass
+    if isinstance(raw, LimitReader) and raw.limit > 0:
+        return f"the record is cut short: {raw.limit:,} of its {int(declared):,} bytes are missing"
+    return None
 
 
 def _not_a_warc(path: str | Path) -> str | None:

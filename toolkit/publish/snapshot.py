@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.errors import NewsarchiveError
+from toolkit.errors import NewsarchiveError, environment_error
 from toolkit.publish.card import CARD_FILE, CardInputs, default_citation, render_card
 from toolkit.publish.chart import CHART_FILE, draw_articles_per_month
 from toolkit.publish.checksums import SUMS_FILE, write_sums
@@ -149,6 +149,24 @@ def _install(build: Path, output: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def _write_shards(source, schema, folder: Path, options: ShardOptions | None) -> ShardSet:
+    """The shards, or one line naming why they cannot be written: the archive cannot be read (a
+    data file missing or damaged: `verify` names it) or the output cannot be written."""
+    import duckdb
+    import pyarrow as pa
+
+    try:
+        return write_shards(source.articles, schema, folder, options)
+    except (duckdb.Error, OSError, pa.ArrowException) as exc:
+        refused = environment_error(exc)
+        if refused is not None:
+            raise refused from None
+        text = " ".join(str(exc).split())
+        text = text[:300] + "..." if len(text) > 300 else text
+        raise NewsarchiveError(f"archive {source.root}: cannot read version {source.version} ({text}); run "
+                               f"`newsarchive verify --archive {source.root}` to name the damaged files") from None
+
+
 def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of: int | None = None,
             dataset: str | Path | None = None, repo_id: str | None = None, push: bool = False,
             dry_run: bool = False, force: bool = False, options: ShardOptions | None = None) -> Snapshot:
@@ -182,7 +200,7 @@ def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of:
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir()
     try:
-        shards = write_shards(source.articles, schema, build / "data", options)
+        shards = _write_shards(source, schema, build / "data", options)
         stats = compute_stats(build)
         previous = previous_snapshot(output, tag)
         changelog = compute_changelog(build, *previous) if previous else None

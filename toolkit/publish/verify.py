@@ -108,6 +108,12 @@ def verify_snapshot(path: str | Path) -> SnapshotCheck:
     if not (folder / SUMS_FILE).is_file():
         raise NewsarchiveError(f"{folder}: not a snapshot (no {SUMS_FILE}); pass the folder `publish` wrote")
     check = SnapshotCheck(folder)
+    try:
+        (folder / SUMS_FILE).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:  # a damaged list of checksums is a finding, not a crash
+        check.problems.append(f"{SUMS_FILE}: not text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                              "the file is damaged: restore it from the published copy")
+        return check
     check.problems.extend(check_sums(folder))
     check.files = sum(1 for line in (folder / SUMS_FILE).read_text(encoding="utf-8").splitlines() if line.strip())
     if check.problems:  # a file that does not match its checksum is not worth loading

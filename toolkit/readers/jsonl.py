@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from toolkit.errors import NewsarchiveError
+from toolkit.errors import NewsarchiveError, note
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
 COMPRESSED_SUFFIXES = ("", ".gz", ".zst", ".zstd")
@@ -23,6 +23,17 @@ BOM = b"\xef\xbb\xbf"
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 DEFAULT_BLOCK_BYTES = 4 << 20
+#: Compressions that are not read: a clear refusal beats quarantining every "line" of binary data.
+_OTHER_MAGIC = {b"\xfd7zXZ\x00": "xz", b"\x04\x22\x4d\x18": "lz4", b"PK\x03\x04": "a zip archive",
+                b"7z\xbc\xaf\x27\x1c": "a 7z archive"}
+
+
+def _other_compression(head: bytes) -> str | None:
+    """The compression the first 6 bytes show, among those not read (bzip2: "BZh", the block size
+    digit, then the start of its block magic)."""
+    if head[:3] == b"BZh" and head[3:4].isdigit() and head[4:6] == b"1A":
+        return "bzip2"
+    return next((name for magic, name in _OTHER_MAGIC.items() if head.startswith(magic)), None)
 
 
 @dataclass(frozen=True)
@@ -61,13 +72,23 @@ def is_jsonl_name(name: str) -> bool:
 
 
 def discover(paths: Sequence[str | os.PathLike]) -> list[InputFile]:
-    """Expand paths (files, directories searched recursively, `-` for stdin) into inputs, in order."""
+    """Expand paths (files, directories searched recursively, `-` for stdin) into inputs, in order.
+
+    Each file is read once, however often it is named (`x x`, `./x x`, `dir dir/x`, a symlink to
+    it): the repeats are dropped with a note on stderr. Reading it twice counted its records twice,
+    and made `append` start over forever (its second copy is "already archived" by the first).
+    """
     if not paths:
         raise NewsarchiveError("no input given; pass one or more .jsonl files, directories, or - for stdin")
     found: list[InputFile] = []
+    seen: dict[object, str] = {}  # file identity -> the name it was first found under
     for raw in paths:
         text = os.fspath(raw)
         if text == "-":
+            if "-" in seen:
+                note("- is named more than once; standard input is read once")
+                continue
+            seen["-"] = "-"
             found.append(InputFile(name="<stdin>", path=None))
             continue
         path = Path(text)
@@ -79,14 +100,48 @@ def discover(paths: Sequence[str | os.PathLike]) -> list[InputFile]:
                 raise NewsarchiveError(
                     f"{path}: directory holds no .jsonl or .ndjson files (optionally .gz or .zst)"
                 )
-            found.extend(InputFile(name=str(p), path=p) for p in members)
         elif path.is_file():
-            found.append(InputFile(name=str(path), path=path))
+            members = [path]
         elif path.exists():
             raise NewsarchiveError(f"{path}: not a regular file or directory")
         else:
             raise NewsarchiveError(f"{path}: no such file or directory")
+        repeats: list[tuple[Path, str]] = []
+        for member in members:
+            real = file_identity(member)
+            if real in seen:
+                repeats.append((member, seen[real]))
+                continue
+            seen[real] = str(member)
+            found.append(InputFile(name=display_name(member), path=member))
+        if repeats and not path.is_dir():
+            note(f"{text} is already among the inputs (as {repeats[0][1]}); it is read once")
+        elif repeats:
+            some = "its files were" if len(repeats) == len(members) else f"{len(repeats)} of its files were"
+            note(f"{text}: {some} already named (such as {repeats[0][1]}); each file is read once")
     return found
+
+
+def file_identity(path: str | os.PathLike) -> object:
+    """What makes two paths the same file: device and inode (a symlink, a hard link, `./x` and `x`),
+    else the real path."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return (info.st_dev, info.st_ino)
+
+
+def display_name(path: str | os.PathLike) -> str:
+    """The path as text that can be written anywhere: bytes of a file name that are not UTF-8
+    (Python keeps them as lone surrogates) become \\xNN escapes. Why: the name goes into JSON
+    reports, the ledger and the quarantine, which only hold valid Unicode."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
 
 
 class _CountingReader:
@@ -116,18 +171,76 @@ def _open(source: InputFile) -> tuple[BinaryIO, _CountingReader]:
     except OSError as exc:
         raise NewsarchiveError(f"{source.name}: cannot open ({exc.strerror})") from None
     counter = _CountingReader(raw)
-    head = _peek(counter, 4)
+    head = _peek(counter, 6)
     if head.startswith(GZIP_MAGIC):
         stream: BinaryIO = gzip.GzipFile(fileobj=_Prefixed(head, counter), mode="rb")  # type: ignore[arg-type]
-    elif head.startswith(ZSTD_MAGIC):
-        import zstandard
-
-        stream = zstandard.ZstdDecompressor().stream_reader(  # type: ignore[assignment]
-            _Prefixed(head, counter), read_across_frames=True
-        )
+    elif _is_zstd(head):
+        stream = _ZstdFrames(_Prefixed(head, counter))  # type: ignore[assignment]
+    elif kind := _other_compression(head):
+        raise NewsarchiveError(f"{source.name}: this is {kind} data, which newsarchive does not read; "
+                               "decompress it, or recompress it with gzip or zstd")
     else:
         stream = _Prefixed(head, counter)  # type: ignore[assignment]
     return stream, counter
+
+
+def _is_zstd(head: bytes) -> bool:
+    """A zstd frame, or a skippable frame (pzstd starts its files with one)."""
+    return head.startswith(ZSTD_MAGIC) or (len(head) >= 4 and head[0] & 0xF0 == 0x50 and head[1:4] == b"\x2a\x4d\x18")
+
+
+class _ZstdFrames:
+    """Zstandard frames one after another (pzstd and zstd -T write several), decompressed as read.
+
+    Why not zstandard's `stream_reader`: it ends quietly when the data stops inside a frame, so a
+    file cut in half would read as a shorter, whole one. Here the end of the input inside a frame is
+    an EOFError, as gzip's reader raises. Compressed bytes are fed in small pieces (grown while the
+    output stays small) so that a highly compressible frame cannot fill the memory in one call.
+    """
+
+    def __init__(self, raw: _Prefixed) -> None:
+        import zstandard
+
+        self.raw = raw
+        self.context = zstandard.ZstdDecompressor()
+        self.frame: zstandard.ZstdDecompressionObj | None = None
+        self.buffer = bytearray()
+        self.unused = b""  # compressed bytes after the end of a frame: the next frame's start
+        self.piece = 1 << 12
+        self.ended = False
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.ended and (n < 0 or len(self.buffer) < n):
+            self._decompress_more()
+        n = len(self.buffer) if n < 0 else min(n, len(self.buffer))
+        data = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return data
+
+    def _decompress_more(self) -> None:
+        data, self.unused = (self.unused, b"") if self.unused else (self.raw.read(self.piece), b"")
+        if not data:
+            if self.frame is not None:
+                raise EOFError("the data ends inside a zstd frame")
+            self.ended = True
+            return
+        if self.frame is None:
+            self.frame = self.context.decompressobj()
+        out = self.frame.decompress(data)
+        self.buffer += out
+        if len(out) < (1 << 20):
+            self.piece = min(self.piece * 2, 1 << 18)
+        elif len(out) > (8 << 20):
+            self.piece = max(1 << 8, self.piece // 8)
+        if self.frame.eof:
+            self.unused = self.frame.unused_data
+            self.frame = None
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 def _peek(reader: _CountingReader, n: int) -> bytes:
@@ -168,8 +281,11 @@ class _Prefixed:
 def _split_trailing_blank(data: bytes) -> int:
     """Index where the run of whitespace-only lines at the end of `data` begins."""
     stripped = len(data)
-    while stripped and data[stripped - 1] in b" \t\r\n":  # no rstrip(): it would copy the block
+    while stripped and data[stripped - 1] in b" \t\r\n":  # no rstrip() for a few bytes: it copies the block
         stripped -= 1
+        if len(data) - stripped > 64:  # a long blank run: one copy beats a Python loop per byte
+            stripped = len(data.rstrip(b" \t\r\n"))
+            break
     if stripped == len(data):
         return len(data)
     if stripped == 0:
@@ -183,9 +299,15 @@ def read_blocks(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
     on_progress: Callable[[int], None] | None = None,
 ) -> Iterator[Block]:
-    """Yield blocks of whole lines. Whitespace-only lines at the very end are not records."""
+    """Yield blocks of whole lines. Whitespace-only lines at the very end are not records.
+
+    Pieces of a line longer than a block, and runs of whitespace-only lines (records or not,
+    depending on what follows), are kept in lists and joined once: concatenating them block after
+    block took quadratic time (50 MB of newlines on standard input: a minute).
+    """
     stream, counter = _open(source)
-    carry = b""
+    carry: list[bytes] = []  # the start of a line whose newline has not been read yet
+    blank: list[bytes] = []  # whole whitespace-only lines: records only if a record follows
     first = True
     try:
         while True:
@@ -217,17 +339,25 @@ def read_blocks(
                 break
             cut = chunk.rfind(b"\n")
             if cut < 0:  # one line longer than a block: keep reading
-                carry += chunk
+                carry.append(chunk)
                 continue
-            body = b"".join((carry, memoryview(chunk)[: cut + 1]))  # one copy, not two
-            carry = chunk[cut + 1:]
+            body = b"".join((*carry, memoryview(chunk)[: cut + 1]))  # one copy, not two
+            carry = [chunk[cut + 1:]]
             keep = _split_trailing_blank(body)
+            if keep == 0:
+                blank.append(body)
+                continue
+            if blank:  # followed by a record: these lines are records (empty ones) after all
+                keep += sum(map(len, blank))
+                body = b"".join((*blank, body))
+                blank = []
             if keep < len(body):
-                body, carry = body[:keep], body[keep:] + carry
-            if body:
-                yield Block(source, body, counter.count)
-        if carry.strip(b" \t\r\n"):
-            body = carry if carry.endswith(b"\n") else carry + b"\n"
+                blank.append(body[keep:])
+                body = body[:keep]
+            yield Block(source, body, counter.count)
+        last = b"".join(carry)
+        if last.strip(b" \t\r\n"):
+            body = b"".join((*blank, last if last.endswith(b"\n") else last + b"\n"))
             keep = _split_trailing_blank(body)
             yield Block(source, body[:keep], counter.count)
     finally:
@@ -274,9 +404,9 @@ def plain_ranges(source: InputFile, block_bytes: int = DEFAULT_BLOCK_BYTES) -> I
         return None
     try:
         with open(source.path, "rb") as f:
-            head = f.read(4)
+            head = f.read(6)
             size = os.fstat(f.fileno()).st_size
-            if head.startswith((GZIP_MAGIC, ZSTD_MAGIC)) or not source.path.is_file():
+            if head.startswith(GZIP_MAGIC) or _is_zstd(head) or _other_compression(head) or not source.path.is_file():
                 return None
             start = len(BOM) if head.startswith(BOM) else 0
             stop = _records_stop(f.fileno(), start, size)

@@ -216,5 +216,9 @@ class ReferenceValidator:
     def judge(self, record: Any, properties: set[str] | None = None) -> Verdict:
         """The verdict on a record already parsed by `parse_line`."""
         record_id = record.get("id") if isinstance(record, dict) else None
-        return Verdict(record, record_id if isinstance(record_id, str) else None,
-                       self.problems(record, properties))
+        try:
+            problems = self.problems(record, properties)
+        except RecursionError:  # a recursive schema ($ref to "#") and a record nested hundreds deep
+            problems = [Problem("", "depth", "nested too deeply to be checked against a recursive schema; "
+                                             "such a record cannot be validated")]
+        return Verdict(record, record_id if isinstance(record_id, str) else None, problems)
