@@ -138,8 +138,10 @@ def fault(step: str) -> None:
     if action == "interrupt":
         raise KeyboardInterrupt
     if action.startswith("hang:"):
-        with open(action[len("hang:"):], "w") as marker:
-            marker.write(f"{os.getpid()} {step}\n")
+        path = action[len("hang:"):]
+        with open(f"{path}.{os.getpid()}", "w") as marker:  # whole when it appears, even if two
+            marker.write(f"{os.getpid()} {step}\n")        # worker processes reach the step at once
+        os.replace(f"{path}.{os.getpid()}", path)
         while True:  # until the test kills this process
             time.sleep(60)
     raise ValueError(f"{FAULT_VARIABLE}={setting!r}: the action is interrupt or hang:PATH")
