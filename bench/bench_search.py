@@ -70,7 +70,9 @@ else:
     out["p50_ms"] = times[len(times) // 2]
     out["p95_ms"] = times[int(len(times) * 0.95)]
 out["written_mb"] = (int(io()["wchar"]) - written) / 1e6
-out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+usage = resource.getrusage(resource.RUSAGE_SELF)
+out["maxrss_mb"] = usage.ru_maxrss / 1024
+out["cpu_s"] = usage.ru_utime + usage.ru_stime  # all threads: a load-independent view of the work
 print(json.dumps(out))
 """
 
@@ -130,10 +132,12 @@ def bench_size(n: int, work: Path, engines: list[str], parts: set[str]) -> list[
                        stdout=subprocess.DEVNULL)
         result["tantivy"]["cli_s"] = time.perf_counter() - start
     lines = [f"== {n:,} articles" + (f" (+{max(1, n // 50):,})" if "update" in parts else "")]
-    rows = [("first index, s", "build", "seconds"), ("  peak RSS, MB", "build", "maxrss_mb"),
+    rows = [("first index, s", "build", "seconds"), ("  CPU (user+sys), s", "build", "cpu_s"),
+            ("  peak RSS, MB", "build", "maxrss_mb"),
             ("  index size, MB", "build", "size_mb")]
     if "update" in parts:
-        rows += [("update, s", "update", "seconds"), ("  written, MB", "update", "written_mb"),
+        rows += [("update, s", "update", "seconds"), ("  CPU (user+sys), s", "update", "cpu_s"),
+                 ("  written, MB", "update", "written_mb"),
                  ("  index size after, MB", "update", "size_mb")]
     if "query" in parts:
         rows += [("query p50, ms", "query", "p50_ms"), ("query p95, ms", "query", "p95_ms"),
