@@ -153,14 +153,19 @@ def test_saved_html_warc_with_trackers_and_amp_page_give_one_id(tmp_path):
 
     crawl = tmp_path / "crawl"
     crawl.mkdir()
-    target = "http://ledesk.ma/actualites/le-maroc-lance-sa-campagne-de-vaccination?utm_source=twitter&fbclid=x"
     with open(crawl / "crawl.warc.gz", "wb") as stream:
         writer = WARCWriter(stream, gzip=True)
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
-        # the crawled copy has no canonical link: the target URI, trackers and all, is its only address
+        # crawled through a shortlink with trackers: the page's canonical link (same site) is its address
         writer.write_record(writer.create_warc_record(
-            target, "response", payload=BytesIO(page(canonical=None).encode()), http_headers=headers,
+            "http://ledesk.ma/?p=4521&utm_source=twitter&fbclid=x", "response",
+            payload=BytesIO(page(canonical=CANONICAL).encode()), http_headers=headers,
             warc_headers_dict={"WARC-Date": "2021-01-28T12:00:00Z"}))
+        # another crawl, of a copy without canonical link: the target URI is its only address
+        writer.write_record(writer.create_warc_record(
+            "http://ledesk.ma/actualites/le-maroc-lance-sa-campagne-de-vaccination?utm_source=twitter&fbclid=x",
+            "response", payload=BytesIO(page(canonical=None).encode()), http_headers=headers,
+            warc_headers_dict={"WARC-Date": "2021-01-29T12:00:00Z"}))
 
     amp = tmp_path / "amp"
     amp.mkdir()  # an AMP page saved by a browser: its canonical link is missing, the comment has its address
@@ -170,9 +175,12 @@ def test_saved_html_warc_with_trackers_and_amp_page_give_one_id(tmp_path):
 
     ids = set()
     for folder in (saved, crawl, amp):
-        [record] = run_extract(tmp_path / f"run-{folder.name}", inputs=[folder]).records
-        ids.add(record["id"])
-        assert record["source"] == "Le Desk"
+        run = run_extract(tmp_path / f"run-{folder.name}", inputs=[folder])
+        [record] = run.records
+        assert run.report.rejected == 0 and record["source"] == "Le Desk"
         assert "utm_source" not in record["url"] and "fbclid" not in record["url"]
+        ids.add(record["id"])
+    # the crawl's two copies were found to be one article by their id, not only by their text
+    assert [d.why for d in run_extract(tmp_path / "run-again", inputs=[crawl]).report.duplicates] == ["same id"]
     assert len(ids) == 1
     assert ids == {record_id(CANONICAL, "", "", "")}
