@@ -83,7 +83,7 @@ def test_the_key_is_an_https_url_and_the_id_its_hash():
     assert identity_key("http://www.ledesk.ma/x/?utm_source=a#f") == "https://ledesk.ma/x"
     assert record_id("http://www.ledesk.ma/x/", "", "", "") == hashlib.sha256(b"https://ledesk.ma/x").hexdigest()[:32]
     # records without a url keep rule 1's key: Maghress ids do not change
-    key = "Le360\n2020-11-09\nTitre".encode()
+    key = b"Le360\n2020-11-09\nTitre"
     assert record_id(None, "Le360", "2020-11-09", "Titre") == hashlib.sha256(key).hexdigest()[:32]
 
 
@@ -170,7 +170,8 @@ def test_saved_html_warc_with_trackers_and_amp_page_give_one_id(tmp_path):
     amp = tmp_path / "amp"
     amp.mkdir()  # an AMP page saved by a browser: its canonical link is missing, the comment has its address
     (amp / "amp.html").write_text(
-        "<!-- saved from url=(0071)https://www.ledesk.ma/actualites/le-maroc-lance-sa-campagne-de-vaccination/amp/ -->\n"
+        "<!-- saved from url=(0071)https://www.ledesk.ma/actualites/"
+        "le-maroc-lance-sa-campagne-de-vaccination/amp/ -->\n"
         + page(canonical=None, amp=True), encoding="utf-8")
 
     ids = set()

@@ -43,7 +43,7 @@ _COPYRIGHT = re.compile(
     r"|(?:كل|جميع)\s+الحقوق\s+محفوظة\s+ل?|حقوق\s+النشر\s+محفوظة|حقوق\s+النشر",
     re.IGNORECASE,
 )
-_EDGE = " .,;:|-–—·•»«\"'()[]/\\"
+_EDGE = " @.,;:|-–—·•»«\"'()[]/\\"
 _HOST_LIKE = re.compile(r"^(?:https?://)?(?:www\.)?[\w-]+(?:\.[\w-]+)+/?$", re.UNICODE)
 #: Names of a page rather than of an outlet, as sites put them beside their name.
 GENERIC_NAMES = frozenset({
