@@ -12,7 +12,15 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 from tests.extract.conftest import run_extract
-from toolkit.extract.ids import ID_RULE_VERSION, choose_url, identity_key, record_id, registered_domain, same_site
+from toolkit.extract.ids import (
+    ID_RULE_VERSION,
+    choose_url,
+    clean_address,
+    identity_key,
+    record_id,
+    registered_domain,
+    same_site,
+)
 
 A = "https://www.ledesk.ma/actualites/le-maroc-lance-sa-campagne/"
 
@@ -185,3 +193,23 @@ def test_saved_html_warc_with_trackers_and_amp_page_give_one_id(tmp_path):
     assert [d.why for d in run_extract(tmp_path / "run-again", inputs=[crawl]).report.duplicates] == ["same id"]
     assert len(ids) == 1
     assert ids == {record_id(CANONICAL, "", "", "")}
+
+
+@pytest.mark.parametrize(("head", "url"), [
+    # a syndicated copy: the canonical link names the partner that first published it
+    ('<link rel="canonical" href="https://www.partner.example/wire/123">', "https://le360.ma/wire/le-maroc-vaccine"),
+    # ... and the page's own og:url on the fetched site is its address
+    ('<link rel="canonical" href="https://www.partner.example/wire/123">'
+     '<meta property="og:url" content="https://le360.ma/societe/le-maroc-vaccine">',
+     "https://le360.ma/societe/le-maroc-vaccine"),
+    # a canonical link to the home page names the site, not the article
+    ('<link rel="canonical" href="https://le360.ma/">', "https://le360.ma/wire/le-maroc-vaccine"),
+    # relative canonical links are resolved against the fetched address
+    ('<link rel="canonical" href="/societe/le-maroc-vaccine">', "https://le360.ma/societe/le-maroc-vaccine"),
+])
+def test_a_crawled_page_keeps_its_own_address(head, url):
+    from toolkit.extract.html import parse_html
+
+    html = page(canonical=None).replace("<title>", head + "<title>")
+    parsed = parse_html(html.encode(), url="https://le360.ma/wire/le-maroc-vaccine?utm_source=rss")
+    assert clean_address(parsed.url) == url

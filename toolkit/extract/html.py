@@ -21,7 +21,7 @@ from toolkit.extract.decode import declared_html_charset, decode_bytes
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.ids import canonical_url, choose_url
 from toolkit.extract.normalize import clean_inline
-from toolkit.extract.outlet import declared_url, mirror_url, saved_from_url, site_name
+from toolkit.extract.outlet import declared_urls, mirror_url, saved_from_url, site_name
 from toolkit.extract.records import Page, iso_date
 
 _quiet = False
@@ -57,7 +57,9 @@ def parse_html(data: bytes | str, url: str | None = None, charset: str | None = 
     if tree is None:
         raise PageRejected("no article text found in the HTML (empty page, or nothing but navigation)")
     fetched = canonical_url(url) or saved_from_url(data) or mirror_url(path)
-    page_url = choose_url(declared_url(tree, fetched), fetched)
+    # the first declared address that wins over the fetched one (a canonical link to a partner site
+    # does not hide an og:url on the fetched site), else the fetched one
+    page_url = next((u for u in declared_urls(tree, fetched) if choose_url(u, fetched) == u), None) or fetched
     try:
         doc = bare_extraction(  # copies the tree: it is read again below
             tree, url=page_url, with_metadata=True, include_comments=False, include_tables=False,

@@ -82,6 +82,11 @@ def mirror_url(path: str | None) -> str | None:
 
 def declared_url(tree, base: str | None) -> str | None:
     """The address the page declares for itself (canonical link, og:url, JSON-LD), absolute, or None."""
+    return next(iter(declared_urls(tree, base)), None)
+
+
+def declared_urls(tree, base: str | None) -> list[str]:
+    """Every address the page declares for itself, absolute, in the order of `declared_url`."""
     href_base = next((e.get("href") for e in tree.iter("base") if e.get("href")), None)
     if href_base:
         base = urljoin(base or "", href_base.strip())
@@ -95,6 +100,7 @@ def declared_url(tree, base: str | None) -> str | None:
             entity = entity.get("@id") or entity.get("url")
         candidates.append(entity)
     og = canonical_url(metas.get("og:url"))
+    found: list[str] = []
     for candidate in candidates:
         if not isinstance(candidate, str) or not candidate.strip():
             continue
@@ -102,9 +108,9 @@ def declared_url(tree, base: str | None) -> str | None:
         if href.startswith("//"):
             href = "https:" + href
         url = canonical_url(href) or (canonical_url(urljoin(base or og or "", href)) if base or og else None)
-        if url:
-            return url
-    return None
+        if url and url not in found:
+            found.append(url)
+    return found
 
 
 # --- the outlet's name --------------------------------------------------------------------------
