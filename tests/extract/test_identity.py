@@ -213,3 +213,17 @@ def test_a_crawled_page_keeps_its_own_address(head, url):
     html = page(canonical=None).replace("<title>", head + "<title>")
     parsed = parse_html(html.encode(), url="https://le360.ma/wire/le-maroc-vaccine?utm_source=rss")
     assert clean_address(parsed.url) == url
+
+
+def test_rekey_moves_a_version_1_record_to_version_2():
+    from toolkit.extract.ids import rekey
+
+    url = "http://www.ledesk.ma/x/?utm_source=a"
+    old = {"id": hashlib.sha256(url.encode()).hexdigest()[:32], "source": "Le Desk", "title": "T",
+           "published_date": "2021-01-28", "url": url}
+    new = rekey(old)
+    assert new["id"] == record_id("https://ledesk.ma/x", "", "", "") != old["id"]
+    assert {k: v for k, v in new.items() if k != "id"} == {k: v for k, v in old.items() if k != "id"}
+    maghress = {"id": record_id(None, "Le360", "2020-11-09", "Titre"), "source": "Le360", "title": "Titre",
+                "published_date": "2020-11-09"}
+    assert rekey(maghress) == maghress

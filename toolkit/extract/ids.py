@@ -65,6 +65,13 @@ def record_id(url: str | None, source: str, published_date: str, title: str) -> 
     return hashlib.sha256(key.encode("utf-8")).hexdigest()[:ID_HEX_CHARS]
 
 
+def rekey(record: dict) -> dict:
+    """The record with its id recomputed by the current rule (docs/identity.md: bringing an archive made
+    with version 1 to version 2). Everything else is left as it is."""
+    fresh = record_id(record.get("url"), record["source"], str(record["published_date"]), record["title"])
+    return {**record, "id": fresh}
+
+
 def is_tracking_parameter(name: str) -> bool:
     """True for a query parameter that does not change the page (see `TRACKING_PARAMETERS`)."""
     lowered = name.lower()
