@@ -103,6 +103,9 @@ def test_application_name_and_a_host_only_site_name(tmp_path):
     assert extract_one(tmp_path / "b", "a.html", page("Vaccination", FR_TEXT, head))["source"] == "fr.le360.ma"
     head = "<title>Vaccination</title><meta property='og:site_name' content='www.Le360.ma'>"  # and no URL
     assert extract_one(tmp_path / "c", "a.html", page("Vaccination", FR_TEXT, head))["source"] == "le360.ma"
+    # a host is no name: --source names the outlet then
+    record = extract_one(tmp_path / "d", "a.html", page("Vaccination", FR_TEXT, head), source="Le360")
+    assert record["source"] == "Le360"
 
 
 def test_wget_mirror_folders_give_the_address(tmp_path):

@@ -21,7 +21,7 @@ from toolkit.extract.decode import declared_html_charset, decode_bytes
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.ids import canonical_url, choose_url
 from toolkit.extract.normalize import clean_inline
-from toolkit.extract.outlet import declared_urls, mirror_url, saved_from_url, site_name
+from toolkit.extract.outlet import declared_host, declared_urls, mirror_url, saved_from_url, site_name
 from toolkit.extract.records import Page, iso_date
 
 _quiet = False
@@ -74,7 +74,7 @@ def parse_html(data: bytes | str, url: str | None = None, charset: str | None = 
     if lines and clean_inline(lines[0]) == clean_inline(title):
         lines = lines[1:]
     published = _checked_date(doc.date)
-    source = site_name(tree, page_url, title) or clean_inline(source or "") or _host(page_url)
+    source = site_name(tree, page_url, title) or clean_inline(source or "") or _host(page_url) or declared_host(tree)
     authors = doc.author.split(";") if doc.author else []
     tags = [*(doc.categories or []), *(doc.tags or [])]
     return Page(

@@ -16,7 +16,8 @@ read here, from the whole parsed tree:
   copyright notices, years and "all rights reserved" go, "Accueil | Le Desk" keeps the part that is
   not a generic page name (or that matches the host). A name that is only a host name, a slogan
   (more than `MAX_NAME_WORDS` words that do not name the host) or nothing but generic words is not
-  used: the next place is tried, then `extract --source`, then the URL's host.
+  used: the next place is tried, then `extract --source`, then the URL's host, then the host the
+  page gave as its name (`declared_host`).
 """
 
 from __future__ import annotations
@@ -136,16 +137,24 @@ def site_name(tree, url: str | None, headline: str | None) -> str | None:
     publishers, websites = _json_ld_names(tree)
     candidates += publishers + websites
     candidates += [metas.get(k) for k in ("publisher", "dc.publisher", "dcterms.publisher", "copyright")]
-    host_named = None  # a declared name that is only a host: the host, when the page has no URL to take one from
     for candidate in candidates:
         if isinstance(candidate, str):
             name = clean_site_name(candidate, url)
             if name:
                 return name
-            bare = clean_inline(candidate).lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-            if host_named is None and _HOST_LIKE.match(bare) and registered_domain(bare):
-                host_named = bare.removeprefix("www.")
-    return title_site_name(_title_text(tree), headline, url) or (None if url else host_named)
+    return title_site_name(_title_text(tree), headline, url)
+
+
+def declared_host(tree) -> str | None:
+    """A host name the page gives as its site name ("www.Le360.ma"), lower-cased without "www.": the
+    host to fall back to when the page has no address to take one from."""
+    metas = meta_values(tree)
+    for key in ("og:site_name", "application-name"):
+        bare = clean_inline(metas.get(key) or "").lower().removeprefix("https://").removeprefix("http://")
+        bare = bare.rstrip("/")
+        if _HOST_LIKE.match(bare) and registered_domain(bare):
+            return bare.removeprefix("www.")
+    return None
 
 
 def clean_site_name(raw: str, url: str | None = None) -> str | None:
