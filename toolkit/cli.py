@@ -91,14 +91,16 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
 @click.option("--languages", default=None, metavar="CODES",
               help="Candidate languages, ISO 639-1, comma-separated (default: ar,fr,en,es,de,it,pt,nl).")
+@click.option("--source", default=None, metavar="NAME",
+              help="The outlet of HTML pages that name none (a folder of pages saved from one site).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | None, jobs: int | None,
-                languages: str | None, quiet: bool) -> None:
+                languages: str | None, source: str | None, quiet: bool) -> None:
     """Extract article records from page files or directories: Maghress dumps, HTML, WARC(.gz)."""
     from toolkit.extract import extract
 
     report = extract(inputs, output, fmt=fmt, rejects=rejects, jobs=jobs, progress=not quiet,
-                     languages=languages.split(",") if languages else None)
+                     languages=languages.split(",") if languages else None, source=source)
     click.echo(report.summary(), err=output == "-")
     sys.exit(report.exit_code)
 

@@ -30,8 +30,9 @@ def test_paragraphs_are_joined_with_one_blank_line():
 
 
 def test_id_rule():
-    url = "https://le360.ma/politique/article_1"
+    url = "https://le360.ma/politique/article_1"  # already in its folded form: the key is the url itself
     assert record_id(url, "Le360", "2020-01-01", "Titre") == hashlib.sha256(url.encode()).hexdigest()[:32]
+    assert record_id("http://www.le360.ma/politique/article_1/?utm_source=x", "", "", "") == record_id(url, "", "", "")
     key = b"Le360\n2020-01-01\nTitre"
     assert record_id(None, "Le360", "2020-01-01", "Titre") == hashlib.sha256(key).hexdigest()[:32]
     assert record_id(None, "Le360", "2020-01-01", "Titre") != record_id(None, "Le360", "2020-01-02", "Titre")

@@ -75,8 +75,8 @@ def test_warc_round_trip(tmp_path, gz):
     run = run_extract(tmp_path)
 
     assert run.report.exit_code == 1
-    # the target URI, not the canonical link
-    assert [r["url"] for r in run.records] == [FR_URI, AR_URI, RESOURCE_URI]
+    # the canonical link on the target URI's site wins over it (issue 13); without one, the target URI
+    assert [r["url"] for r in run.records] == ["https://www.medias24.example/canonical", AR_URI, RESOURCE_URI]
     fr, ar, resource = run.records
     assert resource["source"] == "Le360" and resource["crawled_at"] == "2021-01-29T08:00:00Z"
     assert fr["crawled_at"] == "2021-01-28T19:00:00Z" and ar["crawled_at"] == "2021-01-28T20:15:30.250Z"

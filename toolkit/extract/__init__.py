@@ -19,14 +19,15 @@ One page at a time, without files:
 
 Modules: `maghress` (dumps, with the table of editions), `html` (trafilatura), `warc` (warcio),
 `decode` (bytes to text), `normalize` (NFC, spaces, paragraphs), `language` (lingua), `ids` (the id
-rule and canonical URLs), `records` (page to schema record), `runner` (files, workers, dedup, order).
+rule and canonical URLs), `outlet` (site name and address of HTML pages), `records` (page to schema
+record), `runner` (files, workers, dedup, order).
 """
 
 from __future__ import annotations
 
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.html import parse_html
-from toolkit.extract.ids import canonical_url, record_id
+from toolkit.extract.ids import canonical_url, identity_key, record_id
 from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector, detect_language
 from toolkit.extract.maghress import EDITIONS, Edition, MaghressParser, parse_maghress
 from toolkit.extract.records import Extracted, Page, build_record
@@ -36,5 +37,6 @@ from toolkit.extract.runner import FORMATS, default_jobs, discover, extract
 __all__ = [
     "DEFAULT_LANGUAGES", "EDITIONS", "FORMATS", "Duplicate", "Edition", "ExtractReport", "Extracted",
     "LanguageDetector", "MaghressParser", "Page", "PageRejected", "Reject", "build_record", "canonical_url",
-    "default_jobs", "detect_language", "discover", "extract", "parse_html", "parse_maghress", "record_id",
+    "default_jobs", "detect_language", "discover", "extract", "identity_key", "parse_html", "parse_maghress",
+    "record_id",
 ]

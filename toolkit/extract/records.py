@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from toolkit.extract.errors import PageRejected
-from toolkit.extract.ids import canonical_url, conforms, record_id
+from toolkit.extract.ids import canonical_url, clean_address, conforms, record_id
 from toolkit.extract.language import DEFAULT_LANGUAGES, detect_language
 from toolkit.extract.normalize import clean_inline, join_paragraphs
 
@@ -70,7 +70,8 @@ def build_record(page: Page, languages: Sequence[str] = DEFAULT_LANGUAGES) -> Ex
         raise PageRejected("empty body: the page has a title but no article text")
     source = clean_inline(page.source or "")
     if not source:
-        raise PageRejected("no source: the page names no outlet (site name) and has no URL to take one from")
+        raise PageRejected("no source: the page names no outlet (site name) and has no URL to take one from; "
+                            "name it with extract --source NAME")
     if len(source) > MAX_SOURCE_CHARS:
         raise PageRejected(f"source name longer than {MAX_SOURCE_CHARS} characters: {source[:60]!r}…")
     if not page.published_date:
@@ -81,7 +82,7 @@ def build_record(page: Page, languages: Sequence[str] = DEFAULT_LANGUAGES) -> Ex
             f"language not detected: title and text hold no letters of the candidate languages "
             f"({', '.join(languages)})"
         )
-    url = canonical_url(page.url)
+    url = clean_address(page.url)
     values = {
         "id": record_id(url, source, page.published_date, title),
         "source": source,

@@ -177,17 +177,19 @@ def _size(name: str) -> int:
 Outcome = tuple
 
 _languages: tuple[str, ...] = DEFAULT_LANGUAGES
+_source: str | None = None  # extract --source: the outlet of pages that name none
 
 
-def _init_worker(languages: tuple[str, ...]) -> None:
-    global _languages
+def _init_worker(languages: tuple[str, ...], source: str | None = None) -> None:
+    global _languages, _source
     _languages = languages
+    _source = source
 
 
-def _init_pool_worker(languages: tuple[str, ...]) -> None:
+def _init_pool_worker(languages: tuple[str, ...], source: str | None = None) -> None:
     """Ctrl-C and SIGTERM are the parent's to handle (it stops the pool): workers print no tracebacks."""
     worker_signals()
-    _init_worker(languages)
+    _init_worker(languages, source)
 
 
 def _run_chunk(chunk: list[tuple]) -> list[Outcome]:
@@ -210,8 +212,7 @@ def _run_task(task: tuple) -> Outcome:
         else:
             from toolkit.extract.html import parse_html
 
-            page = parse_html(content, url=url, charset=charset)
-            page.url = url  # a WARC record's address is its target URI
+            page = parse_html(content, url=url, charset=charset, source=_source)
             page.crawled_at = crawled_at
         done = build_record(page, _languages)
     except PageRejected as exc:
@@ -235,7 +236,7 @@ def _parse_file(path: str, fmt: str):
     if fmt == "html":
         from toolkit.extract.html import parse_html
 
-        return parse_html(data), fmt
+        return parse_html(data, path=path, source=_source), fmt
     from toolkit.extract.maghress import parse_maghress
 
     return parse_maghress(decode_bytes(data)), "maghress"
@@ -300,13 +301,13 @@ def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator
 
 
 def _results(sources: list[Source], report: ExtractReport, jobs: int,
-             languages: tuple[str, ...]) -> Iterator[tuple[list[Outcome], int]]:
+             languages: tuple[str, ...], source: str | None = None) -> Iterator[tuple[list[Outcome], int]]:
     if jobs == 1:
-        _init_worker(languages)
+        _init_worker(languages, source)
         for chunk, mark in _chunks(sources, report, jobs):
             yield _run_chunk(chunk), mark
         return
-    pool = start_context().Pool(jobs, initializer=_init_pool_worker, initargs=(languages,))
+    pool = start_context().Pool(jobs, initializer=_init_pool_worker, initargs=(languages, source))
     try:
         pending: deque = deque()
         for chunk, mark in _chunks(sources, report, jobs):
@@ -374,6 +375,7 @@ def extract(
     jobs: int | None = None,
     progress: bool = False,
     languages: Sequence[str] | None = None,
+    source: str | None = None,
 ) -> ExtractReport:
     """Turn page files into schema records (JSON Lines at `output`, "-" for stdout).
 
@@ -382,10 +384,12 @@ def extract(
     text as an earlier record: written once) or a reject (written to `rejects` as JSON Lines
     `{"input", "record", "reason"}` when given). `jobs` worker processes (default: the cores).
     `languages` are the candidate ISO 639-1 codes for detection (default `DEFAULT_LANGUAGES`).
+    `source` names the outlet of HTML pages that name none (a folder saved from one site).
     Raises `NewsarchiveError` when the run cannot happen (no inputs, unwritable output).
     """
     started = time.perf_counter()
     codes = tuple(LanguageDetector(languages or DEFAULT_LANGUAGES).codes)  # fail early on a bad code
+    source = _checked_source(source)
     if jobs is not None and jobs < 1:
         raise NewsarchiveError(f"--jobs must be at least 1, not {jobs}")
     sources, ignored = discover(inputs, fmt)
@@ -405,7 +409,7 @@ def extract(
     try:
         total = sum(s.size for s in sources) or None
         with byte_progress(total, "extract", progress) as bar:
-            for outcomes, mark in _results(sources, report, jobs, codes):
+            for outcomes, mark in _results(sources, report, jobs, codes, source):
                 for outcome in outcomes:
                     _consume(outcome, report, out, rej, seen_ids, seen_texts)
                 bar.update(mark)
@@ -421,6 +425,20 @@ def extract(
         raise RuntimeError(f"extract lost count: {report.pages} pages != {report.records} records + "
                            f"{report.duplicate_count} duplicates + {report.rejected} rejects")
     return report
+
+
+def _checked_source(source: str | None) -> str | None:
+    """--source, cleaned like a page's site name, or a one-line error when it cannot be one."""
+    if source is None:
+        return None
+    from toolkit.extract.normalize import clean_inline
+    from toolkit.extract.records import MAX_SOURCE_CHARS
+
+    cleaned = clean_inline(source)
+    if not cleaned or len(cleaned) > MAX_SOURCE_CHARS:
+        raise NewsarchiveError(f"--source {source[:60]!r}: an outlet name must have 1 to {MAX_SOURCE_CHARS} "
+                               "characters besides spaces; give the site's name, e.g. --source 'Le Desk'")
+    return cleaned
 
 
 def _refuse_inputs_as_outputs(inputs: Sequence[str | os.PathLike], sources: list[Source], fmt: str,
