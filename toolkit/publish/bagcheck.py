@@ -73,7 +73,7 @@ def _bag_problems(folder: Path, check: BagCheck) -> None:
         bag.validate(processes=1, fast=True)  # structure, bagit.txt, Payload-Oxum
     except bagit.BagValidationError as exc:
         if exc.details:
-            check.problems.extend(_detail(d) for d in exc.details)
+            check.problems.extend(sorted(_detail(d) for d in exc.details))
         else:
             check.problems.append(f"bag-info.txt: {exc.message}")
         if not (folder / "data").is_dir() or not list(bag.manifest_files()):
@@ -85,7 +85,7 @@ def _bag_problems(folder: Path, check: BagCheck) -> None:
     try:
         bag.validate(processes=1)
     except bagit.BagValidationError as exc:
-        check.problems.extend([_detail(d) for d in exc.details] or [exc.message])
+        check.problems.extend(sorted(_detail(d) for d in exc.details) or [exc.message])  # bagit's order varies
     except bagit.BagError as exc:
         check.problems.append(str(exc))
     if not any(True for _ in bag.tagmanifest_files()):

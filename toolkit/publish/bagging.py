@@ -346,6 +346,32 @@ def _install(build: Path, output: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def deposit_record(folder: Path, recipe: Recipe, meta: DepositMetadata | None = None,
+                   facts: SnapshotFacts | None = None, fallback_year: str | None = None) -> dict[str, Any]:
+    """The DataCite record (JSON form) of a snapshot folder: what metadata/datacite.xml is written from."""
+    meta = meta or deposit_metadata(recipe)
+    facts = facts or snapshot_facts(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    payload_bytes = sum(p.stat().st_size for p in files)
+    formats = tuple(sorted({MEDIA_TYPES.get(p.suffix.lower(), "application/octet-stream") for p in files}))
+    languages = ", ".join(f"{code} ({n:,})" for code, n in facts.languages) or "none"
+    technical = (f"Snapshot {facts.tag} of the newsarchive dataset {facts.name}: {facts.rows:,} articles from "
+                 f"{facts.sources} sources in {facts.shards} Parquet shard(s) (zstd) under data/, with the dataset "
+                 f"card (README.md), croissant.json (Croissant 1.1), SHA256SUMS and a chart. Articles per language: "
+                 f"{languages}. Built from archive version {facts.archive_version} by newsarchive "
+                 f"{facts.tool_version}. Load with datasets.load_dataset(\"<bag>/data\", split=\"train\").")
+    return build_record(RecordInputs(
+        title=facts.title, abstract=facts.abstract, creators=meta.creators, contact=meta.contact,
+        publisher=meta.publisher, tag=facts.tag, name=facts.name, license=facts.license,
+        license_note=recipe.license_note, subjects=tuple(dict.fromkeys([*facts.keywords, "news"])),
+        created=facts.date_published[:10] if facts.date_published else None,
+        publication_year=(facts.date_published or fallback_year or dt.date.today().isoformat())[:4],
+        first_date=facts.first_date, last_date=facts.last_date,
+        language=facts.languages[0][0] if facts.languages else None,
+        languages=facts.languages, formats=formats, rows=facts.rows, payload_bytes=payload_bytes,
+        payload_files=len(files), repo_id=facts.repo_id, technical_info=technical))
+
+
 def deposit(snapshot: str | Path, output: str | Path, *, dataset: str | Path | None = None,
             algorithms: str | Sequence[str] = DEFAULT_ALGORITHMS, bagging_date: str | None = None,
             force: bool = False) -> Deposit:
@@ -371,22 +397,7 @@ def deposit(snapshot: str | Path, output: str | Path, *, dataset: str | Path | N
 
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     payload_bytes = sum(p.stat().st_size for p in files)
-    formats = tuple(sorted({MEDIA_TYPES.get(p.suffix.lower(), "application/octet-stream") for p in files}))
-    languages = ", ".join(f"{code} ({n:,})" for code, n in facts.languages) or "none"
-    technical = (f"Snapshot {facts.tag} of the newsarchive dataset {facts.name}: {facts.rows:,} articles from "
-                 f"{facts.sources} sources in {facts.shards} Parquet shard(s) (zstd) under data/, with the dataset "
-                 f"card (README.md), croissant.json (Croissant 1.1), SHA256SUMS and a chart. Articles per language: "
-                 f"{languages}. Built from archive version {facts.archive_version} by newsarchive "
-                 f"{facts.tool_version}. Load with datasets.load_dataset(\"<bag>/data\", split=\"train\").")
-    record = build_record(RecordInputs(
-        title=facts.title, abstract=facts.abstract, creators=meta.creators, contact=meta.contact,
-        publisher=meta.publisher, tag=facts.tag, name=facts.name, license=facts.license,
-        license_note=recipe.license_note, subjects=tuple(dict.fromkeys([*facts.keywords, "news"])),
-        created=facts.date_published[:10] if facts.date_published else None,
-        publication_year=(facts.date_published or date)[:4], first_date=facts.first_date,
-        last_date=facts.last_date, language=facts.languages[0][0] if facts.languages else None,
-        languages=facts.languages, formats=formats, rows=facts.rows, payload_bytes=payload_bytes,
-        payload_files=len(files), repo_id=facts.repo_id, technical_info=technical))
+    record = deposit_record(folder, recipe, meta, facts, fallback_year=date[:4])
     xml = record_xml(record)
     span = f", published {facts.first_date} to {facts.last_date}" if facts.first_date else ""
     bag_info = {
