@@ -240,6 +240,15 @@ def test_outputs_are_never_written_over_unless_they_are_bags(made, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bag", "taken"]  # no build folder left behind
 
 
+def test_algorithm_picks_the_manifests(made, tmp_path):
+    _, recipe, snapshot, _ = made
+    bag = deposit(snapshot, tmp_path / "bag", dataset=recipe, algorithms="sha512").path
+    assert sorted(p.name for p in bag.glob("*manifest-*.txt")) == ["manifest-sha512.txt", "tagmanifest-sha512.txt"]
+    assert verify_bag(bag).ok
+    with pytest.raises(NewsarchiveError, match="--algorithm crc32: not a checksum bagit knows"):
+        deposit(snapshot, tmp_path / "other", dataset=recipe, algorithms="sha256,crc32")
+
+
 def test_a_damaged_snapshot_is_not_bagged(made, tmp_path):
     _, recipe, snapshot, _ = made
     copy = tmp_path / "snapshot"
