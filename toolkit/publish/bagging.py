@@ -230,8 +230,10 @@ def _shard_facts(folder: Path) -> tuple[int, str | None, str | None, tuple[tuple
             if dates["min"] is not None:
                 first = min(first, dates["min"]) if first else dates["min"]
                 last = max(last, dates["max"]) if last else dates["max"]
-            languages.update(v for v in batch.column("language").to_pylist() if v)
-            sources.update(v for v in batch.column("source").to_pylist() if v)
+            for item in pc.value_counts(batch.column("language")).to_pylist():
+                if item["values"]:
+                    languages[item["values"]] += item["counts"]
+            sources.update(v for v in pc.unique(batch.column("source")).to_pylist() if v)
     ordered = tuple(sorted(languages.items(), key=lambda kv: (-kv[1], kv[0])))
     return (rows, first.isoformat() if first else None, last.isoformat() if last else None, ordered, len(sources))
 
