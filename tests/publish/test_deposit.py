@@ -249,6 +249,23 @@ def test_algorithm_picks_the_manifests(made, tmp_path):
         deposit(snapshot, tmp_path / "other", dataset=recipe, algorithms="sha256,crc32")
 
 
+def test_an_interrupted_deposit_leaves_the_old_bag_whole(made, tmp_path, monkeypatch):
+    from toolkit.publish import bagging
+
+    _, recipe, snapshot, _ = made
+    bag = deposit(snapshot, tmp_path / "bag", dataset=recipe, bagging_date="2025-01-01").path
+    before = {p.relative_to(bag): p.read_bytes() for p in bag.rglob("*") if p.is_file()}
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C with the new bag half made beside the old one
+
+    monkeypatch.setattr(bagging, "_sort_tagmanifests", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        deposit(snapshot, bag, dataset=recipe, bagging_date="2030-01-01", force=True)
+    assert {p.relative_to(bag): p.read_bytes() for p in bag.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["bag"]  # the half-made bag is gone
+
+
 def test_a_damaged_snapshot_is_not_bagged(made, tmp_path):
     _, recipe, snapshot, _ = made
     copy = tmp_path / "snapshot"
