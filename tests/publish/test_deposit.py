@@ -162,6 +162,18 @@ def test_an_added_file_is_named_by_the_command(bag_copy):
     assert "problem(s)" in done.out and done.err == ""  # bagit's own log lines stay quiet
 
 
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("bag-info.txt", b"\xff\xfe garbage\n", "bag-info.txt: not UTF-8 text (byte 0xff at offset 0)"),
+    ("manifest-sha512.txt", b"\xff\xfe garbage\n", "manifest-sha512.txt: not UTF-8 text (byte 0xff at offset 0)"),
+    ("bag-info.txt", b"Payload-Oxum: lots\n", "bag-info.txt: Payload-Oxum or another tag is malformed"),
+    ("manifest-sha256.txt", b"00  ../../outside\n", "bagit.txt: not a readable bag (Path \"../../outside\""),
+])
+def test_damaged_tag_files_are_named_not_a_crash(bag_copy, name, content, expected):
+    (bag_copy / name).write_bytes(content)
+    problems = verify_bag(bag_copy).problems
+    assert len(problems) == 1 and problems[0].startswith(expected), problems
+
+
 def test_a_changed_datacite_record_is_named(bag_copy):
     path = bag_copy / "metadata" / "datacite.xml"
     path.write_bytes(path.read_bytes().replace(b"Test Archive Press", b"Someone Else"))

@@ -58,9 +58,31 @@ def _detail(detail: object) -> str:
     return str(detail)
 
 
+def _tag_text_problems(folder: Path) -> list[str]:
+    """The bag's own text files (bagit.txt, bag-info.txt, the manifests) that are not UTF-8: bagit
+    would stop on them with a bare UnicodeDecodeError that names no file."""
+    problems = []
+    for path in sorted(folder.glob("*.txt")):
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"{path.name}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                            f"{exc.start}); the file is damaged: restore the bag from another copy")
+        except OSError as exc:
+            problems.append(f"{path.name}: cannot be read ({exc.strerror})")
+    return problems
+
+
+def _structure(message: str) -> str:
+    return f"bag-info.txt: {message}" if "Payload-Oxum" in message else f"bag: {message}"
+
+
 def _bag_problems(folder: Path, check: BagCheck) -> None:
     import bagit
 
+    check.problems.extend(_tag_text_problems(folder))
+    if check.problems:
+        return
     try:
         bag = bagit.Bag(str(folder))
     except bagit.BagError as exc:
@@ -75,19 +97,19 @@ def _bag_problems(folder: Path, check: BagCheck) -> None:
         if exc.details:
             check.problems.extend(sorted(_detail(d) for d in exc.details))
         else:
-            check.problems.append(f"bag-info.txt: {exc.message}")
+            check.problems.append(_structure(exc.message))
         if not (folder / "data").is_dir() or not list(bag.manifest_files()):
             return
-    except bagit.BagError as exc:
-        check.problems.append(f"bag-info.txt: {exc}")
+    except (bagit.BagError, ValueError) as exc:  # a malformed Payload-Oxum is a ValueError in bagit 1.9
+        check.problems.append(f"bag-info.txt: Payload-Oxum or another tag is malformed ({exc})")
         return
     bag.info.pop("Payload-Oxum", None)  # checked above; without it bagit goes on to name the files
     try:
         bag.validate(processes=1)
-    except bagit.BagValidationError as exc:
-        check.problems.extend(sorted(_detail(d) for d in exc.details) or [exc.message])  # bagit's order varies
+    except bagit.BagValidationError as exc:  # bagit's order of details varies: sorted
+        check.problems.extend(sorted(_detail(d) for d in exc.details) or [_structure(exc.message)])
     except bagit.BagError as exc:
-        check.problems.append(str(exc))
+        check.problems.append(_structure(str(exc)))
     if not any(True for _ in bag.tagmanifest_files()):
         return
     listed = {Path(p).as_posix() for p in bag.entries if not p.startswith("data" + os.sep)}
