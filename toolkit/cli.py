@@ -404,7 +404,7 @@ def deposit_cmd(snapshot_dir: str, output: str, dataset: str | None, algorithms:
                   force=force)
 
 
-def _echo_deposit(snapshot_dir: str, output: str, **options) -> None:
+def _echo_deposit(snapshot_dir: str, output: str, **options: object) -> None:
     from toolkit.publish import deposit
 
     result = deposit(snapshot_dir, output, **options)
