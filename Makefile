@@ -19,7 +19,7 @@ $(STAMP_TEST): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP_BASE)
 
-# The main job on the bundled sample: raw pages -> records -> validation -> archive -> SQL -> snapshot.
+# The main job on the bundled sample: raw pages -> records -> validation -> archive -> SQL -> snapshot -> bag.
 # Re-running it is safe: the append of an unchanged batch is a no-op, and the snapshot is rebuilt
 # byte for byte (--force).
 NA := $(BIN)/newsarchive
@@ -37,6 +37,8 @@ demo: $(STAMP_BASE)
 	$(NA) search --archive archive Bourita Blinken --limit 3
 	$(NA) publish --archive archive --dataset datasets/maghress-sample --version v1.0.0 --output snapshots/v1.0.0 --force
 	$(NA) verify snapshots/v1.0.0
+	$(NA) deposit snapshots/v1.0.0 --output deposits/v1.0.0 --force
+	$(NA) verify deposits/v1.0.0
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m ruff check toolkit tests bench
@@ -50,4 +52,4 @@ bench: $(STAMP_TEST)
 	$(BIN)/python bench/bench_search.py
 
 clean:
-	rm -rf $(VENV) build archive snapshots .pytest_cache
+	rm -rf $(VENV) build archive snapshots deposits .pytest_cache

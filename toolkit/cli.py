@@ -190,7 +190,8 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format.")
 def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str) -> None:
-    """Verify the archive (files and their SHA-256, row counts, ledger, unique ids), or a published snapshot DIR."""
+    """Verify the archive (files and their SHA-256, row counts, ledger, unique ids), or a published snapshot DIR,
+    or a bag DIR that `deposit` wrote."""
     if directory is not None:
         sys.exit(_verify_snapshot_dir(directory))
     from toolkit.archive.verify import render_json, render_text, verify
@@ -202,6 +203,14 @@ def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str
 
 def _verify_snapshot_dir(directory: str) -> int:
     """The publish stage's check of a snapshot folder (toolkit.publish.verify_snapshot); its exit status."""
+    if os.path.isfile(os.path.join(directory, "bagit.txt")):
+        from toolkit.publish import verify_bag
+
+        bag = verify_bag(directory)  # the bag (bagit), then the snapshot in its data/
+        for problem in bag.problems:
+            click.echo(f"FAULT  {problem}")
+        click.echo(bag.summary())
+        return 0 if bag.ok else 1
     if os.path.isdir(os.path.join(directory, "articles", "_delta_log")):
         raise NewsarchiveError(f"{directory}: is an archive, not a snapshot folder; verify an archive with "
                                f"`newsarchive verify --archive {directory}`")
@@ -344,10 +353,22 @@ def _size(text: str) -> int:
 @click.option("--dry-run", is_flag=True, help="Print the Hub calls --push would make; no network.")
 @click.option("--force", is_flag=True, help="Replace a snapshot that --output already holds.")
 @click.option("--max-shard-size", default="500MB", show_default=True, help="Largest Parquet shard, e.g. 500MB.")
+@click.option("--bag", "bag", default=None, type=click.Path(file_okay=False),
+              help="Also deposit the snapshot as a BagIt bag in this folder (see `newsarchive deposit`).")
 def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int | None, dataset: str | None,
-                repo_id: str | None, push: bool, dry_run: bool, force: bool, max_shard_size: str) -> None:
+                repo_id: str | None, push: bool, dry_run: bool, force: bool, max_shard_size: str,
+                bag: str | None) -> None:
     """Publish an archive version as an immutable, Hub-ready snapshot folder (and optionally push it)."""
     from toolkit.publish import ShardOptions, publish
+
+    if bag is not None:  # refuse a bag that cannot be written before anything is published
+        from pathlib import Path
+
+        from toolkit.publish.bagging import check_bag_output, deposit_metadata
+        from toolkit.publish.recipe import load_recipe
+
+        check_bag_output(Path(bag), force, Path(output))
+        deposit_metadata(load_recipe(dataset))
 
     snapshot = publish(archive, version_tag, output, as_of=as_of, dataset=dataset, repo_id=repo_id, push=push,
                        dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)))
@@ -363,6 +384,34 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
         click.echo("\n".join(snapshot.push_plan.lines()))
     if snapshot.pushed is not None:
         click.echo(f"pushed: {snapshot.pushed.url} at tag {snapshot.tag} (commit {snapshot.pushed.commit_oid})")
+    if bag is not None:
+        _echo_deposit(str(snapshot.path), bag, dataset=dataset, force=force)
+
+
+@cli.command("deposit", epilog="Exit status: 0 the bag was written and validated, 2 the run could not happen.")
+@click.argument("snapshot_dir", metavar="SNAPSHOT_DIR")
+@click.option("--output", required=True, type=click.Path(file_okay=False),
+              help="The bag folder to create (refused if it holds anything but a bag; a bag only with --force).")
+@click.option("--dataset", default=None, help="Recipe folder datasets/NAME with the deposit fields (creators, "
+              "publisher, contact) (default: datasets/maghress-sample when present).")
+@click.option("--algorithm", "algorithms", default="sha256,sha512", show_default=True,
+              help="Manifest checksums, comma-separated.")
+@click.option("--bagging-date", default=None, metavar="YYYY-MM-DD",
+              help="Bagging-Date of bag-info.txt (default: the snapshot's publication date, so bags are reproducible).")
+@click.option("--force", is_flag=True, help="Replace a bag that --output already holds.")
+def deposit_cmd(snapshot_dir: str, output: str, dataset: str | None, algorithms: str, bagging_date: str | None,
+                force: bool) -> None:
+    """Package a published snapshot as a BagIt 1.0 bag with a DataCite record, for a preservation repository."""
+    _echo_deposit(snapshot_dir, output, dataset=dataset, algorithms=algorithms, bagging_date=bagging_date,
+                  force=force)
+
+
+def _echo_deposit(snapshot_dir: str, output: str, **options: object) -> None:
+    from toolkit.publish import deposit
+
+    result = deposit(snapshot_dir, output, **options)
+    click.echo(f"deposited {result.tag}: {result.payload_files} payload files, {result.payload_bytes:,} bytes, "
+               f"manifests {', '.join(result.algorithms)}, Bagging-Date {result.bagging_date} -> {result.path}")
 
 
 # --- end of commands --------------------------------------------------------------------------

@@ -12,16 +12,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from toolkit.publish.bagcheck import BagCheck, verify_bag
+    from toolkit.publish.bagging import Deposit, deposit
     from toolkit.publish.push import PushPlan, PushResult
     from toolkit.publish.shards import ShardOptions
     from toolkit.publish.snapshot import Snapshot, publish
     from toolkit.publish.verify import SnapshotCheck, verify_snapshot
 
-__all__ = ["PushPlan", "PushResult", "ShardOptions", "Snapshot", "SnapshotCheck", "publish", "verify_snapshot"]
+__all__ = ["BagCheck", "Deposit", "PushPlan", "PushResult", "ShardOptions", "Snapshot", "SnapshotCheck", "deposit",
+           "publish", "verify_bag", "verify_snapshot"]
 
 _WHERE = {
     "publish": "snapshot", "Snapshot": "snapshot", "ShardOptions": "shards", "PushPlan": "push",
     "PushResult": "push", "verify_snapshot": "verify", "SnapshotCheck": "verify",
+    "deposit": "bagging", "Deposit": "bagging", "verify_bag": "bagcheck", "BagCheck": "bagcheck",
 }
 
 

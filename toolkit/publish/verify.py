@@ -106,7 +106,8 @@ def verify_snapshot(path: str | Path) -> SnapshotCheck:
     if not folder.is_dir():
         raise NewsarchiveError(f"{folder}: no such folder; pass a snapshot folder (one holding {SUMS_FILE})")
     if not (folder / SUMS_FILE).is_file():
-        raise NewsarchiveError(f"{folder}: not a snapshot (no {SUMS_FILE}); pass the folder `publish` wrote")
+        raise NewsarchiveError(f"{folder}: not a snapshot (no {SUMS_FILE}); pass the folder `publish` wrote "
+                              "(or the bag `deposit` wrote)")
     check = SnapshotCheck(folder)
     try:
         (folder / SUMS_FILE).read_bytes().decode("utf-8")
