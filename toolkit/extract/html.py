@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from urllib.parse import urlsplit
 
-from toolkit.extract.decode import declared_html_charset, decode_bytes
+from toolkit.extract.decode import declared_html_charset, decode
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.normalize import clean_inline
 from toolkit.extract.records import Page, iso_date
@@ -37,8 +37,10 @@ def parse_html(data: bytes | str, url: str | None = None, charset: str | None = 
     from trafilatura import bare_extraction
 
     _silence_libraries()
+    repairs: dict[str, int] = {}
     if isinstance(data, bytes):
-        data = decode_bytes(data, charset or declared_html_charset(data))
+        decoded = decode(data, charset or declared_html_charset(data))
+        data, repairs = decoded.text, decoded.repairs
     try:
         doc = bare_extraction(
             data, url=url, with_metadata=True, include_comments=False, include_tables=False,
@@ -59,7 +61,7 @@ def parse_html(data: bytes | str, url: str | None = None, charset: str | None = 
     tags = [*(doc.categories or []), *(doc.tags or [])]
     return Page(
         title=title, source=source, published_date=published, paragraphs=lines, url=page_url,
-        authors=authors, tags=tags, description=doc.description, image_url=doc.image,
+        authors=authors, tags=tags, description=doc.description, image_url=doc.image, repairs=repairs,
     )
 
 

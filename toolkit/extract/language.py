@@ -8,6 +8,12 @@
   Darija written in Arabic script is reported as "ar": lingua has no model for it.
 - Only the start of title + text is looked at (`SAMPLE_CHARS`). lingua's cost grows with the text,
   and a few hundred characters already decide between these languages.
+- A restricted candidate set always finds one of its own, even for a page in another language (an
+  Indonesian page came out `nl`). So the answer is checked against every language lingua ships
+  (low-accuracy mode, same sample, ~2 ms): when the candidates together get less than
+  `MIN_CANDIDATE_CONFIDENCE` of that wider detector's confidence, the record is labelled `und`
+  (ISO 639-2 "undetermined") instead of a wrong code. `languages=("all",)` makes every language
+  lingua ships a candidate (then `und` means the top language got less than that confidence).
 - lingua's low-accuracy mode loads trigram models only (a few MB, a tenth of a second), and for
   texts over 120 characters high-accuracy mode uses trigrams only anyway. Shorter samples go to a
   high-accuracy detector built on first need.
@@ -22,6 +28,12 @@ from toolkit.errors import NewsarchiveError
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ar", "fr", "en", "es", "de", "it", "pt", "nl")
 SAMPLE_CHARS = 200
+#: The label of a record whose language is not among the candidates or not decided (ISO 639-2).
+UNDETERMINED = "und"
+#: `--languages all`: every language lingua ships is a candidate.
+ALL_LANGUAGES = "all"
+#: The share of the all-language detector's confidence the candidates need, else the answer is `und`.
+MIN_CANDIDATE_CONFIDENCE = 0.25
 #: Below this many characters lingua's low-accuracy mode is noticeably less accurate.
 SHORT_TEXT_CHARS = 120
 #: ISO 639-1 codes of the Arabic-script languages lingua knows.
@@ -39,6 +51,8 @@ class LanguageDetector:
         from lingua import IsoCode639_1, Language
 
         codes = tuple(dict.fromkeys(code.strip().lower() for code in languages if code.strip()))
+        if ALL_LANGUAGES in codes:
+            codes = tuple(sorted(lang.iso_code_639_1.name.lower() for lang in Language.all()))
         if not codes:
             raise NewsarchiveError("no candidate language given; pass ISO 639-1 codes such as fr,ar,en,es")
         members = []
@@ -51,22 +65,43 @@ class LanguageDetector:
                     "fr, ar, en, es, de"
                 ) from None
         self.codes = codes
+        self.everything = set(members) >= set(Language.all())  # nothing is outside: no wider check
         self._arabic_shortcut = "ar" in codes and not (_ARABIC_SCRIPT_LANGUAGES - {"ar"}) & set(codes)
         # with the shortcut, lingua never has to consider Arabic: a third less work per page
         pairs = [(c, m) for c, m in zip(codes, members, strict=True) if not (self._arabic_shortcut and c == "ar")]
         self._lingua_codes = tuple(c for c, _ in pairs)
         self._members = [m for _, m in pairs]
+        self._member_set = frozenset(self._members)
         self._fast = None
         self._accurate = None
+        self._wide = None
 
     def _build(self, accurate: bool):
         from lingua import LanguageDetectorBuilder
 
         builder = LanguageDetectorBuilder.from_languages(*self._members)
-        return builder.build() if accurate else builder.with_low_accuracy_mode().build()
+        # all 75 languages in high-accuracy mode would load every n-gram model (about 1 GB): not for a worker
+        return builder.build() if accurate and not self.everything else builder.with_low_accuracy_mode().build()
+
+    def _confident(self, sample: str, found) -> bool:
+        """Whether the candidates hold enough of the all-language detector's confidence for `sample`."""
+        if self._wide is None:
+            if self.everything:
+                self._wide = self._fast if self._fast is not None else self._build(accurate=False)
+            else:
+                from lingua import LanguageDetectorBuilder
+
+                self._wide = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
+        if self.everything:
+            return self._wide.compute_language_confidence(sample, found) >= MIN_CANDIDATE_CONFIDENCE
+        values = self._wide.compute_language_confidence_values(sample)
+        if values and values[0].language in self._member_set:  # the usual case: a candidate leads
+            return True
+        return sum(v.value for v in values if v.language in self._member_set) >= MIN_CANDIDATE_CONFIDENCE
 
     def detect(self, title: str, text: str) -> str | None:
-        """ISO 639-1 code, or None when the sample has no letters of any candidate language."""
+        """ISO 639-1 code; `und` when the text is in none of the candidates (or not decided); None when
+        the sample has no letters of any candidate language."""
         sample = _sample(title, text)
         if self._arabic_shortcut:
             arabic = len(_ARABIC_LETTER.findall(sample))
@@ -85,7 +120,11 @@ class LanguageDetector:
                 self._fast = self._build(accurate=False)
             detector = self._fast
         found = detector.detect_language_of(sample)
-        return found.iso_code_639_1.name.lower() if found is not None else None
+        if found is None:
+            return None
+        if not self._confident(sample, found):
+            return UNDETERMINED
+        return found.iso_code_639_1.name.lower()
 
 
 def _sample(title: str, text: str) -> str:

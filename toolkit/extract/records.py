@@ -37,6 +37,7 @@ class Page:
     crawled_at: str | None = None
     description: str | None = None
     image_url: str | None = None
+    repairs: dict[str, int] = field(default_factory=dict)  # what decoding repaired, by kind: counted in the summary
 
 
 @dataclass(frozen=True)
