@@ -218,14 +218,15 @@ def _not_a_warc(open_stream: Callable[[], IO[bytes]]) -> str | None:
 
 
 class _Lines(io.StringIO):
-    """Standard error while warcio runs: whole lines go to `into`, nothing reaches the terminal."""
+    """Standard error while warcio runs: each write goes to `into` as one line, nothing reaches the terminal."""
 
     def __init__(self, into: list[str]) -> None:
         super().__init__()
         self.into = into
 
     def write(self, text: str) -> int:
-        self.into.extend(line.strip() for line in text.splitlines() if line.strip())
+        if text.strip():  # one write is one warning, even over several lines
+            self.into.append(" ".join(text.split())[:300])
         return len(text)
 
 
