@@ -254,6 +254,7 @@ def _parse_file(path: str, fmt: str):
     decoded = decode(data)
     page = parse_maghress(decoded.text)
     page.repairs = decoded.repairs
+    page.check_language = False  # French and Arabic editions: see toolkit/extract/language.py
     return page, "maghress"
 
 
