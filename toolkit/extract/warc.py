@@ -116,10 +116,10 @@ def iter_warc(path: str | Path, opener: Callable[[], IO[bytes]] | None = None) -
             seen = True
             yield from _flush(warned, end)
             try:
-                with _caught(warned):
+                with _caught(warned):  # asking for the offset reads to the record's end: warcio warns there
                     item = _classify(record)
                     short = _missing_bytes(record)
-                offset = iterator.get_record_offset()
+                    offset = iterator.get_record_offset()
             except OSError as exc:
                 if exc.errno is not None:
                     raise
