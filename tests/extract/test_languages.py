@@ -89,3 +89,18 @@ def test_the_detector_knows_what_all_means():
     assert everything.detect(*ARTICLES["id"][0:1], ARTICLES["id"][1][0]) == "id"
     assert LanguageDetector(everything.codes).everything  # what the workers get back: the same set
     assert not LanguageDetector(["fr", "en"]).everything
+
+
+def test_a_doubtful_start_gets_a_second_look_on_more_text(tmp_path):
+    """200 characters of Hawaiian place names read as Swahili to the all-language detector; the
+    English that follows settles it, with the defaults and with all."""
+    title = "Road closures: Kailua, Hilo, Waimea, Kahului, Lihue"
+    paragraphs = [
+        "Kaunakakai, Kapaa, Honokaa, Waikoloa, Kapaau, Haleiwa, Kaneohe, Waianae, Pahoa, Keaau, Makawao, Haiku, "
+        "Kihei, Lahaina, Hanalei, Waimanalo, Kaaawa, Laie, Hauula, Kahuku, Waialua, Mokuleia, Makaha, Nanakuli.",
+        "The state transportation department said on Tuesday that several roads in these towns would be closed "
+        "overnight for repairs after the heavy rain of the past week. Drivers are asked to use the detours that "
+        "are signposted and to allow extra time for their journeys, especially in the early morning."]
+    write_page(tmp_path, html_page(title=title, paragraphs=paragraphs, lang="en", authors=None), "roads.html")
+    assert [r["language"] for r in run_extract(tmp_path).records] == ["en"]
+    assert [r["language"] for r in run_extract(tmp_path, languages=["all"]).records] == ["en"]

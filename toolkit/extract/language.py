@@ -11,7 +11,8 @@
 - A restricted candidate set always finds one of its own, even for a page in another language (an
   Indonesian page came out `nl`). So the answer is checked against every language lingua ships
   (low-accuracy mode, same sample, ~2 ms): when the candidates together get less than
-  `MIN_CANDIDATE_CONFIDENCE` of that wider detector's confidence, the record is labelled `und`
+  `MIN_CANDIDATE_CONFIDENCE` of that wider detector's confidence, even on a second look at
+  `CONFIRM_CHARS` of the text (rare, so its cost does not count), the record is labelled `und`
   (ISO 639-2 "undetermined") instead of a wrong code. `languages=("all",)` makes every language
   lingua ships a candidate (then `und` means the top language got less than that confidence).
   The check costs about 1.4 ms of CPU per page (2% of an HTML page's parse, measured on the
@@ -37,6 +38,11 @@ UNDETERMINED = "und"
 ALL_LANGUAGES = "all"
 #: The share of the all-language detector's confidence the candidates need, else the answer is `und`.
 MIN_CANDIDATE_CONFIDENCE = 0.25
+#: With every language a candidate, an answer under this confidence is looked at again on more text.
+SURE_CONFIDENCE = 0.9
+#: A doubtful answer is looked at again on this much of title + text before it becomes `und`: 200
+#: characters of an English page that starts "HONOLULU, Hawaii" read as Tagalog, 600 do not.
+CONFIRM_CHARS = 600
 #: Below this many characters lingua's low-accuracy mode is noticeably less accurate.
 SHORT_TEXT_CHARS = 120
 #: ISO 639-1 codes of the Arabic-script languages lingua knows.
@@ -86,7 +92,7 @@ class LanguageDetector:
         # all 75 languages in high-accuracy mode would load every n-gram model (about 1 GB): not for a worker
         return builder.build() if accurate and not self.everything else builder.with_low_accuracy_mode().build()
 
-    def _confident(self, sample: str, found) -> bool:
+    def _confident(self, sample: str, found, second_look: bool = False) -> bool:
         """Whether the candidates hold enough of the all-language detector's confidence for `sample`."""
         if self._wide is None:
             if self.everything:
@@ -96,7 +102,8 @@ class LanguageDetector:
 
                 self._wide = LanguageDetectorBuilder.from_all_languages().with_low_accuracy_mode().build()
         if self.everything:
-            return self._wide.compute_language_confidence(sample, found) >= MIN_CANDIDATE_CONFIDENCE
+            bar = MIN_CANDIDATE_CONFIDENCE if second_look else SURE_CONFIDENCE
+            return self._wide.compute_language_confidence(sample, found) >= bar
         values = self._wide.compute_language_confidence_values(sample)
         if values and values[0].language in self._member_set:  # the usual case: a candidate leads
             return True
@@ -126,16 +133,23 @@ class LanguageDetector:
         if found is None:  # letters, but of no candidate's script (Cyrillic with Latin candidates): und
             return UNDETERMINED if _has_letters(sample) else None
         if check_others and not self._confident(sample, found):
-            return UNDETERMINED
+            longer = _sample(title, text, CONFIRM_CHARS)  # rare: a second look on more text
+            if len(longer) <= len(sample):
+                return UNDETERMINED
+            if self._fast is None:
+                self._fast = self._build(accurate=False)
+            found = self._fast.detect_language_of(longer)
+            if found is None or not self._confident(longer, found, second_look=True):
+                return UNDETERMINED
         return found.iso_code_639_1.name.lower()
 
 
-def _sample(title: str, text: str) -> str:
+def _sample(title: str, text: str, limit: int = SAMPLE_CHARS) -> str:
     sample = f"{title} {text}" if title else text
-    if len(sample) <= SAMPLE_CHARS:
+    if len(sample) <= limit:
         return sample
-    cut = sample.rfind(" ", SAMPLE_CHARS // 2, SAMPLE_CHARS)
-    return sample[: cut if cut > 0 else SAMPLE_CHARS]
+    cut = sample.rfind(" ", limit // 2, limit)
+    return sample[: cut if cut > 0 else limit]
 
 
 def _has_letters(text: str) -> bool:
