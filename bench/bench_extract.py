@@ -22,7 +22,11 @@ copied into this repository):
 prints body F1 (the benchmark's own measure: 4-gram shingles of word tokens, precision and recall
 averaged over pages) for trafilatura run directly (its defaults) beside newsarchive's HTML parser
 with include_tables and favour_precision on and off, plus title and date accuracy when the
-benchmark's ground truth has them (`headline`, `datePublished`).
+benchmark's ground truth has them (`headline`, `datePublished`). htmldate's evaluation sets (a
+JSON file of {url: {"file", "date"}} beside the folders of pages) give date accuracy:
+
+    git clone https://github.com/adbar/htmldate /tmp/htmldate
+    python bench/bench_extract.py --benchmark /tmp/htmldate/tests/eval_mediacloud_2020.json
 """
 
 from __future__ import annotations
@@ -162,9 +166,9 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20_000, help="Maghress dumps to generate")
     parser.add_argument("--html", type=int, default=1_000, help="HTML pages to generate")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers for the parallel runs")
-    parser.add_argument("--benchmark", type=Path, default=None, metavar="DIR",
-                        help="a folder with ground-truth.json and html/ (article-extraction-benchmark): "
-                             "measure accuracy instead of speed")
+    parser.add_argument("--benchmark", type=Path, default=None, metavar="PATH",
+                        help="a folder with ground-truth.json and html/ (article-extraction-benchmark), or "
+                             "one of htmldate's tests/eval_*.json: measure accuracy instead of speed")
     parser.add_argument("--limit", type=int, default=None, help="with --benchmark: only the first N pages")
     args = parser.parse_args()
     if args.benchmark is not None:
@@ -263,6 +267,25 @@ def _read_page(folder: Path, key: str) -> bytes:
     raise SystemExit(f"{folder}/html has no page {key}.html(.gz): is this the article-extraction-benchmark?")
 
 
+def _load_benchmark(path: Path) -> tuple[dict[str, dict], dict[str, bytes]]:
+    """Ground truth by key ({"articleBody"?, "headline"?, "datePublished"?, "url"}) and the pages."""
+    if path.is_file():  # htmldate's {url: {"file", "date"}}, pages in cache/, eval/ or test_set/ beside it
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        truth, pages = {}, {}
+        for url, entry in raw.items():
+            found = [p for d in ("cache", "eval", "test_set") if (p := path.parent / d / entry["file"]).is_file()]
+            if found:
+                date = entry.get("date")  # not a string (NaN) where the page has no date: none is right
+                truth[url] = {"url": url, "datePublished": date if isinstance(date, str) else ""}
+                pages[url] = found[0].read_bytes()
+        return truth, pages
+    truth_path = path / "ground-truth.json"
+    if not truth_path.exists():
+        raise SystemExit(f"{truth_path}: missing; point --benchmark at a checkout of the benchmark")
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    return truth, {key: _read_page(path, key) for key in truth}
+
+
 def accuracy(folder: Path, limit: int | None) -> None:
     """Body F1 (and title/date accuracy where known) of trafilatura and of newsarchive's parser."""
     import logging
@@ -274,12 +297,8 @@ def accuracy(folder: Path, limit: int | None) -> None:
     from toolkit.extract.normalize import clean_inline, join_paragraphs
 
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    truth_path = folder / "ground-truth.json"
-    if not truth_path.exists():
-        raise SystemExit(f"{truth_path}: missing; point --benchmark at a checkout of the benchmark")
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    truth, pages = _load_benchmark(folder)
     keys = sorted(truth)[:limit]
-    pages = {key: _read_page(folder, key) for key in keys}
     print(f"benchmark: {folder} ({len(keys)} pages with ground truth)")
 
     def trafilatura_direct(key: str) -> tuple[str, str | None, str | None]:
@@ -293,11 +312,15 @@ def accuracy(folder: Path, limit: int | None) -> None:
             return "", None, None
         return join_paragraphs(page.paragraphs), page.title, page.published_date
 
-    runs = [("trafilatura (defaults)", None, None)]
-    runs += [(f"newsarchive tables={t} precision={p}", t, p) for t in (True, False) for p in (False, True)]
     default = (html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION)
+    has_body = any("articleBody" in v for v in truth.values())
     has_title = any("headline" in v for v in truth.values())
     has_date = any("datePublished" in v for v in truth.values())
+    runs = [("trafilatura (defaults)", None, None)]
+    if has_body:  # the settings only change the body: without its ground truth, newsarchive's alone
+        runs += [(f"newsarchive tables={t} precision={p}", t, p) for t in (True, False) for p in (False, True)]
+    else:
+        runs.append((f"newsarchive tables={default[0]} precision={default[1]}", *default))
     print(f"  {'':<64} {'F1':>6} {'prec':>6} {'recall':>6} {'title':>6} {'date':>6} {'s':>6}")
     try:
         for label, tables, precision in runs:
@@ -311,16 +334,16 @@ def accuracy(folder: Path, limit: int | None) -> None:
                 scores.append(_tp_fp_fn(truth[key].get("articleBody", ""), text))
                 titles += clean_inline(title or "") == clean_inline(truth[key].get("headline", ""))
                 dates += (date or "")[:10] == (truth[key].get("datePublished") or "")[:10]
-            f1, p, r = _f1(scores)
+            body = " ".join(f"{v:6.3f}" for v in _f1(scores)) if has_body else f"{'-':>6} {'-':>6} {'-':>6}"
             mark = " (newsarchive's setting)" if (tables, precision) == default else ""
             title_acc = f"{titles / len(keys):6.3f}" if has_title else f"{'-':>6}"
             date_acc = f"{dates / len(keys):6.3f}" if has_date else f"{'-':>6}"
-            print(f"  {label + mark:<64} {f1:6.3f} {p:6.3f} {r:6.3f} {title_acc} {date_acc} "
+            print(f"  {label + mark:<64} {body} {title_acc} {date_acc} "
                   f"{time.perf_counter() - start:6.1f}", flush=True)
     finally:
         html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION = default
-    if not (has_title and has_date):
-        print("  (title/date: '-' where the benchmark's ground truth has none)")
+    if not (has_body and has_title and has_date):
+        print("  ('-': the benchmark's ground truth has no such field)")
 
 
 def _sample_records(tmp_path: Path) -> list[str]:
