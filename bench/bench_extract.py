@@ -12,6 +12,21 @@ in a temporary folder. Peers, over the same files:
   html      trafilatura  bare_extraction(with_metadata=True) + json.dumps per file
   newsarchive            toolkit.extract.extract, the CLI's engine, with --jobs 1 and --jobs N
 The machine is shared and noisy: compare the ratios, not the absolute numbers.
+
+Accuracy on a public benchmark with ground truth (its pages are read from where it lies, never
+copied into this repository):
+
+    git clone https://github.com/scrapinghub/article-extraction-benchmark /tmp/aeb
+    python bench/bench_extract.py --benchmark /tmp/aeb
+
+prints body F1 (the benchmark's own measure: 4-gram shingles of word tokens, precision and recall
+averaged over pages) for trafilatura run directly (its defaults) beside newsarchive's HTML parser
+with include_tables and favour_precision on and off, plus title and date accuracy when the
+benchmark's ground truth has them (`headline`, `datePublished`). htmldate's evaluation sets (a
+JSON file of {url: {"file", "date"}} beside the folders of pages) give date accuracy:
+
+    git clone https://github.com/adbar/htmldate /tmp/htmldate
+    python bench/bench_extract.py --benchmark /tmp/htmldate/tests/eval_mediacloud_2020.json
 """
 
 from __future__ import annotations
@@ -151,7 +166,14 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20_000, help="Maghress dumps to generate")
     parser.add_argument("--html", type=int, default=1_000, help="HTML pages to generate")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers for the parallel runs")
+    parser.add_argument("--benchmark", type=Path, default=None, metavar="PATH",
+                        help="a folder with ground-truth.json and html/ (article-extraction-benchmark), or "
+                             "one of htmldate's tests/eval_*.json: measure accuracy instead of speed")
+    parser.add_argument("--limit", type=int, default=None, help="with --benchmark: only the first N pages")
     args = parser.parse_args()
+    if args.benchmark is not None:
+        accuracy(args.benchmark, args.limit)
+        return
 
     import logging
 
@@ -195,6 +217,133 @@ def main() -> None:
                   lambda: extract([tmp_path / "html"], out, jobs=args.jobs).records, len(pages)),
         ])
         ratios(rates, "trafilatura loop")
+
+
+# --- accuracy on a public benchmark -------------------------------------------------------------
+
+_TOKEN = re.compile(r"\w+")
+
+
+def _shingles(text: str, n: int = 4) -> dict[tuple[str, ...], int]:
+    tokens = _TOKEN.findall(text or "")
+    counts: dict[tuple[str, ...], int] = {}
+    for i in range(max(1, len(tokens) - n + 1)):
+        shingle = tuple(tokens[i:i + n])
+        if shingle:
+            counts[shingle] = counts.get(shingle, 0) + 1
+    return counts
+
+
+def _tp_fp_fn(true: str, pred: str) -> tuple[float, float, float]:
+    """The benchmark's measure for one page: shingle overlap, normalised so long pages weigh the same."""
+    t, p = _shingles(true), _shingles(pred)
+    tp = fp = fn = 0
+    for key in t.keys() | p.keys():
+        a, b = t.get(key, 0), p.get(key, 0)
+        tp, fp, fn = tp + min(a, b), fp + max(0, b - a), fn + max(0, a - b)
+    total = tp + fp + fn
+    return (tp / total, fp / total, fn / total) if total else (0.0, 0.0, 0.0)
+
+
+def _f1(scores: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    def ratio(a: float, b: float, other: float) -> float:
+        return 1.0 if b == other == 0 else 0.0 if a == b == 0 else a / (a + b)
+
+    precision = [ratio(tp, fp, fn) for tp, fp, fn in scores if tp + fp > 0]
+    recall = [ratio(tp, fn, fp) for tp, fp, fn in scores if tp + fn > 0]
+    p = sum(precision) / len(precision) if precision else 0.0
+    r = sum(recall) / len(recall) if recall else 0.0
+    return (2 * p * r / (p + r) if p + r else 0.0), p, r
+
+
+def _read_page(folder: Path, key: str) -> bytes:
+    import gzip
+
+    for name in (f"{key}.html.gz", f"{key}.html"):
+        path = folder / "html" / name
+        if path.exists():
+            data = path.read_bytes()
+            return gzip.decompress(data) if name.endswith(".gz") else data
+    raise SystemExit(f"{folder}/html has no page {key}.html(.gz): is this the article-extraction-benchmark?")
+
+
+def _load_benchmark(path: Path) -> tuple[dict[str, dict], dict[str, bytes]]:
+    """Ground truth by key ({"articleBody"?, "headline"?, "datePublished"?, "url"}) and the pages."""
+    if path.is_file():  # htmldate's {url: {"file", "date"}}, pages in cache/, eval/ or test_set/ beside it
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        truth, pages = {}, {}
+        for url, entry in raw.items():
+            found = [p for d in ("cache", "eval", "test_set") if (p := path.parent / d / entry["file"]).is_file()]
+            if found:
+                date = entry.get("date")  # not a string (NaN) where the page has no date: none is right
+                truth[url] = {"url": url, "datePublished": date if isinstance(date, str) else ""}
+                pages[url] = found[0].read_bytes()
+        return truth, pages
+    truth_path = path / "ground-truth.json"
+    if not truth_path.exists():
+        raise SystemExit(f"{truth_path}: missing; point --benchmark at a checkout of the benchmark")
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    return truth, {key: _read_page(path, key) for key in truth}
+
+
+def accuracy(folder: Path, limit: int | None) -> None:
+    """Body F1 (and title/date accuracy where known) of trafilatura and of newsarchive's parser."""
+    import logging
+
+    from trafilatura import bare_extraction
+
+    from toolkit.extract import html as html_mod
+    from toolkit.extract.errors import PageRejected
+    from toolkit.extract.normalize import clean_inline, join_paragraphs
+
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    truth, pages = _load_benchmark(folder)
+    keys = sorted(truth)[:limit]
+    print(f"benchmark: {folder} ({len(keys)} pages with ground truth)")
+
+    def trafilatura_direct(key: str) -> tuple[str, str | None, str | None]:
+        doc = bare_extraction(pages[key], url=truth[key].get("url"), with_metadata=True)
+        return (doc.text or "", doc.title, doc.date) if doc is not None else ("", None, None)
+
+    def ours(key: str) -> tuple[str, str | None, str | None]:
+        try:
+            page = html_mod.parse_html(pages[key], url=truth[key].get("url"))
+        except PageRejected:
+            return "", None, None
+        return join_paragraphs(page.paragraphs), page.title, page.published_date
+
+    default = (html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION)
+    has_body = any("articleBody" in v for v in truth.values())
+    has_title = any("headline" in v for v in truth.values())
+    has_date = any("datePublished" in v for v in truth.values())
+    runs = [("trafilatura (defaults)", None, None)]
+    if has_body:  # the settings only change the body: without its ground truth, newsarchive's alone
+        runs += [(f"newsarchive tables={t} precision={p}", t, p) for t in (True, False) for p in (False, True)]
+    else:
+        runs.append((f"newsarchive tables={default[0]} precision={default[1]}", *default))
+    print(f"  {'':<64} {'F1':>6} {'prec':>6} {'recall':>6} {'title':>6} {'date':>6} {'s':>6}")
+    try:
+        for label, tables, precision in runs:
+            if tables is not None:
+                html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION = tables, precision
+            extract_fn = trafilatura_direct if tables is None else ours
+            start = time.perf_counter()
+            scores, titles, dates = [], 0, 0
+            for key in keys:
+                text, title, date = extract_fn(key)
+                scores.append(_tp_fp_fn(truth[key].get("articleBody", ""), text))
+                titles += clean_inline(title or "") == clean_inline(truth[key].get("headline", ""))
+                dates += (date or "")[:10] == (truth[key].get("datePublished") or "")[:10]
+            body = " ".join(f"{v:6.3f}" for v in _f1(scores)) if has_body else f"{'-':>6} {'-':>6} {'-':>6}"
+            mark = " (newsarchive's setting)" if (tables, precision) == default else ""
+            title_acc = f"{titles / len(keys):6.3f}" if has_title else f"{'-':>6}"
+            date_acc = f"{dates / len(keys):6.3f}" if has_date else f"{'-':>6}"
+            print(f"  {label + mark:<64} {body} {title_acc} {date_acc} "
+                  f"{time.perf_counter() - start:6.1f}", flush=True)
+    finally:
+        html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION = default
+    if not (has_body and has_title and has_date):
+        print("  ('-': the benchmark's ground truth has no such field)")
 
 
 def _sample_records(tmp_path: Path) -> list[str]:

@@ -90,13 +90,14 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
               help='Write every rejected page to FILE as JSON Lines {"input", "record", "reason"}.')
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
 @click.option("--languages", default=None, metavar="CODES",
-              help="Candidate languages, ISO 639-1, comma-separated (default: ar,fr,en,es,de,it,pt,nl).")
+              help="Candidate languages, ISO 639-1, comma-separated (default: ar,fr,en,es,de,it,pt,nl), or all; "
+                   "a page in none of them is labelled und.")
 @click.option("--source", default=None, metavar="NAME",
               help="The outlet of HTML pages that name none (a folder of pages saved from one site).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | None, jobs: int | None,
                 languages: str | None, source: str | None, quiet: bool) -> None:
-    """Extract article records from page files or directories: Maghress dumps, HTML, WARC(.gz)."""
+    """Extract article records from page files or directories: Maghress dumps, HTML(.gz), WARC(.gz), ARC(.gz), WACZ."""
     from toolkit.extract import extract
 
     report = extract(inputs, output, fmt=fmt, rejects=rejects, jobs=jobs, progress=not quiet,

@@ -169,9 +169,13 @@ def test_undecodable_bytes_are_rejected(one):
     assert "offset" in reject["reason"] and "UTF-8" in reject["reason"]
 
 
-def test_nul_bytes_in_otherwise_utf8_text_are_rejected(one):
-    [reject] = one(dump().encode("utf-8") + b"\x00\x00\x00garbage").rejects
-    assert reject["reason"].startswith("undecodable bytes:")
+def test_stray_nul_bytes_are_dropped_and_counted(one):
+    data = dump().encode("utf-8").replace(b"Le gouvernement", b"Le gouv\x00ernement\x00\x00")
+    run = one(data)
+    [record] = run.records
+    assert record["text"].startswith("Le gouvernement a présenté")
+    assert run.report.repairs == {"NUL bytes dropped": 3}
+    assert "NUL bytes dropped 3 (1 page)" in run.report.summary()
 
 
 def test_another_edition_is_one_more_entry():

@@ -37,6 +37,8 @@ class Page:
     crawled_at: str | None = None
     description: str | None = None
     image_url: str | None = None
+    repairs: dict[str, int] = field(default_factory=dict)  # what decoding repaired, by kind: counted in the summary
+    check_language: bool = True  # False: the source vouches for the candidates (Maghress editions), no und check
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,7 @@ def build_record(page: Page, languages: Sequence[str] = DEFAULT_LANGUAGES) -> Ex
         raise PageRejected(f"source name longer than {MAX_SOURCE_CHARS} characters: {source[:60]!r}…")
     if not page.published_date:
         raise PageRejected("no publication date found on the page")
-    language = detect_language(title, text, languages)
+    language = detect_language(title, text, languages, page.check_language)
     if language is None:
         raise PageRejected(
             f"language not detected: title and text hold no letters of the candidate languages "

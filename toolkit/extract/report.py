@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from toolkit.errors import EXIT_FINDINGS, EXIT_OK
+from toolkit.extract.language import UNDETERMINED
 from toolkit.readers.jsonl import display_name
 
 
@@ -60,7 +61,10 @@ class ExtractReport:
     skipped: Counter = field(default_factory=Counter)  # WARC records that are not HTML responses, by kind
     ignored: list[str] = field(default_factory=list)  # files in input directories with other extensions
     formats: Counter = field(default_factory=Counter)  # pages by format
-    languages: Counter = field(default_factory=Counter)  # records by language
+    languages: Counter = field(default_factory=Counter)  # records by language ("und": not decided)
+    repairs: Counter = field(default_factory=Counter)  # bytes repaired while decoding, by kind
+    repaired_pages: Counter = field(default_factory=Counter)  # records whose page needed each repair
+    warnings: list[str] = field(default_factory=list)  # what warcio warned about, "input@offset: message"
     seconds: float = 0.0
 
     @property
@@ -94,13 +98,23 @@ class ExtractReport:
             f"  duplicates  {self.duplicate_count:>7}" + ("  (written once)" if self.duplicates else ""),
             f"  rejected    {self.rejected:>7}" + (f"  -> {self.rejects_path}" if self.rejects_path else ""),
         ]
+        undetermined = self.languages.get(UNDETERMINED, 0)
+        if undetermined:
+            lines.append(f"  undetermined {undetermined:>6}  records labelled {UNDETERMINED}: their language is not "
+                         "among --languages, or the detector is not sure")
+        if self.repairs:
+            kinds = ", ".join(f"{kind} {n} ({_count(self.repaired_pages[kind], 'page')})"
+                              for kind, n in sorted(self.repairs.items()))
+            lines.append(f"  repaired    {sum(self.repaired_pages.values()):>7}  decoding: {kinds}")
+        if self.warnings:
+            lines.append(f"  warnings    {len(self.warnings):>7}  from the WARC reader, such as {self.warnings[0]}")
         if self.skipped:
             kinds = ", ".join(f"{k} {v}" for k, v in self.skipped.most_common())
             lines.append(f"  skipped     {self.skipped_count:>7}  WARC records that are not HTML pages ({kinds})")
         if self.ignored:
             shown = ", ".join(self.ignored[:5]) + (", …" if len(self.ignored) > 5 else "")
             lines.append(f"  ignored     {len(self.ignored):>7}  files in input folders that are not pages "
-                         f"(.txt, .html, .htm, .warc, .warc.gz): {shown}")
+                         f"(.txt, .html, .htm, .html.gz, .warc, .warc.gz, .arc, .arc.gz, .wacz): {shown}")
         for title, items, render in (
             ("duplicates", self.duplicates, lambda d: f"  {d.where}: {d.why} as {d.kept_where}"),
             ("rejects", self.rejects if not self.rejects_path else [], lambda r: f"  {r.where}: {r.reason}"),

@@ -7,11 +7,14 @@ A bounded number of chunks is in flight, so memory stays flat on a large WARC.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 import os
 import sys
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolkit.errors import NewsarchiveError, note
-from toolkit.extract.decode import decode_bytes
+from toolkit.extract.decode import decode
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
 from toolkit.extract.records import build_record
@@ -33,8 +36,8 @@ FORMATS = ("auto", "maghress", "html", "warc")
 #: What a directory is searched for, per --format ("" is a file name without extension).
 SUFFIXES = {
     "maghress": (".txt", ""),
-    "html": (".html", ".htm", ".xhtml", ".shtml"),
-    "warc": (".warc", ".warc.gz"),
+    "html": (".html", ".htm", ".xhtml", ".shtml", ".html.gz", ".htm.gz"),
+    "warc": (".warc", ".warc.gz", ".arc", ".arc.gz", ".wacz"),
 }
 SUFFIXES["auto"] = SUFFIXES["maghress"] + SUFFIXES["html"] + SUFFIXES["warc"]
 
@@ -45,6 +48,8 @@ IN_FLIGHT_PER_JOB = 3
 
 WARC_MAGIC = b"WARC/"
 GZIP_MAGIC = b"\x1f\x8b"
+#: Source kinds read record by record in the parent (WARC and ARC files, WACZ zips of WARCs).
+ARCHIVE_KINDS = ("warc", "wacz")
 
 
 def default_jobs() -> int:
@@ -60,7 +65,7 @@ class Source:
     """One input file and how to read it ("page" = maghress or HTML, decided from its content)."""
 
     name: str  # the path as found (given, or joined to the directory given): what reports show
-    kind: str  # "maghress" | "html" | "page" | "warc"
+    kind: str  # "maghress" | "html" | "page" | "warc" (WARC or ARC) | "wacz"
     size: int
 
     @property
@@ -70,15 +75,20 @@ class Source:
 
 def _suffix_of(name: str) -> str:
     lowered = name.lower()
-    if lowered.endswith(".warc.gz"):
-        return ".warc.gz"
-    return os.path.splitext(lowered)[1]
+    stem, suffix = os.path.splitext(lowered)
+    if suffix == ".gz":  # .warc.gz, .arc.gz, .html.gz: the inner extension counts too
+        return os.path.splitext(stem)[1] + suffix
+    return suffix
 
 
 def _kind_for(name: str, fmt: str) -> str:
+    suffix = _suffix_of(name)
+    if fmt == "warc" and suffix == ".wacz":
+        return "wacz"
     if fmt != "auto":
         return fmt
-    suffix = _suffix_of(name)
+    if suffix == ".wacz":
+        return "wacz"
     if suffix in SUFFIXES["warc"]:
         return "warc"
     if suffix in SUFFIXES["html"]:
@@ -172,7 +182,7 @@ def _size(name: str) -> int:
 
 # --- work done in the workers -------------------------------------------------------------------
 
-# An outcome: ("ok", input, position, id, text_digest, language, line, format)
+# An outcome: ("ok", input, position, id, text_digest, language, line, repairs, format)
 #          or ("reject", input, position, reason, format)
 Outcome = tuple
 
@@ -222,7 +232,8 @@ def _run_task(task: tuple) -> Outcome:
             raise
         return ("reject", name, position,
                 f"internal error while parsing ({type(exc).__name__}: {exc}); please report it", fmt)
-    return ("ok", name, position, done.record["id"], done.text_digest, done.record["language"], done.line, fmt)
+    return ("ok", name, position, done.record["id"], done.text_digest, done.record["language"], done.line,
+            page.repairs, fmt)
 
 
 def _parse_file(path: str, fmt: str):
@@ -231,6 +242,8 @@ def _parse_file(path: str, fmt: str):
             data = stream.read()
     except OSError as exc:
         raise PageRejected(f"cannot read the file ({exc.strerror}); check that it exists and is readable") from None
+    if data.startswith(GZIP_MAGIC):  # a saved page.html.gz: read what is inside
+        data = _gunzip(data)
     if fmt == "page":
         fmt = sniff(data)
     if fmt == "html":
@@ -239,14 +252,33 @@ def _parse_file(path: str, fmt: str):
         return parse_html(data, path=path, source=_source), fmt
     from toolkit.extract.maghress import parse_maghress
 
-    return parse_maghress(decode_bytes(data)), "maghress"
+    decoded = decode(data)
+    page = parse_maghress(decoded.text)
+    page.repairs = decoded.repairs
+    page.check_language = False  # French and Arabic editions: see toolkit/extract/language.py
+    return page, "maghress"
+
+
+def _gunzip(data: bytes) -> bytes:
+    """The page inside a gzip file, up to the size of a page (a larger one is not an article)."""
+    from toolkit.extract.warc import MAX_PAGE_BYTES
+
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+            inner = stream.read(MAX_PAGE_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise PageRejected(f"damaged gzip data ({' '.join(str(exc).split())}); re-download or decompress the "
+                           "file by hand") from None
+    if len(inner) > MAX_PAGE_BYTES:
+        raise PageRejected(f"gzip-compressed page larger than {MAX_PAGE_BYTES // 1_000_000} MB; not an article")
+    return inner
 
 
 def sniff(data: bytes) -> str:
     """'html' or 'maghress' for `--format auto`; a WARC or gzip file with a page's name is rejected."""
     if data.startswith(WARC_MAGIC):
         raise PageRejected("this is a WARC file: name it .warc or .warc.gz, or pass --format warc")
-    if data.startswith(GZIP_MAGIC):
+    if data.startswith(GZIP_MAGIC):  # gzip inside gzip
         raise PageRejected("gzip-compressed file: decompress it, or name it .warc.gz if it is a WARC")
     head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if head.startswith(b"<") and any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
@@ -259,24 +291,31 @@ def sniff(data: bytes) -> str:
 
 def _tasks(sources: list[Source], report: ExtractReport) -> Iterator[tuple[tuple, int, int]]:
     """(task, payload bytes, progress mark in input bytes) in output order."""
-    from toolkit.extract.warc import WarcPage, WarcSkip, iter_warc
+    from toolkit.extract.warc import WarcPage, WarcSkip, WarcWarning, iter_wacz, iter_warc
 
     done_bytes = 0
     for source in sources:
-        if source.kind != "warc":
+        if source.kind not in ARCHIVE_KINDS:
             done_bytes += source.size
             yield ("file", source.name, source.kind), 0, done_bytes
             continue
+        if source.kind == "wacz":  # a WARC inside the zip is named file.wacz#archive/member.warc.gz
+            items = ((f"{source.name}#{member}" if member else source.name, item)
+                     for member, item in iter_wacz(source.path))
+        else:
+            items = ((source.name, item) for item in iter_warc(source.path))
         try:
-            for item in iter_warc(source.path):
+            for name, item in items:
                 mark = done_bytes + min(item.offset, source.size)
                 if isinstance(item, WarcSkip):
                     report.skipped[item.kind] += 1
+                elif isinstance(item, WarcWarning):
+                    report.warnings.append(f"{name}@{item.offset}: {item.message}")
                 elif isinstance(item, WarcPage):
-                    task = ("warc", source.name, item.offset, item.content, item.url, item.crawled_at, item.charset)
+                    task = ("warc", name, item.offset, item.content, item.url, item.crawled_at, item.charset)
                     yield task, len(item.content), mark
                 else:
-                    yield ("done", ("reject", source.name, item.offset, item.reason, "warc")), 0, mark
+                    yield ("done", ("reject", name, item.offset, item.reason, "warc")), 0, mark
         except OSError as exc:
             reason = f"cannot read the file ({exc.strerror}); check that it exists and is readable"
             yield ("done", ("reject", source.name, None, reason, "warc")), 0, done_bytes
@@ -284,7 +323,7 @@ def _tasks(sources: list[Source], report: ExtractReport) -> Iterator[tuple[tuple
 
 
 def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator[tuple[list[tuple], int]]:
-    page_files = sum(1 for s in sources if s.kind != "warc")
+    page_files = sum(1 for s in sources if s.kind not in ARCHIVE_KINDS)
     file_limit = max(1, min(FILE_CHUNK_MAX, math.ceil(page_files / (jobs * 4)) if page_files else 1))
     chunk: list[tuple] = []
     size = 0
@@ -394,7 +433,7 @@ def extract(
         raise NewsarchiveError(f"--jobs must be at least 1, not {jobs}")
     sources, ignored = discover(inputs, fmt)
     jobs = jobs or default_jobs()
-    if all(s.kind != "warc" for s in sources):
+    if all(s.kind not in ARCHIVE_KINDS for s in sources):
         jobs = min(jobs, len(sources))  # no more workers than files: a WARC can feed any number
     report = ExtractReport(output=os.fspath(output), rejects_path=os.fspath(rejects) if rejects else None,
                            files=len(sources), ignored=ignored)
@@ -465,7 +504,7 @@ def _consume(outcome: Outcome, report: ExtractReport, out: _Sink, rej: _Sink | N
         if rej is not None:
             rej.write(json.dumps(reject.as_dict(), ensure_ascii=False))
         return
-    _, name, position, rid, digest, language, line, _fmt = outcome
+    _, name, position, rid, digest, language, line, repairs, _fmt = outcome
     here = (name, position)
     kept = seen_ids.get(rid)
     why = "same id"
@@ -479,4 +518,7 @@ def _consume(outcome: Outcome, report: ExtractReport, out: _Sink, rej: _Sink | N
     seen_texts[digest] = here
     report.records += 1
     report.languages[language] += 1
+    for kind, count in repairs.items():  # counted for the records written, like the languages
+        report.repairs[kind] += count
+        report.repaired_pages[kind] += 1
     out.write(line)
