@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import click
 
 from toolkit import __version__
-from toolkit.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error
-from toolkit.interrupts import as_interrupt, interrupted
+from toolkit.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error
+from toolkit.core.interrupts import as_interrupt, interrupted
 
 EXIT_CODES_HELP = (
     "Exit status: 0 success, 1 findings (invalid records, rejected inputs), 2 the run could not happen, "

@@ -65,11 +65,11 @@ from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
-from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
-from toolkit.interrupts import fault, held
-from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
-from toolkit.schema import Schema, load_schema
-from toolkit.ui.progress import byte_progress, status
+from toolkit.core.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
+from toolkit.core.interrupts import fault, held
+from toolkit.core.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
+from toolkit.core.schema import Schema, load_schema
+from toolkit.core.progress import byte_progress, status
 from toolkit.validate import default_jobs
 from toolkit.validate.arrays import int64s
 from toolkit.validate.engine import LineNumbering, work_items

@@ -39,8 +39,8 @@ from toolkit.archive.layout import ARTICLES, BATCHES, META_KEY, QUARANTINE, SORT
 from toolkit.archive.ledger import repair
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, file_actions, open_archive
-from toolkit.errors import NewsarchiveError
-from toolkit.interrupts import fault, held
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.interrupts import fault, held
 
 DEFAULT_RETENTION_HOURS = 168
 SMALL_FILE_BYTES = 32 << 20  # Parquet files smaller than this are merged

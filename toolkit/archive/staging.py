@@ -37,11 +37,11 @@ from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
-from toolkit.errors import NewsarchiveError, environment_error
-from toolkit.interrupts import fault, worker_signals
-from toolkit.processes import start_context
-from toolkit.readers.jsonl import Block, FileRange
-from toolkit.schema import Schema
+from toolkit.core.errors import NewsarchiveError, environment_error
+from toolkit.core.interrupts import fault, worker_signals
+from toolkit.core.executor import start_context
+from toolkit.core.jsonl import Block, FileRange
+from toolkit.core.schema import Schema
 from toolkit.validate.arrays import int64s, strings
 from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine, is_marker, marker_outcome
 

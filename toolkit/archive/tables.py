@@ -29,8 +29,8 @@ from toolkit.archive.layout import (
     check_partitioning,
 )
 from toolkit.archive.storage import Storage
-from toolkit.errors import NewsarchiveError
-from toolkit.schema import Schema
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import Schema
 
 
 class DamagedLog(NewsarchiveError):

@@ -18,7 +18,7 @@ from toolkit.publish.languages import language_name
 from toolkit.publish.recipe import Recipe
 from toolkit.publish.shards import PARTITION_COLUMNS, SPLIT, ShardSet
 from toolkit.publish.stats import Changelog, Stats
-from toolkit.schema import Schema
+from toolkit.core.schema import Schema
 
 CARD_FILE = "README.md"
 MAX_SOURCES = 50

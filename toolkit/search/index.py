@@ -39,7 +39,7 @@ import tantivy
 
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, file_actions, open_archive
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.search import analysis
 from toolkit.search.analysis import GROUPS, group_of
 from toolkit.search.folder import (  # noqa: F401 (INDEX_NAME, FORMAT: part of this module's API)

@@ -6,7 +6,7 @@ import json
 import os
 from typing import IO, Any
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.search.query import SearchResult
 
 FORMATS = ("table", "json", "parquet")

@@ -32,9 +32,9 @@ import duckdb
 
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, open_archive
-from toolkit.errors import NewsarchiveError
-from toolkit.interrupts import fault, held
-from toolkit.outputs import refuse_inside_archive
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.interrupts import fault, held
+from toolkit.core.outputs import refuse_inside_archive
 from toolkit.sql.connection import configure_s3
 from toolkit.sql.extensions import connect_duckdb
 from toolkit.sql.quote import literal

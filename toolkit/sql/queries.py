@@ -25,8 +25,8 @@ import duckdb
 import pyarrow as pa
 
 from toolkit.archive.tables import Archive, open_archive
-from toolkit.errors import NewsarchiveError
-from toolkit.outputs import refuse_input, refuse_inside_archive
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.outputs import refuse_input, refuse_inside_archive
 from toolkit.sql.connection import connect
 from toolkit.sql.extensions import first_line
 from toolkit.sql.quote import literal

@@ -32,7 +32,7 @@ from deltalake import DeltaTable
 from toolkit import __version__
 from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA
 from toolkit.archive.tables import Archive, file_actions, open_archive
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql.quote import identifier, literal, string_list
 
 #: The views every connection and catalog defines, in the order they are created.

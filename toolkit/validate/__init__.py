@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from toolkit.errors import NewsarchiveError
-from toolkit.readers.jsonl import InputFile, discover
-from toolkit.schema import Schema, load_schema
-from toolkit.ui.progress import byte_progress
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.jsonl import InputFile, discover
+from toolkit.core.schema import Schema, load_schema
+from toolkit.core.progress import byte_progress
 from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine, LineFailure
 from toolkit.validate.report import Report, quarantine_line
 
@@ -110,8 +110,8 @@ def validate(
 def _refuse_inputs_as_outputs(paths: Sequence[str | os.PathLike], inputs: list[InputFile],
                               **outputs: str | os.PathLike | None) -> None:
     """An output that is a batch being validated (or a .jsonl a folder being read holds) is refused: exit 2."""
-    from toolkit.outputs import refuse_input, same_file
-    from toolkit.readers.jsonl import is_jsonl_name
+    from toolkit.core.outputs import refuse_input, same_file
+    from toolkit.core.jsonl import is_jsonl_name
 
     named = [*paths, *(i.path for i in inputs if i.path is not None)]
     given = {option: path for option, path in outputs.items() if path is not None and os.fspath(path) != "-"}
@@ -147,7 +147,7 @@ def _spool_ids(spool: IdSpool, file: int, outcome: BlockOutcome) -> None:
 
 def _open_sink(path: str | os.PathLike):
     """The quarantine file, written under a temporary name and renamed when the run ends (never half)."""
-    from toolkit.outputs import AtomicFile
+    from toolkit.core.outputs import AtomicFile
 
     return AtomicFile(path, "quarantine file")
 

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 ID_SPOOL_SCHEMA = pa.schema([
     pa.field("file", pa.int32()),  # index of the input in the report's file list
