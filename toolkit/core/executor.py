@@ -75,11 +75,11 @@ def prepare_worker(parent: int | None = None, *, interrupt_on_term: bool = False
             os._exit(1)
 
 
-def worker_died(what: str, exit_code: int | None) -> NewsarchiveError:
+def worker_died(what: str, exit_code: int | None, outcome: str = "nothing was written") -> NewsarchiveError:
     """The one line for a worker process that ended without an answer (killed, out of memory, crashed)."""
     code = "unknown" if exit_code is None else str(exit_code)
     return NewsarchiveError(f"a worker process of {what} died (exit code {code}, -9 is usually the out-of-memory "
-                            "killer); nothing was written: run again, with --jobs 1 or more memory")
+                            f"killer); {outcome}: run again, with --jobs 1 or more memory")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from toolkit import __version__
 from toolkit.core.errors import NewsarchiveError, environment_error
+from toolkit.core.schema import load_schema
 from toolkit.publish.card import CARD_FILE, CardInputs, default_citation, render_card
 from toolkit.publish.chart import CHART_FILE, draw_articles_per_month
 from toolkit.publish.checksums import SUMS_FILE, write_sums
@@ -26,7 +27,6 @@ from toolkit.publish.recipe import load_recipe
 from toolkit.publish.shards import ShardOptions, ShardSet, snapshot_schema, write_shards
 from toolkit.publish.source import open_source
 from toolkit.publish.stats import Changelog, Stats, compute_changelog, compute_stats
-from toolkit.core.schema import load_schema
 
 #: Tags the Hub and git both accept, kept simple: v1.2.0, 2024-06, release_3 ...
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from toolkit.archive.hooks import on_commit
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, open_archive
 from toolkit.core.errors import NewsarchiveError
@@ -249,3 +250,11 @@ def _upload(archive: Archive, local: Path, destination: str) -> None:
     with open(local, "rb") as source, fs.open_output_stream(destination[len("s3://"):]) as sink:
         while chunk := source.read(8 << 20):
             sink.write(chunk)
+
+
+def commit_hook(archive: Archive, rebuild: bool) -> None:
+    """After an append or a compaction (`toolkit.archive.hooks`): refresh the catalog if there is one."""
+    refresh_catalog(archive, force=rebuild)
+
+
+on_commit(commit_hook)  # Python callers of append get what the CLI wires explicitly
