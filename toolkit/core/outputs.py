@@ -18,11 +18,14 @@ Three rules, each a one-line error (exit 2) before anything is read or written:
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterable
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-from toolkit.core.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError, environment_error
 
 #: The folders of an archive that only the archive stage writes.
 ARCHIVE_TABLES = ("articles", "batches", "quarantine")
@@ -79,8 +82,66 @@ def refuse_inside_archive(output: str | os.PathLike | None, root: str | os.PathL
                                    "only `newsarchive append` and `compact` write; write the output elsewhere")
 
 
+def temporary_name(path: str | os.PathLike, kind: str = "tmp") -> Path:
+    """A fresh hidden name next to `path` (same folder, so the rename is one step on one file system)."""
+    final = Path(path)
+    return final.parent / f".{final.name}.{uuid.uuid4().hex[:12]}.{kind}"
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike, what: str, *, make_parent: bool = True,
+                rename: Callable[[], contextlib.AbstractContextManager[object]] | None = None) -> Iterator[Path]:
+    """The one write-to-temp-then-rename: yields a temporary path next to `path` to write; when the
+    block ends normally it is renamed over `path`; otherwise it is removed and the old file stays whole.
+
+    Every file newsarchive produces goes through here (or `AtomicFile`, which uses it). An OSError
+    becomes one line naming the file (`what`: "report", "catalog"...); `rename` wraps the rename
+    (e.g. `interrupts.held`, so a signal cannot land between writing and renaming).
+    """
+    final = Path(path)
+    if final.is_dir():
+        raise NewsarchiveError(f"{os.fspath(path)}: is a folder; give the {what} a file name")
+    try:
+        if make_parent:
+            final.parent.mkdir(parents=True, exist_ok=True)  # reports/junit.xml in a fresh checkout
+        elif not final.resolve().parent.is_dir():
+            raise NewsarchiveError(f"{os.fspath(path)}: its folder does not exist; create it first")
+    except OSError as exc:
+        raise _write_error(path, what, exc) from None
+    temporary = temporary_name(final)
+    try:
+        yield temporary
+        with rename() if rename is not None else contextlib.nullcontext():
+            os.replace(temporary, final)
+    except OSError as exc:
+        raise _write_error(path, what, exc) from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def install_folder(build: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Swap a finished folder into place: the old one (if any) is renamed aside, the new one renamed
+    in, then the old one removed. Readers see the old folder or the new one, never a mix."""
+    build, target = Path(build), Path(target)
+    old = None
+    if target.exists():
+        old = temporary_name(target, "old")
+        os.replace(target, old)
+    os.replace(build, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_error(path: str | os.PathLike, what: str, exc: OSError) -> NewsarchiveError:
+    refused = environment_error(exc, os.fspath(path))
+    if refused is not None:
+        return NewsarchiveError(f"cannot write the {what}: {refused}")
+    return NewsarchiveError(f"{os.fspath(path)}: cannot write the {what} ({exc.strerror or exc})")
+
+
 class AtomicFile:
-    """A text file written under a temporary name next to `path` and renamed over it by `commit`.
+    """A text file written under a temporary name next to `path` and renamed over it by `commit`:
+    `atomic_path` for writers that keep a handle open (a report, a quarantine file, extract's output).
 
     Until `commit`, the old file (if any) is untouched; `discard` (or an exception in a `with`)
     removes the temporary file, so a failed run never leaves a half-written or truncated output.
@@ -89,15 +150,14 @@ class AtomicFile:
     def __init__(self, path: str | os.PathLike, what: str) -> None:
         self.path = Path(path)
         self.what = what
-        if self.path.is_dir():
-            raise NewsarchiveError(f"{os.fspath(path)}: is a folder; give the {what} a file name")
         self.committed = False
-        self.temporary = self.path.parent / f".{self.path.name}.{os.getpid()}.{id(self):x}.tmp"
+        self._atomic = atomic_path(path, what)
+        self.temporary = self._atomic.__enter__()  # checks the path, makes its folder
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)  # reports/junit.xml in a fresh checkout
             self.handle = open(self.temporary, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
         except OSError as exc:
-            raise NewsarchiveError(f"{os.fspath(path)}: cannot write the {what} ({exc.strerror})") from None
+            self._atomic.gen.close()  # removes the temporary name
+            raise _write_error(path, what, exc) from None
 
     def write(self, text: str) -> int:
         return self.handle.write(text)
@@ -109,19 +169,20 @@ class AtomicFile:
         """Rename the finished file over `path` (one step: readers see the old file or the new one)."""
         if self.committed:
             return
+        self.committed = True
         try:
             self.handle.close()
-            os.replace(self.temporary, self.path)
         except OSError as exc:
-            self.discard()
-            raise NewsarchiveError(f"{os.fspath(self.path)}: cannot write the {self.what} ({exc.strerror})") from None
-        self.committed = True
+            self._atomic.gen.close()
+            raise _write_error(self.path, self.what, exc) from None
+        self._atomic.__exit__(None, None, None)  # the rename; on failure the temporary goes, one line is raised
 
     def discard(self) -> None:
         """Drop the temporary file, unless it was committed (then there is nothing left to remove)."""
         self.handle.close()
         if not self.committed:
-            self.temporary.unlink(missing_ok=True)
+            self.committed = True
+            self._atomic.gen.close()  # GeneratorExit at the yield: no rename, the temporary is removed
 
     def __enter__(self) -> AtomicFile:
         return self

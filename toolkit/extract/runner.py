@@ -20,6 +20,7 @@ from typing import IO, Any
 from toolkit.core.errors import NewsarchiveError, note
 from toolkit.core.executor import LocalExecutor, Task, default_jobs
 from toolkit.core.jsonl import file_identity
+from toolkit.core.outputs import AtomicFile
 from toolkit.core.progress import byte_progress
 from toolkit.extract.decode import decode_bytes
 from toolkit.extract.errors import PageRejected
@@ -295,41 +296,29 @@ class _Sink:
 
     def __init__(self, target: str, what: str) -> None:
         self.target = target
-        self.what = what
-        self.temp: Path | None = None
+        self.file: AtomicFile | None = None
         if target == "-":
             self.handle: IO[str] = sys.stdout
             return
         path = Path(target)
         if path.is_dir():
             raise NewsarchiveError(f"{target}: is a directory; give the {what} a file name, e.g. {path / 'out.jsonl'}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self.handle = open(self.temp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        except OSError as exc:
-            raise NewsarchiveError(f"{target}: cannot write the {what} ({exc.strerror})") from None
+        self.file = AtomicFile(path, what)
+        self.handle = self.file.handle
 
     def write(self, line: str) -> None:
         self.handle.write(line)
         self.handle.write("\n")
 
     def commit(self) -> None:
-        if self.temp is None:
+        if self.file is None:
             self.handle.flush()
             return
-        try:
-            self.handle.close()
-            os.replace(self.temp, self.target)
-        except OSError as exc:
-            raise NewsarchiveError(f"{self.target}: cannot write the {self.what} ({exc.strerror})") from None
-        self.temp = None
+        self.file.commit()
 
     def discard(self) -> None:
-        if self.temp is not None:
-            self.handle.close()
-            self.temp.unlink(missing_ok=True)
-            self.temp = None
+        if self.file is not None:
+            self.file.discard()
 
 
 def extract(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from toolkit import __version__
 from toolkit.core.errors import NewsarchiveError, environment_error
+from toolkit.core.outputs import install_folder
 from toolkit.core.schema import load_schema
 from toolkit.publish.card import CARD_FILE, CardInputs, default_citation, render_card
 from toolkit.publish.chart import CHART_FILE, draw_articles_per_month
@@ -140,13 +141,7 @@ def _last_append(batches) -> dt.date | None:
 
 def _install(build: Path, output: Path) -> None:
     """Swap the finished build into place; an old folder (with --force) is removed only afterwards."""
-    old = None
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{os.getpid()}"
-        os.replace(output, old)
-    os.replace(build, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    install_folder(build, output)
 
 
 def _write_shards(source, schema, folder: Path, options: ShardOptions | None) -> ShardSet:
