@@ -192,10 +192,12 @@ class LocalExecutor(Executor):
                 pending.append(_done(item.result) if isinstance(item, Done) else
                                pool.submit(_call, task.run, item, task.what))
                 while len(pending) > limit:
-                    yield self._answer(pool, pending.popleft(), task.what)
+                    yield self._answer(pending.popleft())
             while pending:
-                yield self._answer(pool, pending.popleft(), task.what)
+                yield self._answer(pending.popleft())
             finished = True
+        except BrokenProcessPool:  # from a result, or from `submit` once the pool knows
+            raise worker_died(task.what, _dead_exit_code(pool)) from None
         finally:
             if finished:
                 pool.shutdown(wait=True)
@@ -213,11 +215,8 @@ class LocalExecutor(Executor):
             yield item.result if isinstance(item, Done) else run(item)
 
     @staticmethod
-    def _answer(pool: ProcessPoolExecutor, future: Future, what: str) -> Any:
-        try:
-            result = future.result()
-        except BrokenProcessPool:
-            raise worker_died(what, _dead_exit_code(pool)) from None
+    def _answer(future: Future) -> Any:
+        result = future.result()
         if isinstance(result, WorkerFailure):
             raise result.error()
         return result
