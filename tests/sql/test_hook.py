@@ -20,3 +20,20 @@ def test_append_and_compact_refresh_the_catalog(archive_copy, tmp_path):
     con = open_catalog(archive_copy / "catalog.duckdb")
     assert con.sql("SELECT count(*), bool_and(up_to_date) FROM articles, catalog_info").fetchone() == (
         SAMPLE_ARTICLES + 2, True)
+
+
+def test_the_cli_wires_the_refresh_itself(archive_copy, tmp_path):
+    """`newsarchive append` in a fresh process, where nothing imported toolkit.sql: the CLI registers
+    the catalog's refresh with the archive's commit hooks."""
+    import subprocess
+    import sys
+
+    build_catalog(archive_copy)
+    batch = records(tmp_path / "b.jsonl", [article(3)])
+    run = subprocess.run([sys.executable, "-m", "toolkit", "append", str(batch), "--archive", str(archive_copy),
+                          "--quiet"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    con = open_catalog(archive_copy / "catalog.duckdb")
+    assert con.sql("SELECT count(*), bool_and(up_to_date) FROM articles, catalog_info").fetchone() == (
+        SAMPLE_ARTICLES + 1, True)
+    con.close()
