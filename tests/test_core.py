@@ -142,11 +142,12 @@ def test_install_folder_swaps_a_finished_folder_in(tmp_path):
 def test_extract_reports_a_killed_worker_in_one_line(tmp_path, monkeypatch):
     """extract runs on the executor: a worker killed mid-run is one line (multiprocessing.Pool hung)."""
     import importlib
+    import multiprocessing
 
-    from toolkit.core.executor import start_context
-
-    if start_context().get_start_method() != "fork":
-        pytest.skip("the patched task reaches the workers only when they are forked")
+    # Forked workers see the patched task (spawn would re-import the module); the rule would pick
+    # spawn if an earlier test left a thread running.
+    monkeypatch.setattr(importlib.import_module("toolkit.core.executor"), "start_context",
+                        lambda: multiprocessing.get_context("fork"))
     runner = importlib.import_module("toolkit.extract.runner")
     real = runner._run_task
 

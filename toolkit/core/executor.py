@@ -99,9 +99,10 @@ class WorkerFailure:
             return cls(f"{what}: {refused}", refused.exit_code)
         return cls(traceback.format_exc(), None)
 
-    def error(self, worker: object = "") -> BaseException:
+    def error(self, worker: int | None = None) -> BaseException:
+        """The exception to raise in the parent: the user's one line, or a bug with the worker's traceback."""
         if self.exit_code is None:
-            return RuntimeError(f"worker {worker} failed:\n{self.message}".replace("worker  ", "worker "))
+            return RuntimeError(f"{'a worker' if worker is None else f'worker {worker}'} failed:\n{self.message}")
         return NewsarchiveError(self.message, self.exit_code)
 
 
