@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import click
 
 from toolkit import __version__
-from toolkit.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error
-from toolkit.interrupts import as_interrupt, interrupted
+from toolkit.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error
+from toolkit.core.interrupts import as_interrupt, interrupted
 
 EXIT_CODES_HELP = (
     "Exit status: 0 success, 1 findings (invalid records, rejected inputs), 2 the run could not happen, "
@@ -30,6 +30,47 @@ class _Group(click.Group):
             raise _Interrupted() from exc
 
 
+# --- options shared by several commands: defined once, stacked where needed ---------------------
+
+def archive_option(func=None, *, help: str | None = None):  # noqa: A002 (click's own name)
+    """`--archive URI`: the archive root (default: $NEWSARCHIVE_ARCHIVE or ./archive, where the command has one)."""
+    option = click.option("--archive", "archive", metavar="URI", default=None,
+                          help=help or "Archive root: a folder or s3://bucket/prefix (default: $NEWSARCHIVE_ARCHIVE "
+                                       "or ./archive). S3 settings come from the AWS_* environment variables.")
+    return option if func is None else option(func)
+
+
+def schema_option(func):
+    """`--schema FILE`: a Draft 2020-12 JSON Schema instead of the packaged article schema."""
+    return click.option("--schema", "schema", type=click.Path(dir_okay=False), default=None,
+                        help="Draft 2020-12 JSON Schema (default: the packaged article schema).")(func)
+
+
+def jobs_option(func=None, *, help: str = "Worker processes (default: cores)."):  # noqa: A002
+    """`--jobs N`: worker processes of the executor (default: `toolkit.core.executor.default_jobs()`)."""
+    option = click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help=help)
+    return option if func is None else option(func)
+
+
+def quiet_option(func):
+    """`--quiet`: no progress bar (bars appear on a terminal only anyway)."""
+    return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(func)
+
+
+def format_option(*choices: str, default: str | None = None, help: str = "Output format."):  # noqa: A002
+    """`--format`: one of `choices` (the first is the default), passed to the command as `fmt`."""
+    return click.option("--format", "fmt", type=click.Choice(list(choices)), default=default or choices[0],
+                        show_default=True, help=help)
+
+
+def _wire_commit_hooks() -> None:
+    """After each commit of append or compact, the SQL catalog follows (the archive does not import sql)."""
+    from toolkit.archive.hooks import on_commit
+    from toolkit.sql.catalog import commit_hook
+
+    on_commit(commit_hook)
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="newsarchive")
@@ -39,22 +80,19 @@ def cli() -> None:
 
 @cli.command("validate", epilog="Exit status: 0 all records valid, 1 some invalid, 2 the run could not happen.")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--schema", "schema", type=click.Path(dir_okay=False), default=None,
-              help="Draft 2020-12 JSON Schema (default: the packaged article schema).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github", "junit"]), default="text",
-              show_default=True, help="Report format.")
+@schema_option
+@format_option("text", "json", "github", "junit", help="Report format.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write the report to FILE instead of standard output.")
 @click.option("--quarantine", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write every invalid line verbatim, with its errors, to FILE (JSON Lines).")
 @click.option("--max-errors", type=click.IntRange(min=0), default=None,
               help="Keep at most N errors in the report (all records are still counted).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
-@click.option("--archive", "archive", metavar="URI", default=None,
-              help="Also flag records whose id this archive (a folder or s3://bucket/prefix) already holds: "
-                   "warnings, or errors with --strict.")
+@jobs_option
+@archive_option(help="Also flag records whose id this archive (a folder or s3://bucket/prefix) already holds: "
+                     "warnings, or errors with --strict.")
 @click.option("--strict", is_flag=True, help="With --archive: ids already archived are errors (exit 1).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str | None,
                  quarantine: str | None, max_errors: int | None, jobs: int | None, archive: str | None,
                  strict: bool, quiet: bool) -> None:
@@ -64,8 +102,13 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
 
     if strict and archive is None:
         raise click.UsageError("--strict needs --archive URI (it turns ids already archived into errors)")
+    archived = None
+    if archive is not None:  # the archive's ids, asked of the archive stage: validate does not import it
+        from toolkit.archive.lookup import archived_ids
+
+        archived = archived_ids(archive)
     report = validate(paths, schema, quarantine=quarantine, max_errors=max_errors, jobs=jobs,
-                      progress=not quiet, archive=archive, strict=strict, report_output=output)
+                      progress=not quiet, archive=archived, strict=strict, report_output=output)
     try:
         write_report(report, fmt, output, sys.stdout)
     except BrokenPipeError:
@@ -84,17 +127,16 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False),
               help="JSON Lines file to write the records to (- for standard output).")
-@click.option("--format", "fmt", type=click.Choice(["auto", "maghress", "html", "warc"]), default="auto",
-              show_default=True, help="Input format; auto goes by extension, then content.")
+@format_option("auto", "maghress", "html", "warc", help="Input format; auto goes by extension, then content.")
 @click.option("--rejects", type=click.Path(dir_okay=False), default=None,
               help='Write every rejected page to FILE as JSON Lines {"input", "record", "reason"}.')
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: cores).")
+@jobs_option
 @click.option("--languages", default=None, metavar="CODES",
               help="Candidate languages, ISO 639-1, comma-separated (default: ar,fr,en,es,de,it,pt,nl), or all; "
                    "a page in none of them is labelled und.")
 @click.option("--source", default=None, metavar="NAME",
               help="The outlet of HTML pages that name none (a folder of pages saved from one site).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@quiet_option
 def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | None, jobs: int | None,
                 languages: str | None, source: str | None, quiet: bool) -> None:
     """Extract article records from page files or directories: Maghress dumps, HTML(.gz), WARC(.gz), ARC(.gz), WACZ."""
@@ -108,24 +150,15 @@ def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | Non
 
 # --- archive: commands of toolkit.archive go here ---------------------------------------------
 
-def _archive_option(func):
-    return click.option("--archive", "archive", metavar="URI", default=None,
-                        help="Archive root: a folder or s3://bucket/prefix (default: $NEWSARCHIVE_ARCHIVE or "
-                             "./archive). S3 settings come from the AWS_* environment variables.")(func)
-
-
 @cli.command("append", epilog="Exit status: 0 a batch was appended, or nothing was new (files already archived, "
              "every record a duplicate); 1 nothing appended because every line was invalid; 2 the run could not "
              "happen.")
 @click.argument("batches", nargs=-1, required=True)
-@_archive_option
-@click.option("--schema", "schema", type=click.Path(dir_okay=False), default=None,
-              help="Draft 2020-12 JSON Schema (default: the packaged article schema).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
-              help="Worker processes that validate, sort and write (default: cores).")
+@archive_option
+@schema_option
+@format_option("text", "json")
+@quiet_option
+@jobs_option(help="Worker processes that validate, sort and write (default: cores).")
 def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, fmt: str, quiet: bool,
                jobs: int | None) -> None:
     """Append JSON Lines batches to the archive: validated, deduplicated, in one commit."""
@@ -133,6 +166,7 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
 
     from toolkit.archive import append
 
+    _wire_commit_hooks()
     result = append(batches, archive=archive, schema=schema, progress=not quiet, jobs=jobs)
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
@@ -152,9 +186,8 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
 
 
 @cli.command("history", epilog="Exit status: 0 listed, 2 the run could not happen.")
-@_archive_option
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@archive_option
+@format_option("text", "json")
 def history_cmd(archive: str | None, fmt: str) -> None:
     """List the archive's versions with the batch and counts behind each."""
     from toolkit.archive.history import history, render_json, render_text
@@ -164,7 +197,7 @@ def history_cmd(archive: str | None, fmt: str) -> None:
 
 
 @cli.command("compact", epilog="Exit status: 0 done, 2 the run could not happen.")
-@_archive_option
+@archive_option
 @click.option("--retention-hours", type=click.IntRange(min=0), default=168, show_default=True,
               help="Vacuum files removed (or never committed) more than H hours ago.")
 @click.option("--force", is_flag=True,
@@ -173,6 +206,7 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
     """Merge small data files (sorted, one commit), then vacuum files older than the retention."""
     from toolkit.archive import compact
 
+    _wire_commit_hooks()
     result = compact(archive, retention_hours, force=force)
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
@@ -185,11 +219,10 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
 @cli.command("verify", epilog="Exit status: 0 no fault found, 1 faults found (each named), 2 the run could not "
              "happen.")
 @click.argument("directory", required=False, metavar="[DIR]")
-@_archive_option
+@archive_option
 @click.option("--quick", is_flag=True, help="Check sizes and Parquet footers only: fast, but not a fixity check "
               "(no file is re-hashed against its recorded SHA-256).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@format_option("text", "json")
 def verify_cmd(directory: str | None, archive: str | None, quick: bool, fmt: str) -> None:
     """Verify the archive (files and their SHA-256, row counts, ledger, unique ids), or a published snapshot DIR,
     or a bag DIR that `deposit` wrote."""
@@ -230,7 +263,7 @@ def _verify_snapshot_dir(directory: str) -> int:
 # --- sql: commands of toolkit.sql go here -----------------------------------------------------
 
 @cli.command("catalog", epilog="Exit status: 0 written, 2 the run could not happen.")
-@_archive_option
+@archive_option
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="The DuckDB file to write (default: <archive>/catalog.duckdb).")
 def catalog_cmd(archive: str | None, output: str | None) -> None:
@@ -246,11 +279,11 @@ def catalog_cmd(archive: str | None, output: str | None) -> None:
 
 @cli.command("sql", epilog="Exit status: 0 the query ran, 2 it could not (a bad query prints DuckDB's message).")
 @click.argument("query", required=False)
-@_archive_option
+@archive_option
 @click.option("--as-of", type=click.IntRange(min=0), default=None, metavar="VERSION",
               help="Query this past version of the archive (see `newsarchive history`).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "parquet"]), default="table",
-              show_default=True, help="table (first 100 rows), csv, json (JSON Lines) or parquet (needs --output).")
+@format_option("table", "csv", "json", "parquet",
+               help="table (first 100 rows), csv, json (JSON Lines) or parquet (needs --output).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write the rows to FILE.")
 @click.option("--allow-path", "allow_paths", multiple=True, metavar="PATH",
               help="Let the query read this file or folder of yours too (read-only; repeatable).")
@@ -275,14 +308,14 @@ def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str,
 
 @cli.command("search", epilog="Exit status: 0 searched (even with no match), 2 the run could not happen.")
 @click.argument("terms", nargs=-1)
-@_archive_option
+@archive_option
 @click.option("--language", metavar="CODE", default=None, help="Only articles in this language (fr, ar, es, en...).")
 @click.option("--source", metavar="NAME", default=None, help="Only this outlet (its exact name).")
 @click.option("--since", metavar="DATE", default=None, help="Published on or after DATE (YYYY-MM-DD).")
 @click.option("--until", metavar="DATE", default=None, help="Published on or before DATE (YYYY-MM-DD).")
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True, help="At most N articles.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "parquet"]), default="table",
-              show_default=True, help="table, json (JSON Lines: one article per line) or parquet (needs --output).")
+@format_option("table", "json", "parquet",
+               help="table, json (JSON Lines: one article per line) or parquet (needs --output).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the hits to FILE instead of standard output.")
 @click.option("--rebuild", is_flag=True, help="Rebuild the search index from scratch first (it is a cache).")
@@ -340,8 +373,7 @@ def _size(text: str) -> int:
 
 
 @cli.command("publish", epilog="Exit status: 0 published (or planned, with --dry-run), 2 the run could not happen.")
-@click.option("--archive", default=None, help="Archive root, a folder or s3://bucket/prefix "
-              "(default: $NEWSARCHIVE_ARCHIVE or ./archive).")
+@archive_option
 @click.option("--version", "version_tag", required=True, help="Snapshot tag, e.g. v1.0.0 (also the Hub tag).")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="The snapshot folder to create, e.g. snapshots/v1.0.0 (refused if it holds a snapshot).")

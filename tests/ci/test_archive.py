@@ -12,6 +12,7 @@ import xmlschema
 
 from tests.ci.conftest import XSD, append_to_archive, good_record
 from tests.ci.test_github import parse_commands
+from toolkit.archive import archived_ids
 from toolkit.errors import NewsarchiveError
 from toolkit.validate import validate
 from toolkit.validate.render import render_junit
@@ -31,7 +32,7 @@ def batch_with_known_ids(write_batch):
 
 def test_ids_already_archived_are_warnings_by_default(archive_root, write_batch, archive_reader):
     path = batch_with_known_ids(write_batch)
-    report = validate([path], archive=str(archive_root))
+    report = validate([path], archive=archived_ids(str(archive_root)))
     assert (report.records, report.valid, report.invalid, report.exit_code) == (6, 4, 2, 1)
     assert report.archive == str(archive_root) and report.archive_version == 1
     warnings = [(w.line, w.id, w.path, w.keyword) for w in report.warnings()]
@@ -47,14 +48,14 @@ def test_ids_already_archived_are_warnings_by_default(archive_root, write_batch,
 
 def test_warnings_alone_do_not_fail_the_run(archive_root, write_batch, archive_reader):
     path = write_batch("dupes.jsonl", good_record(3), good_record(4), good_record(60))
-    report = validate([path], archive=str(archive_root))
+    report = validate([path], archive=archived_ids(str(archive_root)))
     assert report.exit_code == 0 and report.invalid == 0 and report.warning_count == 2
     report.close()
 
 
 def test_strict_turns_them_into_errors_in_input_order(archive_root, write_batch, archive_reader):
     path = batch_with_known_ids(write_batch)
-    report = validate([path], archive=str(archive_root), strict=True)
+    report = validate([path], archive=archived_ids(str(archive_root)), strict=True)
     assert (report.records, report.valid, report.invalid, report.exit_code) == (6, 2, 4, 1)
     assert report.warning_count == 0 and list(report.warnings()) == []
     errors = [(e.line, e.keyword) for e in report.errors()]
@@ -66,12 +67,12 @@ def test_strict_turns_them_into_errors_in_input_order(archive_root, write_batch,
 
 def test_max_errors_caps_the_merged_lists_not_the_counts(archive_root, write_batch):
     path = batch_with_known_ids(write_batch)
-    report = validate([path], archive=str(archive_root), strict=True, max_errors=3)
+    report = validate([path], archive=archived_ids(str(archive_root)), strict=True, max_errors=3)
     assert [(e.line, e.keyword) for e in report.errors()] == [(1, "already_archived"), (3, "already_archived"),
                                                                (4, "minLength")]
     assert report.errors_kept == 3 and report.error_count == 6 and report.truncated
     report.close()
-    report = validate([path], archive=str(archive_root), max_errors=2)
+    report = validate([path], archive=archived_ids(str(archive_root)), max_errors=2)
     assert [w.line for w in report.warnings()] == [1, 3] and report.warning_count == 3 and report.warnings_truncated
     report.close()
 
@@ -79,7 +80,7 @@ def test_max_errors_caps_the_merged_lists_not_the_counts(archive_root, write_bat
 def test_several_files_keep_their_own_lines(archive_root, write_batch):
     a = write_batch("a.jsonl", good_record(200), good_record(9))
     b = write_batch("sub/b.jsonl", good_record(104), good_record(201), good_record(0))
-    report = validate([a, b], archive=str(archive_root), strict=True)
+    report = validate([a, b], archive=archived_ids(str(archive_root)), strict=True)
     assert [(e.file, e.line) for e in report.errors()] == [(str(a), 2), (str(b), 1), (str(b), 3)]
     assert [(f.valid, f.invalid) for f in report.files] == [(1, 1), (1, 2)]
     report.close()
@@ -119,7 +120,7 @@ def test_every_format_reports_them(archive_root, write_batch, main_cli, tmp_path
 @pytest.mark.parametrize("strict", [False, True])
 def test_junit_lists_warnings_in_system_out_and_strict_failures_as_cases(archive_root, write_batch, strict):
     path = batch_with_known_ids(write_batch)
-    report = validate([path], archive=str(archive_root), strict=strict)
+    report = validate([path], archive=archived_ids(str(archive_root)), strict=strict)
     out = io.StringIO()
     render_junit(report, out)
     report.close()
@@ -154,7 +155,7 @@ def test_a_schema_without_a_string_id_cannot_be_checked(archive_root, write_batc
                                   "properties": {"n": {"type": "integer"}}}))
     path = write_batch("b.jsonl", {"n": 1})
     with pytest.raises(NewsarchiveError, match="string `id` property"):
-        validate([path], schema, archive=str(archive_root))
+        validate([path], schema, archive=archived_ids(str(archive_root)))
 
 
 def test_the_lookup_is_one_join_over_a_larger_archive(tmp_path, write_batch):
@@ -165,7 +166,7 @@ def test_the_lookup_is_one_join_over_a_larger_archive(tmp_path, write_batch):
                                  for i in range(2000)], f"b{v}")
     ids = list(range(5990, 6010))  # 5990..5999 are archived, 6000.. are new
     path = write_batch("b.jsonl", *[good_record(i) for i in ids])
-    report = validate([path], archive=str(root))
+    report = validate([path], archive=archived_ids(str(root)))
     assert [w.line for w in report.warnings()] == list(range(1, 11)) and report.archive_version == 2
     report.close()
 

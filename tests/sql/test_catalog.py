@@ -157,7 +157,7 @@ def test_catalog_says_when_another_writer_moved_the_table_on(archive_copy, tmp_p
     appending = importlib.import_module("toolkit.archive.append")  # the package re-exports a function of that name
 
     build_catalog(archive_copy)
-    monkeypatch.setattr(appending, "refresh_catalog", lambda archive: None)
+    monkeypatch.setattr(appending, "committed", lambda archive, rebuild=False: None)
     append([records(tmp_path / "b.jsonl", [article(1)])], archive=archive_copy)
     con = open_catalog(archive_copy / "catalog.duckdb")
     assert con.sql("SELECT version, latest_version, up_to_date FROM catalog_info").fetchone() == (1, 2, False)

@@ -40,7 +40,7 @@ def test_connections_cannot_autoinstall_or_autoload():
 # used: delta_scan works only if the extensions come from the wheels' files, and search needs none.
 _PROBE = """
 import json, os
-from toolkit.sql import search
+from toolkit.search import search
 from toolkit.sql.extensions import connect_duckdb
 hits = search("Bourita Blinken", archive={archive!r}).hits
 con = connect_duckdb(extensions=["delta", "httpfs"])

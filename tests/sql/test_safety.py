@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from tests.sql.conftest import SAMPLE_ARTICLES, SEED_TITLE, article, records
-from toolkit.sql import build_catalog, connect, open_catalog, query, search
+from toolkit.search import search
+from toolkit.sql import build_catalog, connect, open_catalog, query
 from toolkit.sql.quote import identifier, literal, string_list
 
 HOSTILE_TITLE = ("Robert'); DROP TABLE docs_fr; -- \"SELECT\" * FROM articles; DELETE FROM articles "

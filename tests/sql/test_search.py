@@ -9,8 +9,8 @@ import os
 import pytest
 
 from tests.sql.conftest import SAMPLE_ARTICLES, SEED_TITLE, article, one_line_error, records
+from toolkit.search import search, update_index
 from toolkit.search.analysis import STEMMERS, query_terms
-from toolkit.sql import search, update_index
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,21 @@ shadowed by the submodule once it is imported.)
 
 from toolkit.archive.append import AppendResult, SkippedFile, append
 from toolkit.archive.history import HistoryEntry, history
+from toolkit.archive.lookup import archived_ids
 from toolkit.archive.maintenance import CompactResult, compact
-from toolkit.archive.tables import Archive, open_archive
+from toolkit.archive.tables import Archive, ArchiveVersion, open_archive
 from toolkit.archive.verify import VerifyReport, verify
 
 __all__ = [
     "AppendResult",
     "Archive",
+    "ArchiveVersion",
     "CompactResult",
     "HistoryEntry",
     "SkippedFile",
     "VerifyReport",
     "append",
+    "archived_ids",
     "compact",
     "history",
     "open_archive",

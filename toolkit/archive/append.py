@@ -58,18 +58,18 @@ from deltalake.exceptions import CommitFailedError
 
 from toolkit import __version__
 from toolkit.archive.files import DataFile, TableFiles
-from toolkit.archive.hooks import refresh_catalog
+from toolkit.archive.hooks import committed
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUARANTINE_SCHEMA, SORT_KEYS
 from toolkit.archive.ledger import BatchRecord, app_id, batch_properties, committed_batches, complete, repair
 from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
-from toolkit.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
-from toolkit.interrupts import fault, held
-from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
-from toolkit.schema import Schema, load_schema
-from toolkit.ui.progress import byte_progress, status
+from toolkit.core.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
+from toolkit.core.interrupts import fault, held
+from toolkit.core.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
+from toolkit.core.progress import byte_progress, status
+from toolkit.core.schema import Schema, load_schema
 from toolkit.validate import default_jobs
 from toolkit.validate.arrays import int64s
 from toolkit.validate.engine import LineNumbering, work_items
@@ -157,14 +157,14 @@ def append(
                 if hashes.done():
                     todo, skipped = _new_inputs(target, hashes.result())
                     if not todo:  # the catalog may still be behind an interrupted run's commits
-                        refresh_catalog(target, rebuild=bool(repaired))
+                        committed(target, rebuild=bool(repaired))
                         return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
                     sources = [h.source for h in todo]
                 result = _BatchRun(target, loaded, sources, hashes, work, memory_budget, start,
                                    jobs or default_jobs()).execute(progress)
                 if result is not None:
                     result.skipped, result.repaired = skipped, repaired
-                    refresh_catalog(target)
+                    committed(target)
                     return result
                 # Some input is archived already (by an earlier batch, or by another run that
                 # committed first): record what was committed, then append what is left.

@@ -30,7 +30,7 @@ from deltalake.transaction import AddAction
 
 from toolkit.archive.layout import partition_path
 from toolkit.archive.storage import Storage
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 ROW_GROUP_BYTES = 64 << 20  # uncompressed Arrow bytes per row group
 MAX_STATS_STRING = 32  # string bounds in the log are cut to this many characters (see file_stats)

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from toolkit.errors import NewsarchiveError
-from toolkit.schema import Schema
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import Schema
 
 ARTICLES = "articles"
 QUARANTINE = "quarantine"

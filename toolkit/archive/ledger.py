@@ -29,7 +29,7 @@ from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, META_KEY, QUARANTINE, QUARANTINE_SCHEMA
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive
-from toolkit.interrupts import fault, held
+from toolkit.core.interrupts import fault, held
 
 #: A routine repair reads the commits after the newest ledgered one, plus this many before it (an
 #: interrupted batch is older than the ledger's newest row only if other runs committed meanwhile).

@@ -34,13 +34,13 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 from deltalake.transaction import RemoveAction
 
 from toolkit.archive.files import DataFile, TableFiles
-from toolkit.archive.hooks import refresh_catalog
+from toolkit.archive.hooks import committed
 from toolkit.archive.layout import ARTICLES, BATCHES, META_KEY, QUARANTINE, SORT_KEYS
 from toolkit.archive.ledger import repair
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, file_actions, open_archive
-from toolkit.errors import NewsarchiveError
-from toolkit.interrupts import fault, held
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.interrupts import fault, held
 
 DEFAULT_RETENTION_HOURS = 168
 SMALL_FILE_BYTES = 32 << 20  # Parquet files smaller than this are merged
@@ -90,7 +90,7 @@ def compact(archive: str | os.PathLike | Archive | None = None, retention_hours:
         if name == ARTICLES:
             fault("compact.vacuum")
     result.version = target.version
-    refresh_catalog(target, rebuild=bool(result.repaired))
+    committed(target, rebuild=bool(result.repaired))
     return result
 
 

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Iterator
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 BASE_SECONDS = 0.05
 CAP_SECONDS = 2.0

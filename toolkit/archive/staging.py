@@ -13,18 +13,22 @@ A row's place in the batch is `block index << 32 | line in block`: increasing in
 "the first occurrence of an id wins" is "the smallest position wins", whichever worker holds it.
 
 With one job, or a batch of one block, the same stager runs in the parent process.
+
+Why not `toolkit.core.executor`'s `map`: the second phase is worker-affine (each worker writes the
+rows it holds, after the parent's decision), which a pool of interchangeable workers cannot express
+without sending the rows back through a pipe. So staging keeps its own processes and queues, and
+takes every shared piece from core: `default_jobs`, the start context, the worker's set-up
+(`prepare_worker`), the in-flight bound, how a worker's error travels (`WorkerFailure`) and the one
+line for its death (`worker_died`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import multiprocessing
 import os
 import queue
-import signal
-import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,17 +41,16 @@ from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
-from toolkit.errors import NewsarchiveError, environment_error
-from toolkit.interrupts import fault, worker_signals
-from toolkit.processes import start_context
-from toolkit.readers.jsonl import Block, FileRange
-from toolkit.schema import Schema
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.executor import IN_FLIGHT_PER_JOB, WorkerFailure, prepare_worker, start_context, worker_died
+from toolkit.core.interrupts import fault
+from toolkit.core.jsonl import Block, FileRange
+from toolkit.core.schema import Schema
 from toolkit.validate.arrays import int64s, strings
 from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine, is_marker, marker_outcome
 
 SEQ = "_seq"  # a held row's position in the batch (see the module docstring)
 FILE_BYTES = 256 << 20  # Arrow bytes per data file (about 60-80 MB of zstd Parquet for articles)
-IN_FLIGHT_PER_JOB = 3  # blocks queued per worker: enough to keep it busy, few enough to bound memory
 POLL_SECONDS = 0.5  # how often the parent checks that its workers are alive while it waits
 
 
@@ -308,19 +311,13 @@ class StagingPool:
         if kind == "interrupted":  # SIGTERM reached a worker: the run is interrupted
             return KeyboardInterrupt()
         if kind == "died":
-            return NewsarchiveError(f"a worker process of the append died (exit code {payload}, -9 is usually the "
-                                    "out-of-memory killer); nothing was committed: run again, with --jobs 1 or "
-                                    "more memory")
-        message, exit_code = payload
-        if exit_code is None:  # not a NewsarchiveError: a bug, with the worker's traceback
-            return RuntimeError(f"worker {worker} failed:\n{message}")
-        return NewsarchiveError(message, exit_code)
+            return worker_died("the append", payload, "nothing was committed")
+        return payload.error(worker)
 
 
 def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any, parent: int) -> None:
     """A worker process: stage blocks until the sentinel, then write when told to (or quit on None)."""
-    worker_signals(interrupt_on_term=True)
-    _die_with_parent(parent)
+    prepare_worker(parent, interrupt_on_term=True)
     _prefer_jemalloc()
     stager: Stager | None = None
     try:
@@ -330,18 +327,14 @@ def _serve(spec: StageSpec, worker: int, tasks: Any, results: Any, control: Any,
         drop = control.get()
         if drop is not None:
             results.put(("files", worker, stager.write(drop)))
-    except NewsarchiveError as exc:
-        results.put(("error", worker, (str(exc), exc.exit_code)))
     except KeyboardInterrupt:  # stopped by the parent (see worker_signals)
         with contextlib.suppress(BaseException):
             results.put(("interrupted", worker, None))
     except BaseException as exc:
-        refused = environment_error(exc)  # a full disk is the user's to fix: one line, not a traceback
-        if refused is not None:
-            results.put(("error", worker, (f"append to {spec.write_root}: {refused}; nothing was committed",
-                                            refused.exit_code)))
-        else:
-            results.put(("error", worker, (traceback.format_exc(), None)))
+        failure = WorkerFailure.of(exc, f"append to {spec.write_root}")
+        if failure.exit_code is not None and not isinstance(exc, NewsarchiveError):  # the environment refused
+            failure = replace(failure, message=f"{failure.message}; nothing was committed")
+        results.put(("error", worker, failure))
     finally:
         if stager is not None:
             stager.close()
@@ -363,13 +356,3 @@ def _prefer_jemalloc() -> None:
     with contextlib.suppress(NotImplementedError, AttributeError):
         pa.set_memory_pool(pa.jemalloc_memory_pool())
         pa.jemalloc_set_decay_ms(0)
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask Linux to kill this worker if the append process dies (even by kill -9): orphaned workers
-    would otherwise wait on their queues forever."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the parent died before the request took effect
-            os._exit(1)

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 DEFAULT_ROOT = "archive"
 ROOT_ENV = "NEWSARCHIVE_ARCHIVE"

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from functools import cached_property
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable
 from deltalake import Schema as DeltaSchema
@@ -29,8 +31,8 @@ from toolkit.archive.layout import (
     check_partitioning,
 )
 from toolkit.archive.storage import Storage
-from toolkit.errors import NewsarchiveError
-from toolkit.schema import Schema
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import Schema
 
 
 class DamagedLog(NewsarchiveError):
@@ -175,13 +177,26 @@ class Archive:
             return QUARANTINE_SCHEMA.empty_table()
         return self.dataset(QUARANTINE).to_table()
 
-    def dataset(self, name: str, version: int | None = None) -> ds.Dataset:
-        """A table version's files as a pyarrow Dataset over a native filesystem.
+    def at(self, as_of: int | None = None) -> ArchiveVersion:
+        """The archive as of articles version `as_of` (default: the latest), checked to exist.
+
+        The one "archive at version N" that sql's views, the search index and publish read.
+        """
+        current = self.table(ARTICLES)  # one read of the log: the version and its files agree
+        latest = current.version()
+        if as_of is not None and not 0 <= as_of <= latest:
+            raise NewsarchiveError(f"{self.root}: no version {as_of}; the archive has versions 0 to {latest} "
+                                   "(see `newsarchive history`)")
+        table = current if as_of is None or as_of == latest else self.table(ARTICLES, as_of)
+        return ArchiveVersion(self, latest if as_of is None else as_of, latest, as_of, table)
+
+    def dataset(self, name: str, version: int | None = None, table: DeltaTable | None = None) -> ds.Dataset:
+        """A table version's files as a pyarrow Dataset over a native filesystem (`table`: already loaded).
 
         Built from the add actions in one call (deltalake's `to_pyarrow_dataset` makes fragments one
         by one, about 1.5 ms per file), with each file's partition values as its partition expression.
         """
-        table = self.table(name, version)
+        table = table if table is not None else self.table(name, version)
         schema = pa.schema(table.schema().to_arrow())
         columns = table.metadata().partition_columns
         actions = file_actions(table)
@@ -199,6 +214,45 @@ class Archive:
 
     def __repr__(self) -> str:
         return f"Archive({self.root!r})"
+
+
+@dataclass(frozen=True)
+class ArchiveVersion:
+    """The archive as of one articles version: nothing committed later is seen.
+
+    `as_of` is what the caller asked for (None: the latest, `version`). The ledger (`batches/`) and
+    the quarantine are read at their latest version and cut to the batches whose articles commit is
+    at or before `version`, so the version applies to all three tables.
+    """
+
+    archive: Archive
+    version: int
+    latest: int
+    as_of: int | None
+    articles_table: DeltaTable  # the articles table loaded at `version`
+
+    @property
+    def root(self) -> str:
+        return self.archive.root
+
+    @cached_property
+    def articles(self) -> ds.Dataset:
+        """The articles at this version, read lazily."""
+        return self.archive.dataset(ARTICLES, table=self.articles_table)
+
+    @cached_property
+    def batches(self) -> pa.Table:
+        """The ledger rows of the batches in this version, ordered by version and batch."""
+        batches = self.archive.batches()
+        if batches.num_rows == 0 or "version" not in batches.column_names:
+            return batches
+        kept = batches.filter(pc.less_equal(batches["version"], self.version))
+        keys = [(name, "ascending") for name in ("version", "batch") if name in kept.column_names]
+        return kept.sort_by(keys) if keys else kept
+
+    def files(self) -> pa.Table:
+        """The articles' add actions at this version (`file_actions`)."""
+        return file_actions(self.articles_table)
 
 
 def open_archive(uri: str | os.PathLike | None = None) -> Archive:

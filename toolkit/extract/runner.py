@@ -15,22 +15,21 @@ import os
 import sys
 import time
 import zlib
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from toolkit.errors import NewsarchiveError, note
+from toolkit.core.errors import NewsarchiveError, note
+from toolkit.core.executor import LocalExecutor, Task, default_jobs
+from toolkit.core.jsonl import file_identity
+from toolkit.core.outputs import AtomicFile
+from toolkit.core.progress import byte_progress
 from toolkit.extract.decode import decode
 from toolkit.extract.errors import PageRejected
 from toolkit.extract.language import DEFAULT_LANGUAGES, LanguageDetector
 from toolkit.extract.records import build_record
 from toolkit.extract.report import Duplicate, ExtractReport, Reject
-from toolkit.interrupts import worker_signals
-from toolkit.processes import start_context
-from toolkit.readers.jsonl import file_identity
-from toolkit.ui.progress import byte_progress
 
 FORMATS = ("auto", "maghress", "html", "warc")
 #: What a directory is searched for, per --format ("" is a file name without extension).
@@ -44,20 +43,11 @@ SUFFIXES["auto"] = SUFFIXES["maghress"] + SUFFIXES["html"] + SUFFIXES["warc"]
 FILE_CHUNK_MAX = 256  # page files per chunk sent to a worker
 WARC_CHUNK_MAX = 16  # WARC pages per chunk (each is a whole HTML parse)
 CHUNK_BYTES = 8 << 20
-IN_FLIGHT_PER_JOB = 3
 
 WARC_MAGIC = b"WARC/"
 GZIP_MAGIC = b"\x1f\x8b"
 #: Source kinds read record by record in the parent (WARC and ARC files, WACZ zips of WARCs).
 ARCHIVE_KINDS = ("warc", "wacz")
-
-
-def default_jobs() -> int:
-    """The cores this process may use (a container's share, not the host's count)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -196,14 +186,10 @@ def _init_worker(languages: tuple[str, ...], source: str | None = None) -> None:
     _source = source
 
 
-def _init_pool_worker(languages: tuple[str, ...], source: str | None = None) -> None:
-    """Ctrl-C and SIGTERM are the parent's to handle (it stops the pool): workers print no tracebacks."""
-    worker_signals()
-    _init_worker(languages, source)
-
-
-def _run_chunk(chunk: list[tuple]) -> list[Outcome]:
-    return [_run_task(task) for task in chunk]
+def _run_chunk(chunk: tuple[list[tuple], int]) -> tuple[list[Outcome], int]:
+    """A chunk's outcomes, and its progress mark passed through."""
+    tasks, mark = chunk
+    return [_run_task(task) for task in tasks], mark
 
 
 def _run_task(task: tuple) -> Outcome:
@@ -341,26 +327,8 @@ def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator
 
 def _results(sources: list[Source], report: ExtractReport, jobs: int,
              languages: tuple[str, ...], source: str | None = None) -> Iterator[tuple[list[Outcome], int]]:
-    if jobs == 1:
-        _init_worker(languages, source)
-        for chunk, mark in _chunks(sources, report, jobs):
-            yield _run_chunk(chunk), mark
-        return
-    pool = start_context().Pool(jobs, initializer=_init_pool_worker, initargs=(languages, source))
-    try:
-        pending: deque = deque()
-        for chunk, mark in _chunks(sources, report, jobs):
-            pending.append((pool.apply_async(_run_chunk, (chunk,)), mark))
-            while len(pending) >= jobs * IN_FLIGHT_PER_JOB:
-                result, at = pending.popleft()
-                yield result.get(), at
-        while pending:
-            result, at = pending.popleft()
-            yield result.get(), at
-        pool.close()
-    finally:
-        pool.terminate()
-        pool.join()
+    task = Task(_run_chunk, _init_worker, (languages, source), what="extract")
+    return LocalExecutor(jobs).map(task, _chunks(sources, report, jobs))
 
 
 class _Sink:
@@ -368,41 +336,29 @@ class _Sink:
 
     def __init__(self, target: str, what: str) -> None:
         self.target = target
-        self.what = what
-        self.temp: Path | None = None
+        self.file: AtomicFile | None = None
         if target == "-":
             self.handle: IO[str] = sys.stdout
             return
         path = Path(target)
         if path.is_dir():
             raise NewsarchiveError(f"{target}: is a directory; give the {what} a file name, e.g. {path / 'out.jsonl'}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            self.handle = open(self.temp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
-        except OSError as exc:
-            raise NewsarchiveError(f"{target}: cannot write the {what} ({exc.strerror})") from None
+        self.file = AtomicFile(path, what)
+        self.handle = self.file.handle
 
     def write(self, line: str) -> None:
         self.handle.write(line)
         self.handle.write("\n")
 
     def commit(self) -> None:
-        if self.temp is None:
+        if self.file is None:
             self.handle.flush()
             return
-        try:
-            self.handle.close()
-            os.replace(self.temp, self.target)
-        except OSError as exc:
-            raise NewsarchiveError(f"{self.target}: cannot write the {self.what} ({exc.strerror})") from None
-        self.temp = None
+        self.file.commit()
 
     def discard(self) -> None:
-        if self.temp is not None:
-            self.handle.close()
-            self.temp.unlink(missing_ok=True)
-            self.temp = None
+        if self.file is not None:
+            self.file.discard()
 
 
 def extract(

@@ -13,12 +13,12 @@ from typing import Any
 
 import pyarrow as pa
 
+from toolkit.core.schema import Schema
 from toolkit.publish.chart import CHART_FILE
 from toolkit.publish.languages import language_name
 from toolkit.publish.recipe import Recipe
 from toolkit.publish.shards import PARTITION_COLUMNS, SPLIT, ShardSet
 from toolkit.publish.stats import Changelog, Stats
-from toolkit.schema import Schema
 
 CARD_FILE = "README.md"
 MAX_SOURCES = 50

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from toolkit.core.schema import Field, Schema
 from toolkit.publish.checksums import sha256_file
 from toolkit.publish.shards import PARTITION_COLUMNS, ShardSet
-from toolkit.schema import Field, Schema
 
 CROISSANT_FILE = "croissant.json"
 CROISSANT_1_1 = "http://mlcommons.org/croissant/1.1"

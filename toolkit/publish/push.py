@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish.checksums import snapshot_files
 
 REPO_TYPE = "dataset"

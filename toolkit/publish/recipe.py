@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish.languages import check_language_codes
 
 if sys.version_info >= (3, 11):

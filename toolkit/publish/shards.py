@@ -24,8 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from toolkit.errors import NewsarchiveError
-from toolkit.schema import Schema
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import Schema
 
 MB = 1_000_000
 DEFAULT_MAX_SHARD_BYTES = 500 * MB

@@ -15,7 +15,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.errors import NewsarchiveError, environment_error
+from toolkit.core.errors import NewsarchiveError, environment_error
+from toolkit.core.outputs import install_folder
+from toolkit.core.schema import load_schema
 from toolkit.publish.card import CARD_FILE, CardInputs, default_citation, render_card
 from toolkit.publish.chart import CHART_FILE, draw_articles_per_month
 from toolkit.publish.checksums import SUMS_FILE, write_sums
@@ -26,7 +28,6 @@ from toolkit.publish.recipe import load_recipe
 from toolkit.publish.shards import ShardOptions, ShardSet, snapshot_schema, write_shards
 from toolkit.publish.source import open_source
 from toolkit.publish.stats import Changelog, Stats, compute_changelog, compute_stats
-from toolkit.schema import load_schema
 
 #: Tags the Hub and git both accept, kept simple: v1.2.0, 2024-06, release_3 ...
 _TAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -140,13 +141,7 @@ def _last_append(batches) -> dt.date | None:
 
 def _install(build: Path, output: Path) -> None:
     """Swap the finished build into place; an old folder (with --force) is removed only afterwards."""
-    old = None
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{os.getpid()}"
-        os.replace(output, old)
-    os.replace(build, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    install_folder(build, output)
 
 
 def _write_shards(source, schema, folder: Path, options: ShardOptions | None) -> ShardSet:
@@ -187,7 +182,7 @@ def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of:
     output = Path(output)
     _check_output(output, tag, force)
     from toolkit.archive.storage import resolve_root
-    from toolkit.outputs import refuse_inside_archive
+    from toolkit.core.outputs import refuse_inside_archive
 
     refuse_inside_archive(output, resolve_root(archive), "--output")  # shards in a table folder would corrupt it
     source = open_source(archive, as_of)

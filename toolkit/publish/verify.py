@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish.checksums import SUMS_FILE, check_sums
 from toolkit.publish.croissant import CROISSANT_FILE
 from toolkit.publish.shards import SPLIT

@@ -12,7 +12,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import tantivy
 
 from toolkit import __version__
+from toolkit.core.outputs import atomic_path
 from toolkit.search import analysis
 
 INDEX_NAME = "search-index"
@@ -118,9 +118,8 @@ def read_state(path: Path) -> State | None:
 
 def write_state(path: Path, state: State) -> None:
     """Replace `state.json` atomically (written beside it, then renamed)."""
-    temporary = path / f".{STATE}.{uuid.uuid4().hex[:8]}.tmp"
-    temporary.write_text(json.dumps(state.as_dict(), ensure_ascii=False, indent=0), encoding="utf-8")
-    os.replace(temporary, path / STATE)
+    with atomic_path(path / STATE, "search index state", make_parent=False) as temporary:
+        temporary.write_text(json.dumps(state.as_dict(), ensure_ascii=False, indent=0), encoding="utf-8")
 
 
 def stale_reason(state: State | None) -> str | None:

@@ -38,8 +38,9 @@ import pyarrow.parquet as pq
 import tantivy
 
 from toolkit.archive.layout import ARTICLES
-from toolkit.archive.tables import Archive, file_actions, open_archive
-from toolkit.errors import NewsarchiveError
+from toolkit.archive.tables import Archive, open_archive
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.outputs import atomic_path, install_folder
 from toolkit.search import analysis
 from toolkit.search.analysis import GROUPS, group_of
 from toolkit.search.folder import (  # noqa: F401 (INDEX_NAME, FORMAT: part of this module's API)
@@ -144,12 +145,12 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _current_files(archive: Archive) -> tuple[int, dict[str, int]]:
     """The archive's version and its data files (relative paths as the log names them, with rows)."""
-    table = archive.table(ARTICLES)
-    actions = file_actions(table)
+    at = archive.at()  # the latest version, read once: the version and its files agree
+    actions = at.files()
     rows = actions.column("num_records").to_pylist() if "num_records" in actions.column_names else None
     paths = actions.column("path").to_pylist()
     counts = [int(n) if n is not None else -1 for n in rows] if rows is not None else [-1] * len(paths)
-    return table.version(), dict(zip(paths, counts, strict=True))
+    return at.version, dict(zip(paths, counts, strict=True))
 
 
 class _Inconsistent(Exception):
@@ -175,11 +176,7 @@ def _build(archive: Archive, path: Path, reason: str | None) -> IndexUpdate:
         state = State(version, files, sorted(writers.groups), [], added)
         state.ids = [_write_ids(temporary, ids)] if ids else []
         _write_state(temporary, state)
-        trash = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.old"
-        if path.exists():
-            os.rename(path, trash)
-        os.rename(temporary, path)
-        shutil.rmtree(trash, ignore_errors=True)
+        install_folder(temporary, path)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     legacy = path.parent / (LEGACY_INDEX if path.name == INDEX_NAME else f"{path.name}.duckdb")
@@ -281,7 +278,8 @@ def _read_ids(path: Path, names: list[str]) -> pa.Array:
 def _write_ids(path: Path, ids: pa.Array) -> str:
     (path / IDS).mkdir(exist_ok=True)
     name = f"{IDS}/{dt.datetime.now(dt.timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
-    pq.write_table(pa.table({"id": ids}), path / name, compression="zstd")
+    with atomic_path(path / name, "search index ids", make_parent=False) as temporary:
+        pq.write_table(pa.table({"id": ids}), temporary, compression="zstd")
     return name
 
 

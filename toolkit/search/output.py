@@ -6,7 +6,8 @@ import json
 import os
 from typing import IO, Any
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.outputs import atomic_path
 from toolkit.search.query import SearchResult
 
 FORMATS = ("table", "json", "parquet")
@@ -48,9 +49,7 @@ def write_hits(result: SearchResult, fmt: str, output: str | os.PathLike | None,
     if output is None:
         render_hits(result, fmt, out)
         return
-    path = os.fspath(output)
-    temporary = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_path(output, "hits", make_parent=False) as temporary:  # a reader never sees half of it
         if fmt == "parquet":
             import pyarrow.parquet as pq
 
@@ -58,12 +57,6 @@ def write_hits(result: SearchResult, fmt: str, output: str | os.PathLike | None,
         else:
             with open(temporary, "w", encoding="utf-8") as f:
                 render_hits(result, fmt, f)
-        os.replace(temporary, path)
-    except OSError as exc:
-        raise NewsarchiveError(f"{path}: cannot write the hits ({exc.strerror or exc}); check the folder") from None
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
 
 
 def _describe(filters: dict[str, Any]) -> str:

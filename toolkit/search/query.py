@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import tantivy
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.search import analysis
 from toolkit.search.analysis import group_of
 from toolkit.search.folder import IndexUpdate, State, folder_for, is_current_local, local_root, open_group, read_state

@@ -1,10 +1,9 @@
-"""SQL over the archive with DuckDB: views, a portable catalog file, full-text search, time travel.
+"""SQL over the archive with DuckDB: views, a portable catalog file, time travel.
 
-    >>> from toolkit.sql import build_catalog, connect, query, search
+    >>> from toolkit.sql import build_catalog, connect, query
     >>> build_catalog("archive")                                               # doctest: +SKIP
     >>> query("SELECT source, articles FROM sources", archive="archive")         # doctest: +SKIP
     >>> query("SELECT count(*) FROM articles", archive="archive", as_of=1)       # doctest: +SKIP
-    >>> search("Bourita Blinken", archive="archive", language="fr").hits[0].title  # doctest: +SKIP
 
 Modules: `views` (the archive's tables as views over their Parquet files, at a version), `connection`
 (in-memory connections with those views), `catalog` (the catalog file and its refresh hook),
@@ -13,10 +12,9 @@ user's query: the archive and --allow-path read-only, nothing written or loaded,
 `profile` (which files a query opens, from DuckDB's profiler), `extensions` (delta and httpfs loaded
 from their wheels, never downloaded), `cookbook` (the README's questions), `quote` (SQL literals for
 the few values that cannot be parameters). Full-text search lives in `toolkit.search` (a tantivy
-index); `search` and `update_index` are re-exported here.
+index), a later stage than this one: import it from there.
 """
 
-from toolkit.search import INDEX_NAME, STEMMERS, IndexUpdate, SearchHit, SearchResult, search, update_index
 from toolkit.sql.catalog import (
     CATALOG_NAME,
     CatalogResult,
@@ -32,8 +30,7 @@ from toolkit.sql.queries import FORMATS, query, write_query
 from toolkit.sql.views import VIEWS, Snapshot, snapshot
 
 __all__ = [
-    "CATALOG_NAME", "FORMATS", "INDEX_NAME", "STEMMERS", "VIEWS", "CatalogResult", "IndexUpdate", "SearchHit",
-    "SearchResult", "Snapshot", "build_catalog", "catalog_version", "connect", "connect_duckdb", "extension_path",
-    "files_read", "load_extensions", "open_catalog", "query", "refresh_catalog", "search", "snapshot",
-    "update_index", "write_query",
+    "CATALOG_NAME", "FORMATS", "VIEWS", "CatalogResult", "Snapshot", "build_catalog", "catalog_version", "connect",
+    "connect_duckdb", "extension_path", "files_read", "load_extensions", "open_catalog", "query", "refresh_catalog",
+    "snapshot", "write_query",
 ]

@@ -24,17 +24,17 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from toolkit.archive.hooks import on_commit
 from toolkit.archive.layout import ARTICLES
 from toolkit.archive.tables import Archive, open_archive
-from toolkit.errors import NewsarchiveError
-from toolkit.interrupts import fault, held
-from toolkit.outputs import refuse_inside_archive
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.interrupts import fault, held
+from toolkit.core.outputs import atomic_path, refuse_inside_archive
 from toolkit.sql.connection import configure_s3
 from toolkit.sql.extensions import connect_duckdb
 from toolkit.sql.quote import literal
@@ -75,31 +75,36 @@ def build_catalog(archive: str | os.PathLike | Archive | None = None,
     if not remote:
         _check_destination(destination, target)
     folder = Path(tempfile.mkdtemp(prefix="newsarchive-catalog-")) if remote else _local_folder(destination)
-    temporary = folder / f".{CATALOG_NAME}.{uuid.uuid4().hex[:12]}.tmp"
     # a catalog that is not next to local files names them in full
     spell = _absolute if snap.is_s3 or remote else _relative_to(folder)
     extensions = ("httpfs",) if snap.is_s3 else ()
-    try:
-        con = connect_duckdb(temporary, extensions=extensions, config={"file_search_path": str(folder)})
+
+    def write(temporary: Path) -> None:
         try:
-            if snap.is_s3:
-                configure_s3(con, target.storage)
-            define_views(con, snap, where=spell, log_dir=spell(_log_dir(target)))
-            con.execute("CHECKPOINT")
+            con = connect_duckdb(temporary, extensions=extensions, config={"file_search_path": str(folder)})
+            try:
+                if snap.is_s3:
+                    configure_s3(con, target.storage)
+                define_views(con, snap, where=spell, log_dir=spell(_log_dir(target)))
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            fault("catalog.refresh")
         finally:
-            con.close()
-        fault("catalog.refresh")
-        if remote:
+            Path(f"{temporary}.wal").unlink(missing_ok=True)
+
+    if not remote:  # written beside the old catalog, renamed over it with signals held
+        with atomic_path(destination, "catalog", rename=held) as temporary:
+            write(temporary)
+    else:
+        temporary = folder / CATALOG_NAME
+        try:
+            write(temporary)
             _upload(target, temporary, destination)
-        else:
-            with held():
-                os.replace(temporary, destination)
-    except OSError as exc:
-        raise NewsarchiveError(f"{destination}: cannot write the catalog ({exc.strerror or exc})") from None
-    finally:
-        for leftover in (temporary, Path(f"{temporary}.wal")):
-            leftover.unlink(missing_ok=True)
-        if remote:
+        except OSError as exc:
+            raise NewsarchiveError(f"{destination}: cannot write the catalog ({exc.strerror or exc})") from None
+        finally:
+            temporary.unlink(missing_ok=True)
             folder.rmdir()
     where = destination if remote else str(Path(destination).resolve())
     return CatalogResult(where, snap.version, len(snap.data_files()))
@@ -249,3 +254,11 @@ def _upload(archive: Archive, local: Path, destination: str) -> None:
     with open(local, "rb") as source, fs.open_output_stream(destination[len("s3://"):]) as sink:
         while chunk := source.read(8 << 20):
             sink.write(chunk)
+
+
+def commit_hook(archive: Archive, rebuild: bool) -> None:
+    """After an append or a compaction (`toolkit.archive.hooks`): refresh the catalog if there is one."""
+    refresh_catalog(archive, force=rebuild)
+
+
+on_commit(commit_hook)  # Python callers of append get what the CLI wires explicitly

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 #: The extensions newsarchive uses: Delta Lake reads, S3/HTTP files (full-text search is tantivy's).
 EXTENSIONS = ("delta", "httpfs")

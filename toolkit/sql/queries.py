@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +24,8 @@ import duckdb
 import pyarrow as pa
 
 from toolkit.archive.tables import Archive, open_archive
-from toolkit.errors import NewsarchiveError
-from toolkit.outputs import refuse_input, refuse_inside_archive
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.outputs import atomic_path, refuse_input, refuse_inside_archive
 from toolkit.sql.connection import connect
 from toolkit.sql.extensions import first_line
 from toolkit.sql.quote import literal
@@ -183,16 +182,8 @@ def _target(output: str | os.PathLike | None) -> Iterator[tuple[Path | None, Pat
     final = Path(output).expanduser()
     if final.is_dir():
         raise NewsarchiveError(f"{output}: is a folder; pass --output a file name")
-    if not final.resolve().parent.is_dir():
-        raise NewsarchiveError(f"{output}: its folder does not exist; create it first")
-    temporary = final.resolve().parent / f".{final.name}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
+    with atomic_path(final, "query's rows", make_parent=False) as temporary:
         yield temporary, temporary
-        os.replace(temporary, final)
-    except OSError as exc:
-        raise NewsarchiveError(f"{output}: cannot write it ({exc.strerror or exc})") from None
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 class _TextSink:

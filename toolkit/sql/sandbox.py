@@ -34,7 +34,7 @@ from pathlib import Path
 
 import duckdb
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql.quote import string_list
 
 #: Settings given when the connection is opened (they cannot be changed afterwards).

@@ -31,8 +31,8 @@ from deltalake import DeltaTable
 
 from toolkit import __version__
 from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA
-from toolkit.archive.tables import Archive, file_actions, open_archive
-from toolkit.errors import NewsarchiveError
+from toolkit.archive.tables import Archive, ArchiveVersion, file_actions, open_archive
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql.quote import identifier, literal, string_list
 
 #: The views every connection and catalog defines, in the order they are created.
@@ -58,16 +58,30 @@ class TableFiles:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The three tables of an archive as of one articles version (`as_of` None: the latest)."""
+    """The three tables of an archive at one version (`toolkit.archive.ArchiveVersion`) as DuckDB sees
+    them: file lists and columns."""
 
-    root: str
-    version: int
-    latest: int
-    as_of: int | None
+    at: ArchiveVersion
     articles: TableFiles
     batches: TableFiles
     quarantine: TableFiles
     taken_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    @property
+    def root(self) -> str:
+        return self.at.root
+
+    @property
+    def version(self) -> int:
+        return self.at.version
+
+    @property
+    def latest(self) -> int:
+        return self.at.latest
+
+    @property
+    def as_of(self) -> int | None:
+        return self.at.as_of
 
     @property
     def is_s3(self) -> bool:
@@ -84,13 +98,8 @@ def snapshot(archive: str | os.PathLike | Archive | None = None, as_of: int | No
     articles commit is at or before the version, so the version applies to all three.
     """
     target = archive if isinstance(archive, Archive) else open_archive(archive)
-    current = target.table(ARTICLES)  # one read of the log: the version and its files agree
-    latest = current.version()
-    if as_of is not None and not 0 <= as_of <= latest:
-        raise NewsarchiveError(
-            f"{target.root}: no version {as_of}; the archive has versions 0 to {latest} (see `newsarchive history`)"
-        )
-    articles = _table_files(target, ARTICLES, current if as_of is None else target.table(ARTICLES, as_of))
+    at = target.at(as_of)
+    articles = _table_files(target, ARTICLES, at.articles_table)
     if as_of is not None and not target.storage.is_s3:
         gone = sum(not os.path.exists(f) for f in articles.files)
         if gone:
@@ -101,7 +110,7 @@ def snapshot(archive: str | os.PathLike | Archive | None = None, as_of: int | No
             )
     batches = _table_files(target, BATCHES, None, BATCHES_SCHEMA)
     quarantine = _table_files(target, QUARANTINE, None, QUARANTINE_SCHEMA)
-    return Snapshot(target.root, latest if as_of is None else as_of, latest, as_of, articles, batches, quarantine)
+    return Snapshot(at, articles, batches, quarantine)
 
 
 def _table_files(archive: Archive, name: str, table: DeltaTable | None, fallback: pa.Schema | None = None

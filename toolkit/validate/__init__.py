@@ -20,21 +20,18 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from toolkit.errors import NewsarchiveError
-from toolkit.readers.jsonl import InputFile, discover
-from toolkit.schema import Schema, load_schema
-from toolkit.ui.progress import byte_progress
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.executor import default_jobs
+from toolkit.core.jsonl import InputFile, discover
+from toolkit.core.progress import byte_progress
+from toolkit.core.schema import Schema, load_schema
 from toolkit.validate.engine import LINE_COLUMN, BlockOutcome, Engine, LineFailure
 from toolkit.validate.report import Report, quarantine_line
 
 if TYPE_CHECKING:  # imported when an archive is checked: pyarrow.dataset is slow to import
-    from toolkit.validate.archive_ids import IdSpool
+    from toolkit.validate.archive_ids import ArchivedIds, IdSpool
 
 __all__ = ["BlockOutcome", "Engine", "LineFailure", "Report", "default_jobs", "validate"]
-
-
-def default_jobs() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
 
 
 def validate(
@@ -45,14 +42,14 @@ def validate(
     max_errors: int | None = None,
     jobs: int | None = None,
     progress: bool = False,
-    archive: str | os.PathLike | None = None,
+    archive: ArchivedIds | None = None,
     strict: bool = False,
     report_output: str | os.PathLike | None = None,
 ) -> Report:
     """Validate every record of every input; returns the report (errors in input order).
 
     Invalid lines go verbatim, with their errors, to `quarantine` when given, so nothing is lost.
-    With `archive` (a root holding `articles/`), records whose `id` the archive already holds are
+    With `archive` (the archive's ids: `toolkit.archive.archived_ids(uri)`), records whose `id` it holds are
     flagged: warnings, or errors that make the record invalid when `strict`. They are not
     quarantined: the archive already has them. `report_output` is where the caller will write the
     report: like `quarantine`, it may not be one of the inputs (checked before anything is read).
@@ -63,10 +60,13 @@ def validate(
     _refuse_inputs_as_outputs(paths, inputs, quarantine=quarantine, output=report_output)
     archived = None
     if archive is not None:
-        from toolkit.validate.archive_ids import IdSpool, find_archived, open_archived_ids
+        from toolkit.validate.archive_ids import IdSpool, find_archived
 
+        if isinstance(archive, (str, os.PathLike)):
+            raise NewsarchiveError(f"validate(archive={os.fspath(archive)!r}): pass the archive's ids, "
+                                   "toolkit.archive.archived_ids(uri), not its location")
         _require_string_id(loaded)
-        archived = open_archived_ids(os.fspath(archive))  # fails early (exit 2) when the archive is not there
+        archived = archive
     engine = Engine(loaded, keep_rows=archived is not None, keep_columns=["id"] if archived else None)
     report = Report(schema_id=loaded.id, max_errors=max_errors, strict=strict,
                     archive=archived.uri if archived else None,
@@ -110,8 +110,8 @@ def validate(
 def _refuse_inputs_as_outputs(paths: Sequence[str | os.PathLike], inputs: list[InputFile],
                               **outputs: str | os.PathLike | None) -> None:
     """An output that is a batch being validated (or a .jsonl a folder being read holds) is refused: exit 2."""
-    from toolkit.outputs import refuse_input, same_file
-    from toolkit.readers.jsonl import is_jsonl_name
+    from toolkit.core.jsonl import is_jsonl_name
+    from toolkit.core.outputs import refuse_input, same_file
 
     named = [*paths, *(i.path for i in inputs if i.path is not None)]
     given = {option: path for option, path in outputs.items() if path is not None and os.fspath(path) != "-"}
@@ -147,7 +147,7 @@ def _spool_ids(spool: IdSpool, file: int, outcome: BlockOutcome) -> None:
 
 def _open_sink(path: str | os.PathLike):
     """The quarantine file, written under a temporary name and renamed when the run ends (never half)."""
-    from toolkit.outputs import AtomicFile
+    from toolkit.core.outputs import AtomicFile
 
     return AtomicFile(path, "quarantine file")
 

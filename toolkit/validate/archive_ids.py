@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 ID_SPOOL_SCHEMA = pa.schema([
     pa.field("file", pa.int32()),  # index of the input in the report's file list
@@ -30,7 +30,11 @@ ID_SPOOL_SCHEMA = pa.schema([
 
 @dataclass(frozen=True)
 class ArchivedIds:
-    """The archive's ids as a lazily read dataset, and the version they come from."""
+    """The archive's ids as a lazily read dataset, and the version they come from.
+
+    Made by the archive stage (`toolkit.archive.archived_ids`), which the caller (the CLI) asks: a
+    stage does not import a later one, so validate never opens an archive itself.
+    """
 
     uri: str
     version: int | None
@@ -60,30 +64,6 @@ class IdSpool:
     def close(self) -> Path:
         self._writer.close()
         return self.path
-
-
-def open_archived_ids(uri: str) -> ArchivedIds:
-    """The `id` column of the archive's `articles/` table (layout: docs/archive-layout.md).
-
-    Read through `toolkit.archive.open_archive` (object-store credentials from the environment).
-    """
-    root = uri.rstrip("/") or uri
-    if "://" not in root or root.startswith("file://"):
-        local = Path(root.removeprefix("file://"))
-        if not local.is_dir():
-            raise NewsarchiveError(f"archive {uri}: no such folder; pass --archive the archive root")
-        if not (local / "articles" / "_delta_log").is_dir():
-            raise NewsarchiveError(
-                f"archive {uri}: no articles/ Delta table there; pass --archive the archive root "
-                "(the folder that holds articles/)"
-            )
-    from toolkit.archive import open_archive
-
-    archive = open_archive(root)
-    version, dataset = int(archive.version), archive.articles()
-    if "id" not in dataset.schema.names:
-        raise NewsarchiveError(f"archive {uri}: articles/ has no id column, so it cannot be checked for known ids")
-    return ArchivedIds(root, version, dataset)
 
 
 def find_archived(spool: Path, archived: ArchivedIds, workdir: str | os.PathLike) -> Iterator[pa.RecordBatch]:

@@ -15,11 +15,8 @@ Lines set aside, and rows found suspect or undecided, go to the reference valida
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,10 +25,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from toolkit.interrupts import worker_signals
-from toolkit.processes import start_context
-from toolkit.readers.jsonl import DEFAULT_BLOCK_BYTES, Block, FileRange, InputFile, plain_ranges, read_blocks
-from toolkit.schema import Schema
+from toolkit.core.executor import Done, LocalExecutor, Task
+from toolkit.core.jsonl import (
+    DEFAULT_BLOCK_BYTES,
+    Block,
+    FileRange,
+    InputFile,
+    LineNumbering,
+    plain_ranges,
+    read_blocks,
+)
+from toolkit.core.schema import Schema
 from toolkit.validate.arrays import bools, int64s
 from toolkit.validate.compile import Plan, compile_schema
 from toolkit.validate.reference import BadLine, Problem, ReferenceValidator, Verdict, guess_id, parse_line
@@ -458,36 +462,14 @@ class Engine:
         input is reported.
         """
         kwargs = {} if block_bytes is None else {"block_bytes": block_bytes}
-        numbering = LineNumbering()
+        items = (Done(marker_outcome(item)) if is_marker(item) else item
+                 for item in work_items(inputs, on_progress, **kwargs))
+        task = Task(_check_in_worker, _init_worker, (self._spec,), inline=self._check_loaded, what="validate")
+        # `LocalExecutor.map` keeps one block in this process: no pool worth starting.
+        yield from map(LineNumbering(), LocalExecutor(jobs).map(task, items))
 
-        def numbered(outcomes: Iterator[BlockOutcome]) -> Iterator[BlockOutcome]:
-            return map(numbering, outcomes)
-
-        stream = work_items(inputs, on_progress, **kwargs)
-        head = list(itertools.islice(stream, 2))
-        if jobs <= 1 or len(head) < 2 or is_marker(head[1]):  # one block: no pool worth starting
-            yield from numbered(self._check_or_marker(_loaded(b)) for b in itertools.chain(head, stream))
-            return
-        # Worker processes, not threads: Arrow's JSON parsing does not scale across threads of one
-        # process (measured: two threads barely beat one), while processes do.
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=start_context(), initializer=_init_worker,
-                                 initargs=(self._spec,)) as pool:
-            def ordered() -> Iterator[BlockOutcome]:
-                pending: deque = deque()
-                for item in itertools.chain(head, stream):
-                    if is_marker(item):
-                        pending.append(_done(self._check_or_marker(item)))
-                    else:
-                        pending.append(pool.submit(_check_in_worker, item))
-                    while len(pending) > jobs * 2:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
-
-            yield from numbered(ordered())
-
-    def _check_or_marker(self, block: Block) -> BlockOutcome:
-        return marker_outcome(block) if is_marker(block) else self.check_block(block)
+    def _check_loaded(self, item: Block | FileRange) -> BlockOutcome:
+        return self.check_block(_loaded(item))
 
 
 def work_items(inputs: Iterable[InputFile], on_progress: Callable[[InputFile, int], None] | None = None,
@@ -521,24 +503,11 @@ def marker_outcome(block: Block) -> BlockOutcome:
     return BlockOutcome(block.source, 1, 0, [], None, -1, end_of_input=True)
 
 
-class LineNumbering:
-    """Numbers the lines of an input's blocks on from one another, from 1 again at each input."""
-
-    def __init__(self) -> None:
-        self.offset = 0
-
-    def __call__(self, outcome: BlockOutcome) -> BlockOutcome:
-        numbered = outcome.renumbered(self.offset)
-        self.offset = 0 if outcome.end_of_input else self.offset + outcome.records
-        return numbered
-
-
 _WORKER_ENGINE: Engine | None = None
 
 
 def _init_worker(spec: dict[str, Any]) -> None:
     global _WORKER_ENGINE
-    worker_signals()  # an interrupt is the parent's to report
     _WORKER_ENGINE = Engine(**spec)
 
 
@@ -549,12 +518,6 @@ def _check_in_worker(item: Block | FileRange) -> BlockOutcome:
 
 def _loaded(item: Block | FileRange) -> Block:
     return item.load() if isinstance(item, FileRange) else item
-
-
-def _done(outcome: BlockOutcome) -> Future:
-    future: Future = Future()
-    future.set_result(outcome)
-    return future
 
 
 _AFTER_CLOSE_OK = np.zeros(256, dtype=bool)

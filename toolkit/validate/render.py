@@ -16,7 +16,7 @@ from typing import IO
 from rich.console import Console
 from rich.table import Table
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.validate.report import ARCHIVED, ErrorEntry, Report
 
 GITHUB_ANNOTATION_LIMIT = 10  # GitHub shows at most 10 error (and 10 warning) annotations per step
@@ -384,7 +384,7 @@ def write_report(report: Report, fmt: str, output: str | Path | None, stdout: IO
         renderer(report, stdout)
         stdout.flush()
         return
-    from toolkit.outputs import AtomicFile
+    from toolkit.core.outputs import AtomicFile
 
     with AtomicFile(output, "report") as file:  # renamed into place: a failed write keeps the old report
         renderer(report, file.handle)

@@ -1,0 +1,147 @@
+"""Interrupts (Ctrl-C, SIGTERM) that never break a commit, and the test-only fault hook.
+
+Why this exists: a signal that arrives while deltalake writes a commit reaches Python only when the
+call returns, that is after the commit landed. A run that then decided "committed or not" from a
+flag set after the call deleted the data files its own commit references. So, everywhere newsarchive
+commits (append, the quarantine and ledger commits, compact, the catalog's rename):
+
+- whether a commit landed is read back from the Delta log (the batch's transaction id), never from
+  a Python flag;
+- SIGINT and SIGTERM are held back for the few milliseconds of the commit call (`held`), then
+  delivered: the commit is never abandoned half-way in Python code.
+
+The command line turns SIGTERM into the same interrupt as Ctrl-C (`as_interrupt`): every command
+ends with exit status 130 and one line, and an error that merely wraps an interrupt (DuckDB's
+"Query interrupted", a worker process that got the signal too) is reported as the interrupt.
+
+**Test hook** (test-only, documented in docs/archive-layout.md): `NEWSARCHIVE_TEST_FAULT=STEP:ACTION`
+makes `fault(STEP)` act at that protocol step: `interrupt` raises KeyboardInterrupt there, `hang:PATH`
+creates the file PATH and sleeps until the process is killed (a test then SIGKILLs it at exactly
+that step). Unset, `fault` does nothing. The steps are listed in FAULT_STEPS.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+FAULT_VARIABLE = "NEWSARCHIVE_TEST_FAULT"
+
+#: Where `fault` can act, in protocol order.
+FAULT_STEPS = (
+    "append.staging",  # a block being validated (in a worker process when there are several)
+    "append.staged",  # data files written, nothing committed
+    "append.commit",  # inside the articles commit call, once the log entry is written
+    "append.committed",  # after the articles commit, before the quarantine and ledger commits
+    "ledger.quarantine",  # inside the quarantine commit call, once its log entry is written
+    "ledger.batches",  # inside the ledger commit call, once its log entry is written
+    "catalog.refresh",  # the new catalog written under its temporary name, not yet renamed
+    "compact.staged",  # merged files written, nothing committed
+    "compact.commit",  # inside compact's articles commit call, once the log entry is written
+    "compact.optimize",  # quarantine and ledger compacted, nothing vacuumed
+    "compact.vacuum",  # articles vacuumed, the other tables not yet
+)
+
+_received: list[int] = []  # signals `as_interrupt` turned into KeyboardInterrupt
+
+
+def _in_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def as_interrupt() -> Iterator[None]:
+    """For the command line: SIGINT and SIGTERM raise KeyboardInterrupt, and are remembered.
+
+    A signal that is ignored (a background job started with `nohup` or `&`) stays ignored.
+    """
+    _received.clear()
+    if not _in_main_thread():
+        yield
+        return
+    previous = {}
+    for signum in SIGNALS:
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _raise_interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def worker_signals(interrupt_on_term: bool = False) -> None:
+    """In a worker process: Ctrl-C (sent to the whole process group) is left to the parent, which
+    reports it and stops its workers; SIGTERM ends the worker quietly (a forked worker would
+    otherwise inherit the command line's handler and print a traceback). With `interrupt_on_term`,
+    SIGTERM raises KeyboardInterrupt once instead, so the worker can remove what it was writing."""
+    def stop(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one interrupt: the clean-up must not be cut short
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, stop if interrupt_on_term else signal.SIG_DFL)
+
+
+def interrupted() -> bool:
+    """Whether this process got SIGINT or SIGTERM under `as_interrupt` (then any failure is that)."""
+    return bool(_received)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends, then deliver them (main thread only).
+
+    For the commit calls only: they take milliseconds, and a commit must not be left half-done in
+    Python code around the Rust call. Signals ignored, or set outside Python, are left alone.
+    """
+    if not _in_main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def defer(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = {}
+    for signum in SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not signal.SIG_IGN and handler is not None:
+            previous[signum] = signal.signal(signum, defer)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(pending):
+            signal.raise_signal(signum)  # the handler restored above runs now
+
+
+def fault(step: str) -> None:
+    """The test hook: act at `step` if NEWSARCHIVE_TEST_FAULT names it (see the module docstring)."""
+    setting = os.environ.get(FAULT_VARIABLE)
+    if not setting:
+        return
+    wanted, _, action = setting.partition(":")
+    if wanted != step:
+        return
+    if action == "interrupt":
+        raise KeyboardInterrupt
+    if action.startswith("hang:"):
+        path = action[len("hang:"):]
+        with open(f"{path}.{os.getpid()}", "w") as marker:  # whole when it appears, even if two
+            marker.write(f"{os.getpid()} {step}\n")        # worker processes reach the step at once
+        os.replace(f"{path}.{os.getpid()}", path)
+        while True:  # until the test kills this process
+            time.sleep(60)
+    raise ValueError(f"{FAULT_VARIABLE}={setting!r}: the action is interrupt or hang:PATH")
