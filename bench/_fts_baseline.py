@@ -44,7 +44,7 @@ import duckdb
 
 from toolkit import __version__
 from toolkit.archive.tables import Archive, open_archive
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql.connection import configure_s3
 from toolkit.sql.extensions import NO_NETWORK_EXTENSIONS, first_line
 from toolkit.sql.quote import literal

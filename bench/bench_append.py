@@ -73,7 +73,7 @@ import json, sys, time
 import numpy as np, pyarrow as pa, pyarrow.compute as pc, pyarrow.json as pj
 from deltalake import write_deltalake, WriterProperties
 from toolkit.archive.tables import ensure_archive
-from toolkit.schema import load_schema
+from toolkit.core.schema import load_schema
 root, batch, total, overlap = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 archive = ensure_archive(root, load_schema())
 schema = archive.articles_schema
@@ -113,8 +113,8 @@ from toolkit.archive.convert import to_storage
 from toolkit.archive.files import TableFiles
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import articles_schema
-from toolkit.readers.jsonl import InputFile, plain_ranges
-from toolkit.schema import load_schema
+from toolkit.core.jsonl import InputFile, plain_ranges
+from toolkit.core.schema import load_schema
 from toolkit.validate.compile import compile_schema
 from toolkit.validate.typed import typed_decoder
 schema = load_schema()

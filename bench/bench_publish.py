@@ -29,7 +29,7 @@ def build_archive(records: int, work: Path) -> Path:
     import pyarrow.json as pj
     from deltalake import WriterProperties, write_deltalake
 
-    from toolkit.schema import load_schema
+    from toolkit.core.schema import load_schema
 
     batch = work / "batch.jsonl"
     subprocess.run([sys.executable, str(GEN), str(records), str(batch), "--seed", "7"], check=True)

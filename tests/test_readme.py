@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.schema import load_schema
+from toolkit.core.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -13,8 +13,8 @@ from deltalake import DeltaTable
 
 from tests.archive.conftest import generate, write_jsonl
 from toolkit.archive import append, open_archive, verify
-from toolkit.errors import NewsarchiveError
-from toolkit.schema import default_schema_path
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import default_schema_path
 
 UTC = dt.timezone.utc
 

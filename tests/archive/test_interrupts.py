@@ -28,7 +28,7 @@ from tests.archive.test_reliability import processes_naming
 from toolkit.archive import append, compact, open_archive, verify
 from toolkit.archive.tables import file_actions
 from toolkit.archive.verify import VerifyReport
-from toolkit.interrupts import FAULT_STEPS, FAULT_VARIABLE, as_interrupt, held
+from toolkit.core.interrupts import FAULT_STEPS, FAULT_VARIABLE, as_interrupt, held
 from toolkit.sql import build_catalog, catalog_version, open_catalog
 
 append_module = importlib.import_module("toolkit.archive.append")

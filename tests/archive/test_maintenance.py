@@ -13,7 +13,7 @@ from deltalake import DeltaTable, write_deltalake
 from tests.archive.conftest import write_jsonl
 from toolkit.archive import append, compact, history, open_archive, verify
 from toolkit.archive.tables import file_actions
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from toolkit.sql import connect, connect_duckdb
 from toolkit.sql.quote import literal
 
 #: Polars runs in a subprocess: importing it starts a thread pool, and a process with other threads
-#: running starts append workers by spawn instead of fork (toolkit.processes), which later tests see.
+#: running starts append workers by spawn instead of fork (toolkit.core.executor), which later tests see.
 POLARS = textwrap.dedent("""
     import datetime as dt, json, operator, sys
     import polars as pl

@@ -13,7 +13,7 @@ from tests.archive.conftest import generate, write_jsonl
 from toolkit.archive import append, open_archive, verify
 from toolkit.archive.files import TableFiles
 from toolkit.archive.staging import Stager, StagingPool
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 append_module = importlib.import_module("toolkit.archive.append")
 
@@ -175,7 +175,7 @@ def test_workers_are_forked_only_while_no_other_thread_runs(tmp_path, batch, mon
     workers are forked, and with another thread running the workers are spawned instead."""
     import threading
 
-    from toolkit import processes
+    from toolkit.core import executor as processes
 
     staging_module = importlib.import_module("toolkit.archive.staging")
     assert processes.start_context().get_start_method() == "fork"

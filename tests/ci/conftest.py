@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ROOT, Result
 from tests.validate.conftest import good_record, jsonl
-from toolkit.schema import load_schema
+from toolkit.core.schema import load_schema
 from toolkit.validate import validate
 from toolkit.validate.render import RENDERERS
 

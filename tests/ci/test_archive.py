@@ -13,7 +13,7 @@ import xmlschema
 from tests.ci.conftest import XSD, append_to_archive, good_record
 from tests.ci.test_github import parse_commands
 from toolkit.archive import archived_ids
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.validate import validate
 from toolkit.validate.render import render_junit
 

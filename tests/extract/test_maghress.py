@@ -18,8 +18,8 @@ from tests.extract.conftest import (
     dump,
     run_extract,
 )
+from toolkit.core.schema import load_schema
 from toolkit.extract import EDITIONS, Edition, MaghressParser, PageRejected, parse_maghress
-from toolkit.schema import load_schema
 
 SEED_TITLE = "Maroc-US : le partenariat stratégique bilatéral au centre des entretiens de Bourita-Blinken"
 

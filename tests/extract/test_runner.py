@@ -10,9 +10,9 @@ import pytest
 from tests.conftest import run_cli
 from tests.extract.conftest import FR_BODY, SAMPLE_PAGES, dump, run_extract, write_page
 from toolkit.cli import main
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import load_schema
 from toolkit.extract import extract
-from toolkit.schema import load_schema
 from toolkit.validate import validate
 
 

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from jsonschema import Draft202012Validator
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.extract import LanguageDetector, PageRejected, canonical_url, detect_language, record_id
 from toolkit.extract.decode import decode_bytes
 from toolkit.extract.normalize import clean_inline, join_paragraphs

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from toolkit.schema import load_schema
+from toolkit.core.schema import load_schema
 
 SOURCES_FR = ("Le Matin", "L'Économiste", "Hespress FR")
 SOURCES_AR = ("هسبريس", "اليوم 24")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.publish.conftest import append_batch, cli_env, record
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish import deposit, publish, verify_bag
 
 ORCID = "0000-0002-1825-0097"  # ORCID's own example iD, with a valid check digit

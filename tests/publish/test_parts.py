@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import load_schema
 from toolkit.publish.card import size_category
 from toolkit.publish.chart import draw_articles_per_month, month_range
 from toolkit.publish.croissant import data_type, semver
@@ -13,7 +14,6 @@ from toolkit.publish.languages import check_language_codes, is_iso_639
 from toolkit.publish.recipe import Recipe, load_recipe
 from toolkit.publish.shards import _units, content_bytes
 from toolkit.publish.snapshot import check_tag, version_key
-from toolkit.schema import load_schema
 
 
 def test_version_key_orders_tags_numerically():

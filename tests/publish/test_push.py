@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import run_cli
 from tests.publish.conftest import append_batch, record
 from tests.publish.fakehub import COMMIT_OID, FakeHub, running_hub
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish import publish
 
 TOKEN = "hf_fakeTokenThatMustNeverBePrinted123"

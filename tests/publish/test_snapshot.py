@@ -16,11 +16,11 @@ from deltalake import DeltaTable
 
 from tests.conftest import run_cli
 from tests.publish.conftest import append_batch, delete_ids, record
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.schema import load_schema
 from toolkit.publish import ShardOptions, publish, verify_snapshot
 from toolkit.publish.languages import is_iso_639
 from toolkit.publish.shards import _writer_options, content_bytes, snapshot_schema
-from toolkit.schema import load_schema
 
 SMALL = ShardOptions(max_shard_bytes=40_000, row_group_bytes=3_000, unit_rows=4)
 

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tests.publish.conftest import append_batch, record
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish import ShardOptions, publish, verify_snapshot
 from toolkit.publish.checksums import write_sums
 

@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from tests.sql.conftest import SEED_TITLE, python
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql.extensions import EXTENSIONS, connect_duckdb, extension_path
 
 

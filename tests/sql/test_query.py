@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.sql.conftest import SAMPLE_ARTICLES, article, one_line_error, records
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql import connect, query
 from toolkit.sql.extensions import connect_duckdb
 

@@ -6,7 +6,7 @@ import pytest
 
 from tests.archive.conftest import s3_archive, seaweedfs  # noqa: F401 (fixtures: the server, a fresh root)
 from tests.sql.conftest import SAMPLE_ARTICLES, SEED_TITLE
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.search import search
 from toolkit.sql import build_catalog, connect, files_read, open_catalog, query
 

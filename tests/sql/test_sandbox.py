@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.sql.conftest import SAMPLE_ARTICLES, one_line_error
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.sql import connect, extension_path, query, write_query
 from toolkit.sql.sandbox import check_statement
 

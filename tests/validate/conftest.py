@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from toolkit.schema import load_schema
+from toolkit.core.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 GEN = ROOT.parent / "shared" / "tools" / "gen_articles.py"

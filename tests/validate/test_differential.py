@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.validate.conftest import good_record
-from toolkit.readers.jsonl import Block, InputFile
-from toolkit.schema import Schema, load_schema
+from toolkit.core.jsonl import Block, InputFile
+from toolkit.core.schema import Schema, load_schema
 from toolkit.validate.engine import Engine
 from toolkit.validate.reference import ReferenceValidator
 

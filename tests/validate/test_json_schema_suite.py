@@ -17,7 +17,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from toolkit.schema import Schema
+from toolkit.core.schema import Schema
 from toolkit.validate.compile import compile_schema
 from toolkit.validate.engine import Engine, Lines
 from toolkit.validate.reference import ReferenceValidator
@@ -85,7 +85,7 @@ def run(schema: Schema, instances: list, typed: bool) -> tuple[np.ndarray, list[
     data = b"".join(line + b"\n" for line in lines)
     engine = Engine(schema, typed=typed)
     bulk_valid, *_ = engine.bulk_verdicts(Lines(data))
-    from toolkit.readers.jsonl import Block, InputFile
+    from toolkit.core.jsonl import Block, InputFile
 
     outcome = engine.check_block(Block(InputFile("suite", None), data, 0))
     failing = {f.line for f in outcome.failures}

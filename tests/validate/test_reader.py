@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from toolkit.readers.jsonl import InputFile, plain_ranges, read_blocks
+from toolkit.core.jsonl import InputFile, plain_ranges, read_blocks
 
 
 def expected(data: bytes) -> bytes:

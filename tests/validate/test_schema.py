@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 from jsonschema import Draft202012Validator
 
-from toolkit.schema import default_schema_path, load_schema
+from toolkit.core.schema import default_schema_path, load_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema" / "article.schema.json"
 

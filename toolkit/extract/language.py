@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 DEFAULT_LANGUAGES: tuple[str, ...] = ("ar", "fr", "en", "es", "de", "it", "pt", "nl")
 SAMPLE_CHARS = 200

@@ -57,7 +57,7 @@ class Extracted:
 @lru_cache(maxsize=1)
 def field_order() -> tuple[str, ...]:
     """The schema's property order: records are written in it."""
-    from toolkit.schema import load_schema
+    from toolkit.core.schema import load_schema
 
     return tuple(f.name for f in load_schema().fields)
 

@@ -6,9 +6,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolkit.errors import EXIT_FINDINGS, EXIT_OK
+from toolkit.core.errors import EXIT_FINDINGS, EXIT_OK
+from toolkit.core.jsonl import display_name
 from toolkit.extract.language import UNDETERMINED
-from toolkit.readers.jsonl import display_name
 
 
 @dataclass(frozen=True)

@@ -439,7 +439,7 @@ def _checked_source(source: str | None) -> str | None:
 def _refuse_inputs_as_outputs(inputs: Sequence[str | os.PathLike], sources: list[Source], fmt: str,
                               **outputs: str | os.PathLike | None) -> None:
     """An output that is a page being read (or that a folder being read would read) is refused: exit 2."""
-    from toolkit.outputs import refuse_input
+    from toolkit.core.outputs import refuse_input
 
     def reads(path: str) -> bool:
         name = os.path.basename(path)

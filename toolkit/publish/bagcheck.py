@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 from toolkit.publish.bagging import BAGIT_FILE, DATACITE_FILE, is_bag, quiet_bagit
 from toolkit.publish.verify import SnapshotCheck, verify_snapshot
 

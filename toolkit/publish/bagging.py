@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from toolkit import __version__
-from toolkit.errors import NewsarchiveError, environment_error
-from toolkit.outputs import is_inside
+from toolkit.core.errors import NewsarchiveError, environment_error
+from toolkit.core.outputs import is_inside
 from toolkit.publish.card import CARD_FILE
 from toolkit.publish.checksums import SUMS_FILE, check_sums
 from toolkit.publish.croissant import CROISSANT_FILE

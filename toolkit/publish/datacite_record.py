@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from toolkit.errors import NewsarchiveError
+from toolkit.core.errors import NewsarchiveError
 
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
 HUB_PREFIX = "https://huggingface.co/datasets/"

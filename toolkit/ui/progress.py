@@ -1,7 +1,0 @@
-"""Moved to `toolkit.core.progress` (issue 16): this name stays an alias of that module for code not yet updated."""
-
-import sys
-
-from toolkit.core import progress as _module
-
-sys.modules[__name__] = _module
