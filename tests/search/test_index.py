@@ -185,3 +185,18 @@ def test_id_files_are_merged_past_the_limit_and_still_tell_moved_rows(archive_co
     compact(archive_copy, retention_hours=0, force=True)
     update = update_index(archive_copy)
     assert (update.added, update.removed) == (0, 0) and _docs(path) == SAMPLE_ARTICLES + 3
+
+
+def test_the_fast_path_finds_the_archive_by_the_archive_stage_rule(archive_copy, monkeypatch):
+    """Every spelling the archive stage accepts (file://, the environment variable, a relative path)
+    reaches the same folder on the search's fast path; what is not a local folder is left to it."""
+    from toolkit.archive.storage import Storage
+    from toolkit.search.folder import local_root
+
+    root = Storage.at(archive_copy).root
+    monkeypatch.chdir(archive_copy.parent)
+    monkeypatch.setenv("NEWSARCHIVE_ARCHIVE", str(archive_copy))
+    for spelling in (f"file://{archive_copy}", archive_copy.name, f"./{archive_copy.name}/", None):
+        assert local_root(spelling) == root
+    for elsewhere in ("s3://bucket/news", "ftp://host/x", "", str(archive_copy / "missing")):
+        assert local_root(elsewhere) is None

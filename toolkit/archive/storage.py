@@ -16,41 +16,17 @@ import os
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
 from toolkit.core.errors import NewsarchiveError
+from toolkit.core.location import resolve_root
 
-DEFAULT_ROOT = "archive"
-ROOT_ENV = "NEWSARCHIVE_ARCHIVE"
 DEFAULT_REGION = "us-east-1"
 _TRUTHY = {"1", "true", "yes", "on"}
 
 
-def resolve_root(uri: str | os.PathLike | None = None) -> str:
-    """The archive root: the argument, else $NEWSARCHIVE_ARCHIVE, else ./archive (made absolute)."""
-    text = os.fspath(uri) if uri is not None else os.environ.get(ROOT_ENV) or DEFAULT_ROOT
-    text = text.strip()
-    if not text:
-        raise NewsarchiveError("the archive location is empty; pass --archive DIR or s3://bucket/prefix")
-    if text.startswith("file://"):
-        text = urlparse(text).path
-    if "://" in text:
-        scheme = text.split("://", 1)[0].lower()
-        if scheme not in ("s3", "s3a"):
-            raise NewsarchiveError(
-                f"{text}: unsupported archive location; use a local folder or s3://bucket/prefix"
-            )
-        rest = text.split("://", 1)[1].strip("/")
-        if not rest or rest.startswith("/"):
-            raise NewsarchiveError(f"{text}: no bucket in the S3 URI; use s3://bucket/prefix")
-        return "s3://" + rest
-    path = Path(text).expanduser().resolve()
-    if path.exists() and not path.is_dir():
-        raise NewsarchiveError(f"{path}: not a folder; pass --archive a folder (new or an archive) or s3://bucket/prefix")
-    return str(path)
 
 
 def s3_options_from_env(environ: dict[str, str] | None = None) -> dict[str, str]:

@@ -181,7 +181,7 @@ def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of:
         require_token()
     output = Path(output)
     _check_output(output, tag, force)
-    from toolkit.archive.storage import resolve_root
+    from toolkit.core.location import resolve_root
     from toolkit.core.outputs import refuse_inside_archive
 
     refuse_inside_archive(output, resolve_root(archive), "--output")  # shards in a table folder would corrupt it

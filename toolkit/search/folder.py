@@ -19,6 +19,8 @@ from typing import Any
 import tantivy
 
 from toolkit import __version__
+from toolkit.core.errors import NewsarchiveError
+from toolkit.core.location import resolve_root
 from toolkit.core.outputs import atomic_path
 from toolkit.search import analysis
 
@@ -26,7 +28,6 @@ INDEX_NAME = "search-index"
 FORMAT = 1  # layout of the folder; another value means a rebuild
 STATE = "state.json"
 ARTICLES = "articles"  # the archive's articles table (toolkit.archive.layout.ARTICLES)
-_ROOT_ENV, _DEFAULT_ROOT = "NEWSARCHIVE_ARCHIVE", "archive"  # as toolkit.archive.storage.resolve_root
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,12 @@ def folder_for(root: str, *, is_s3: bool) -> str:
 
 def local_root(archive: str | os.PathLike | None) -> str | None:
     """The archive's root when it is an existing local folder (else None: the archive stage decides,
-    with its errors), resolved as toolkit.archive.storage.resolve_root does."""
-    text = (os.fspath(archive) if archive is not None else os.environ.get(_ROOT_ENV) or _DEFAULT_ROOT).strip()
-    if not text or "://" in text:
+    with its errors), by the same rule as the archive stage (toolkit.core.location)."""
+    try:
+        root = resolve_root(archive)
+    except NewsarchiveError:
         return None
-    path = Path(text).expanduser().resolve()
-    return str(path) if path.is_dir() else None
+    return root if not root.startswith("s3://") and os.path.isdir(root) else None
 
 
 def read_state(path: Path) -> State | None:
