@@ -165,3 +165,27 @@ def test_extract_reports_a_killed_worker_in_one_line(tmp_path, monkeypatch):
     with pytest.raises(NewsarchiveError, match=r"^a worker process of extract died \(exit code -9"):
         runner.extract([pages], tmp_path / "out.jsonl", jobs=2)
     assert os.listdir(tmp_path) == ["pages"]  # no output, not even its temporary file
+
+
+def test_a_signal_held_during_a_failed_commit_still_ends_the_run():
+    """held() delivers what it held back even when the commit call raised, and restores the handlers."""
+    from toolkit.core.interrupts import as_interrupt, held, interrupted
+
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt), as_interrupt(), held():
+        signal.raise_signal(signal.SIGTERM)  # held back: nothing happens yet
+        raise ValueError("the commit failed")
+    assert interrupted() and signal.getsignal(signal.SIGINT) is before
+
+
+def test_an_ignored_signal_stays_ignored():
+    """A command started with nohup (SIGINT ignored) is not made interruptible by the CLI's handler."""
+    from toolkit.core.interrupts import as_interrupt, held
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with as_interrupt(), held():
+            signal.raise_signal(signal.SIGINT)  # ignored, not deferred nor raised
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -27,7 +27,8 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FAULT_VARIABLE = "NEWSARCHIVE_TEST_FAULT"
@@ -60,6 +61,22 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
+def _handling(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM go to `handler` inside the block, and back to what they were after. A signal
+    that is ignored (`nohup`, a background job) or handled outside Python (None) is left alone."""
+    previous = {}
+    for signum in SIGNALS:
+        current = signal.getsignal(signum)
+        if current is not signal.SIG_IGN and current is not None:
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, current in previous.items():
+            signal.signal(signum, current)
+
+
+@contextlib.contextmanager
 def as_interrupt() -> Iterator[None]:
     """For the command line: SIGINT and SIGTERM raise KeyboardInterrupt, and are remembered.
 
@@ -69,15 +86,8 @@ def as_interrupt() -> Iterator[None]:
     if not _in_main_thread():
         yield
         return
-    previous = {}
-    for signum in SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            previous[signum] = signal.signal(signum, _raise_interrupt)
-    try:
+    with _handling(_raise_interrupt):
         yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
 
 
 def worker_signals(interrupt_on_term: bool = False) -> None:
@@ -113,18 +123,12 @@ def held() -> Iterator[None]:
     def defer(signum: int, frame: object) -> None:
         pending.append(signum)
 
-    previous = {}
-    for signum in SIGNALS:
-        handler = signal.getsignal(signum)
-        if handler is not signal.SIG_IGN and handler is not None:
-            previous[signum] = signal.signal(signum, defer)
     try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        with _handling(defer):
+            yield
+    finally:  # even when the commit failed: the signal still ends the run
         for signum in dict.fromkeys(pending):
-            signal.raise_signal(signum)  # the handler restored above runs now
+            signal.raise_signal(signum)  # the handler restored on leaving `_handling` runs now
 
 
 def fault(step: str) -> None:
