@@ -21,7 +21,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 import re
 import shutil
 from collections.abc import Iterator, Sequence
@@ -32,7 +31,7 @@ from typing import Any
 
 from toolkit import __version__
 from toolkit.core.errors import NewsarchiveError, environment_error
-from toolkit.core.outputs import is_inside
+from toolkit.core.outputs import install_folder, is_inside, temporary_name
 from toolkit.publish.card import CARD_FILE
 from toolkit.publish.checksums import SUMS_FILE, check_sums
 from toolkit.publish.croissant import CROISSANT_FILE
@@ -339,16 +338,6 @@ def _sort_tagmanifests(build: Path, algorithms: Sequence[str]) -> None:
                         encoding="utf-8", newline="\n")
 
 
-def _install(build: Path, output: Path) -> None:
-    old = None
-    if output.exists():
-        old = output.parent / f".{output.name}.old-{os.getpid()}"
-        os.replace(output, old)
-    os.replace(build, output)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
 def deposit_record(folder: Path, recipe: Recipe, meta: DepositMetadata | None = None,
                    facts: SnapshotFacts | None = None, fallback_year: str | None = None) -> dict[str, Any]:
     """The DataCite record (JSON form) of a snapshot folder: what metadata/datacite.xml is written from."""
@@ -419,7 +408,7 @@ def deposit(snapshot: str | Path, output: str | Path, *, dataset: str | Path | N
     }
 
     output.parent.mkdir(parents=True, exist_ok=True)
-    build = output.parent / f".{output.name}.partial-{os.getpid()}"
+    build = temporary_name(output, "partial")
     shutil.rmtree(build, ignore_errors=True)
     try:
         shutil.copytree(folder, build, copy_function=shutil.copyfile)
@@ -432,7 +421,7 @@ def deposit(snapshot: str | Path, output: str | Path, *, dataset: str | Path | N
             bag.save(processes=1)  # recomputes the tag manifests: bagit.txt and datacite.xml changed
             _sort_tagmanifests(build, algos)
             bagit.Bag(str(build)).validate(processes=1)
-        _install(build, output)
+        install_folder(build, output)
     except bagit.BagError as exc:
         shutil.rmtree(build, ignore_errors=True)
         raise NewsarchiveError(f"--output {output}: bagit could not make a valid bag ({exc})") from None
