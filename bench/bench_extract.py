@@ -27,6 +27,17 @@ JSON file of {url: {"file", "date"}} beside the folders of pages) give date accu
 
     git clone https://github.com/adbar/htmldate /tmp/htmldate
     python bench/bench_extract.py --benchmark /tmp/htmldate/tests/eval_mediacloud_2020.json
+
+Mozilla Readability's test pages (test/test-pages/NAME/source.html with expected-metadata.json and
+expected.html, Apache-2.0) give titles for every page, dates for some and bodies:
+
+    git clone https://github.com/mozilla/readability /tmp/readability
+    python bench/bench_extract.py --benchmark /tmp/readability
+
+Titles are compared exactly after NFKC and whitespace normalization, and leniently (token F1 of
+case-folded words >= 0.9). A benchmark folder may also be a bare git mirror (read with git, not
+checked out). `--benchmark` without a path reads $NEWSARCHIVE_BENCHMARK, else the Readability
+mirror the `fetch` tool leaves in /work/.mirror, else says how to get one (exit status 2).
 """
 
 from __future__ import annotations
@@ -39,11 +50,15 @@ import resource
 import sys
 import tempfile
 import time
+import unicodedata
+from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SAMPLE = ROOT / "datasets" / "maghress-sample" / "pages"
+_DEFAULT = Path("<default>")  # --benchmark given without a path
 
 
 def make_maghress(folder: Path, count: int) -> list[Path]:
@@ -166,13 +181,15 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=20_000, help="Maghress dumps to generate")
     parser.add_argument("--html", type=int, default=1_000, help="HTML pages to generate")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers for the parallel runs")
-    parser.add_argument("--benchmark", type=Path, default=None, metavar="PATH",
-                        help="a folder with ground-truth.json and html/ (article-extraction-benchmark), or "
-                             "one of htmldate's tests/eval_*.json: measure accuracy instead of speed")
+    parser.add_argument("--benchmark", type=Path, nargs="?", default=None, const=_DEFAULT, metavar="PATH",
+                        help="measure accuracy instead of speed, on: a checkout or bare git mirror of "
+                             "article-extraction-benchmark (ground-truth.json, html/) or of Mozilla "
+                             "Readability (test/test-pages/), or one of htmldate's tests/eval_*.json; "
+                             "without PATH, $NEWSARCHIVE_BENCHMARK, else " + str(READABILITY_MIRROR))
     parser.add_argument("--limit", type=int, default=None, help="with --benchmark: only the first N pages")
     args = parser.parse_args()
     if args.benchmark is not None:
-        accuracy(args.benchmark, args.limit)
+        accuracy(default_benchmark() if args.benchmark is _DEFAULT else args.benchmark, args.limit)
         return
 
     import logging
@@ -256,19 +273,104 @@ def _f1(scores: list[tuple[float, float, float]]) -> tuple[float, float, float]:
     return (2 * p * r / (p + r) if p + r else 0.0), p, r
 
 
-def _read_page(folder: Path, key: str) -> bytes:
+class _Files:
+    """A benchmark's files, from a checkout or from a bare git repository (a mirror): never copied."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git = (root / "HEAD").is_file() and (root / "objects").is_dir()
+        self._names: list[str] | None = None
+        self._set: set[str] = set()
+
+    def names(self) -> list[str]:
+        """Every file's path, relative to the root ('/'-separated)."""
+        if self._names is None:
+            if self.git:
+                import subprocess
+
+                out = subprocess.run(["git", "--git-dir", str(self.root), "ls-tree", "-r", "-z", "--name-only",
+                                      "HEAD"], capture_output=True, check=True).stdout
+                self._names = [n.decode("utf-8", "surrogateescape") for n in out.split(b"\0") if n]
+            else:
+                self._names = [p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()]
+            self._set = set(self._names)
+        return self._names
+
+    def exists(self, name: str) -> bool:
+        if self.git:
+            self.names()
+            return name in self._set
+        return (self.root / name).is_file()
+
+    def read(self, name: str) -> bytes:
+        if self.git:
+            import subprocess
+
+            return subprocess.run(["git", "--git-dir", str(self.root), "cat-file", "blob", f"HEAD:{name}"],
+                                  capture_output=True, check=True).stdout
+        return (self.root / name).read_bytes()
+
+
+def _read_page(files: _Files, key: str) -> bytes:
     import gzip
 
-    for name in (f"{key}.html.gz", f"{key}.html"):
-        path = folder / "html" / name
-        if path.exists():
-            data = path.read_bytes()
+    for name in (f"html/{key}.html.gz", f"html/{key}.html"):
+        if files.exists(name):
+            data = files.read(name)
             return gzip.decompress(data) if name.endswith(".gz") else data
-    raise SystemExit(f"{folder}/html has no page {key}.html(.gz): is this the article-extraction-benchmark?")
+    _fail(f"{files.root}/html has no page {key}.html(.gz): is this the article-extraction-benchmark?")
+
+
+def _fail(message: str) -> NoReturn:
+    """The bench's one-line error, exit status 2 (could not run)."""
+    print(f"bench_extract: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+#: Where the `fetch` tool puts a mirror of Mozilla Readability's test pages (a bare git repository).
+READABILITY_MIRROR = Path("/work/.mirror/mozilla+readability/repo")
+READABILITY_HINT = ("git clone https://github.com/mozilla/readability /tmp/readability, then "
+                    "--benchmark /tmp/readability (or set NEWSARCHIVE_BENCHMARK)")
+
+
+def default_benchmark() -> Path:
+    """--benchmark without a path: $NEWSARCHIVE_BENCHMARK, else the fetched Readability mirror."""
+    env = os.environ.get("NEWSARCHIVE_BENCHMARK")
+    if env:
+        return Path(env)
+    if READABILITY_MIRROR.exists():
+        return READABILITY_MIRROR
+    _fail(f"no benchmark given and none at {READABILITY_MIRROR}: {READABILITY_HINT}")
+
+
+def _readability(files: _Files) -> tuple[dict[str, dict], dict[str, bytes]]:
+    """Mozilla Readability's test pages: test/test-pages/NAME/{source.html, expected-metadata.json,
+    expected.html}. Titles for every page, a date where `publishedTime` is given (a null only says
+    Readability found none, so those pages are not scored on dates), the body from expected.html."""
+    from lxml import html as lxml_html
+
+    truth, pages = {}, {}
+    prefix = "test/test-pages/" if any(n.startswith("test/test-pages/") for n in files.names()) else ""
+    folders = sorted({n[len(prefix):].split("/")[0] for n in files.names()
+                      if n.startswith(prefix) and n.endswith("/expected-metadata.json")})
+    for name in folders:
+        meta = json.loads(files.read(f"{prefix}{name}/expected-metadata.json"))
+        entry = {"headline": meta.get("title") or ""}
+        if meta.get("publishedTime"):
+            entry["datePublished"] = meta["publishedTime"]
+        expected = files.read(f"{prefix}{name}/expected.html")
+        if expected.strip():
+            entry["articleBody"] = lxml_html.fromstring(expected).text_content()
+        truth[name] = entry
+        pages[name] = files.read(f"{prefix}{name}/source.html")
+    return truth, pages
 
 
 def _load_benchmark(path: Path) -> tuple[dict[str, dict], dict[str, bytes]]:
-    """Ground truth by key ({"articleBody"?, "headline"?, "datePublished"?, "url"}) and the pages."""
+    """Ground truth by key ({"articleBody"?, "headline"?, "datePublished"?, "url"?}) and the pages.
+
+    A page is scored on a field only when its ground truth has that key (htmldate's "" means "no
+    date is right"); a benchmark is a checkout or a bare git mirror of one."""
     if path.is_file():  # htmldate's {url: {"file", "date"}}, pages in cache/, eval/ or test_set/ beside it
         raw = json.loads(path.read_text(encoding="utf-8"))
         truth, pages = {}, {}
@@ -279,15 +381,40 @@ def _load_benchmark(path: Path) -> tuple[dict[str, dict], dict[str, bytes]]:
                 truth[url] = {"url": url, "datePublished": date if isinstance(date, str) else ""}
                 pages[url] = found[0].read_bytes()
         return truth, pages
-    truth_path = path / "ground-truth.json"
-    if not truth_path.exists():
-        raise SystemExit(f"{truth_path}: missing; point --benchmark at a checkout of the benchmark")
-    truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    return truth, {key: _read_page(path, key) for key in truth}
+    if not path.is_dir():
+        _fail(f"{path}: no such benchmark; {READABILITY_HINT}")
+    files = _Files(path)
+    if files.exists("ground-truth.json"):
+        truth = json.loads(files.read("ground-truth.json"))
+        return truth, {key: _read_page(files, key) for key in truth}
+    if any(n.endswith("/expected-metadata.json") for n in files.names()):
+        return _readability(files)
+    _fail(f"{path}: neither ground-truth.json (article-extraction-benchmark) nor test/test-pages "
+          f"(Mozilla Readability); point --benchmark at a checkout or mirror of one")
+
+
+def title_key(text: str | None) -> str:
+    """A title for exact comparison: NFKC (full-width "？" is "?"), whitespace runs as one space."""
+    return " ".join(unicodedata.normalize("NFKC", text or "").split())
+
+
+def title_f1(true: str | None, pred: str | None) -> float:
+    """Token F1 of two titles (case-folded word tokens): the lenient measure, which forgives a site
+    name left beside the headline or a dropped kicker, not another headline."""
+    t = Counter(_TOKEN.findall(title_key(true).casefold()))
+    p = Counter(_TOKEN.findall(title_key(pred).casefold()))
+    common = sum((t & p).values())
+    if not t or not p:
+        return float(t == p)
+    if not common:
+        return 0.0
+    precision, recall = common / sum(p.values()), common / sum(t.values())
+    return 2 * precision * recall / (precision + recall)
 
 
 def accuracy(folder: Path, limit: int | None) -> None:
-    """Body F1 (and title/date accuracy where known) of trafilatura and of newsarchive's parser."""
+    """Body F1, title accuracy (exact and token F1 >= 0.9) and date accuracy, each where the
+    benchmark's ground truth has it, of trafilatura run directly and of newsarchive's parser."""
     import logging
 
     from trafilatura import bare_extraction
@@ -299,7 +426,13 @@ def accuracy(folder: Path, limit: int | None) -> None:
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     truth, pages = _load_benchmark(folder)
     keys = sorted(truth)[:limit]
-    print(f"benchmark: {folder} ({len(keys)} pages with ground truth)")
+    if not keys:
+        _fail(f"{folder}: the benchmark has no page with ground truth")
+    with_body = [k for k in keys if "articleBody" in truth[k]]
+    with_title = [k for k in keys if truth[k].get("headline")]
+    with_date = [k for k in keys if "datePublished" in truth[k]]
+    print(f"benchmark: {folder} ({len(keys)} pages; ground truth: {len(with_body)} bodies, "
+          f"{len(with_title)} titles, {len(with_date)} dates)")
 
     def trafilatura_direct(key: str) -> tuple[str, str | None, str | None]:
         doc = bare_extraction(pages[key], url=truth[key].get("url"), with_metadata=True)
@@ -310,40 +443,44 @@ def accuracy(folder: Path, limit: int | None) -> None:
             page = html_mod.parse_html(pages[key], url=truth[key].get("url"))
         except PageRejected:
             return "", None, None
-        return join_paragraphs(page.paragraphs), page.title, page.published_date
+        return join_paragraphs(page.paragraphs), clean_inline(page.title or ""), page.published_date
 
     default = (html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION)
-    has_body = any("articleBody" in v for v in truth.values())
-    has_title = any("headline" in v for v in truth.values())
-    has_date = any("datePublished" in v for v in truth.values())
     runs = [("trafilatura (defaults)", None, None)]
-    if has_body:  # the settings only change the body: without its ground truth, newsarchive's alone
+    if with_body:  # the settings only change the body: without its ground truth, newsarchive's alone
         runs += [(f"newsarchive tables={t} precision={p}", t, p) for t in (True, False) for p in (False, True)]
     else:
         runs.append((f"newsarchive tables={default[0]} precision={default[1]}", *default))
-    print(f"  {'':<64} {'F1':>6} {'prec':>6} {'recall':>6} {'title':>6} {'date':>6} {'s':>6}")
+
+    def share(hits: int, scored: list[str]) -> str:
+        return f"{hits / len(scored):6.3f}" if scored else f"{'-':>6}"
+
+    print(f"  {'':<56} {'F1':>6} {'prec':>6} {'recall':>6} {'title':>6} {'title~':>6} {'date':>6} {'s':>6}")
     try:
         for label, tables, precision in runs:
             if tables is not None:
                 html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION = tables, precision
             extract_fn = trafilatura_direct if tables is None else ours
             start = time.perf_counter()
-            scores, titles, dates = [], 0, 0
+            scores, titles, near, dates = [], 0, 0, 0
             for key in keys:
                 text, title, date = extract_fn(key)
-                scores.append(_tp_fp_fn(truth[key].get("articleBody", ""), text))
-                titles += clean_inline(title or "") == clean_inline(truth[key].get("headline", ""))
-                dates += (date or "")[:10] == (truth[key].get("datePublished") or "")[:10]
-            body = " ".join(f"{v:6.3f}" for v in _f1(scores)) if has_body else f"{'-':>6} {'-':>6} {'-':>6}"
-            mark = " (newsarchive's setting)" if (tables, precision) == default else ""
-            title_acc = f"{titles / len(keys):6.3f}" if has_title else f"{'-':>6}"
-            date_acc = f"{dates / len(keys):6.3f}" if has_date else f"{'-':>6}"
-            print(f"  {label + mark:<64} {body} {title_acc} {date_acc} "
-                  f"{time.perf_counter() - start:6.1f}", flush=True)
+                expected = truth[key]
+                if "articleBody" in expected:
+                    scores.append(_tp_fp_fn(expected["articleBody"], text))
+                if expected.get("headline"):
+                    titles += title_key(title) == title_key(expected["headline"])
+                    near += title_f1(expected["headline"], title) >= 0.9
+                if "datePublished" in expected:
+                    dates += (date or "")[:10] == (expected["datePublished"] or "")[:10]
+            body = " ".join(f"{v:6.3f}" for v in _f1(scores)) if scores else f"{'-':>6} {'-':>6} {'-':>6}"
+            mark = " (newsarchive's)" if (tables, precision) == default else ""
+            print(f"  {label + mark:<56} {body} {share(titles, with_title)} {share(near, with_title)} "
+                  f"{share(dates, with_date)} {time.perf_counter() - start:6.1f}", flush=True)
     finally:
         html_mod.INCLUDE_TABLES, html_mod.FAVOUR_PRECISION = default
-    if not (has_body and has_title and has_date):
-        print("  ('-': the benchmark's ground truth has no such field)")
+    print("  title: exact after NFKC and whitespace; title~: token F1 >= 0.9; each over the pages whose "
+          "ground truth has the field ('-': none has)")
 
 
 def _sample_records(tmp_path: Path) -> list[str]:
