@@ -195,6 +195,36 @@ def title_site_name(title: str | None, headline: str | None, url: str | None) ->
     return None
 
 
+#: Between a headline and the site name in a <title>; "_" too, as Chinese sites write "标题_频道_网站".
+_HEADLINE_SEPARATORS = re.compile(r"\s*\|\s*|\s+[-–—·•»]\s+|\s*::\s*|\s*_\s*")
+
+
+def names_site(text: str, url: str | None, source: str | None) -> bool:
+    """The text is the outlet's name (`source`, compared loosely), spells the host's domain label, or
+    is a host name: a site's logo or name, not a headline."""
+    folded = _fold(text)
+    if not folded:
+        return False
+    bare = clean_inline(text).lower().removeprefix("www.").rstrip("/")
+    return (bool(source) and folded == _fold(source or "")) or _names_host(text, url) or (
+        bool(_HOST_LIKE.match(bare)) and registered_domain(bare) is not None)
+
+
+def title_headline(tree, url: str | None, source: str | None) -> str | None:
+    """The headline in the page's <title>: its longest part that is not the site's name, its host or a
+    generic page name ("Headline - Site | Section" gives "Headline"); None if no part is left."""
+    text = clean_inline(_title_text(tree) or "")
+    parts = [p.strip(_EDGE) for p in _HEADLINE_SEPARATORS.split(text)] if text else []
+    parts = [p for p in parts if p and any(ch.isalnum() for ch in p) and p.casefold() not in GENERIC_NAMES
+             and not names_site(p, url, source)]
+    return max(parts, key=lambda p: (len(p.split()), len(p)), default=None)
+
+
+def title_text(tree) -> str | None:
+    """The text of the page's <title> element, as written (None without one)."""
+    return _title_text(tree)
+
+
 def _title_text(tree) -> str | None:
     for element in tree.iter("title"):
         text = element.text_content() if hasattr(element, "text_content") else element.text
