@@ -105,8 +105,8 @@ def parse_html(data: bytes | str, url: str | None = None, charset: str | None = 
         raise PageRejected("no article text found in the HTML (empty page, or nothing but navigation)")
     title = _headline(tree, doc.title or "", page_url, source)
     lines = [_table_row(line) for line in (doc.text or "").splitlines() if not _TABLE_RULE.match(line)]
-    if lines and clean_inline(lines[0]) in (clean_inline(title), clean_inline(doc.title or "")):
-        lines = lines[1:]  # the headline again, or the <h1> label `_headline` did not take
+    if lines and clean_inline(lines[0]) == clean_inline(title):
+        lines = lines[1:]
     published = _checked_date(doc.date)
     source = site_name(tree, page_url, title) or clean_inline(source or "") or _host(page_url) or declared_host(tree)
     authors = doc.author.split(";") if doc.author else []
