@@ -148,3 +148,16 @@ def test_source_option_must_be_a_name(tmp_path):
                            "--source", "  ", "-q"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--source" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_json_ld_article_url_gives_the_address(tmp_path):
+    """A Spanish page whose only address is its JSON-LD article's `url` (no canonical link, no og:url)."""
+    text = ("El Ayuntamiento de Valencia aprobó este martes el presupuesto para el próximo año, que incluye una "
+            "inversión récord en transporte público y en la ampliación de los carriles bici.")
+    ld = {"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Valencia aprueba su presupuesto",
+          "url": "https://www.levante-emv.com/valencia/2021/01/28/presupuesto.html",
+          "publisher": {"@type": "Organization", "name": "Levante-EMV"}}
+    head = f'<title>Valencia aprueba su presupuesto</title><script type="application/ld+json">{json.dumps(ld)}</script>'
+    record = extract_one(tmp_path, "a.html", page("Valencia aprueba su presupuesto", text, head, lang="es"))
+    assert (record["source"], record["url"]) == ("Levante-EMV", ld["url"])
+    assert record["language"] == "es"
