@@ -16,8 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import tantivy
 
@@ -33,7 +35,7 @@ SPLITS = (None, "source", "language")
 MAX_KEYS = 10_000  # outlets or languages a split reports (more is refused: no silent cut)
 
 Groups = dict[str, tuple[tantivy.Index, tantivy.Searcher]]
-Counts = dict[tuple[dt.date, Any], int]
+Counts = dict[tuple[int, Any], int]  # (bucket start in days since 1970-01-01, split value or None) -> n
 
 
 # --- the index for a scope -------------------------------------------------------------------------
@@ -117,8 +119,8 @@ def _read_buckets(agg: dict[str, Any], key: Any, into: Counts) -> None:
         count = int(bucket["doc_count"])
         if not count:
             continue
-        start = int(bucket["from"] if "from" in bucket else bucket["key"])
-        into[(EPOCH + dt.timedelta(days=start), key)] = into.get((EPOCH + dt.timedelta(days=start), key), 0) + count
+        start = (int(bucket["from"] if "from" in bucket else bucket["key"]), key)
+        into[start] = into.get(start, 0) + count
 
 
 def _aggregate(searcher: tantivy.Searcher, query: tantivy.Query, agg: dict[str, Any]) -> dict[str, Any]:
@@ -183,7 +185,7 @@ def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str, 
         key = split if split is not None else "NULL"
         sql = (f"SELECT {_TRUNC[by]} AS bucket, {key} AS key, count(*) FROM articles "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY ALL")
-        return {(row[0], row[1]): int(row[2]) for row in con.execute(sql, params).fetchall()}
+        return {((row[0] - EPOCH).days, row[1]): int(row[2]) for row in con.execute(sql, params).fetchall()}
     finally:
         con.close()
 
@@ -269,26 +271,57 @@ def attention(scope: Scope, queries: list[str], by: str = "day", split: str | No
     (a chart shows the gap); buckets without any article in scope are absent."""
     scope = _pin(scope)
     parsed = _parse_all(queries)
-    denominators = _counts(scope, None, by, split)
-    keys = sorted(denominators, key=lambda k: (k[0], k[1] or ""))
-    columns: dict[str, list[Any]] = defaultdict(list)
-    for query in parsed:
-        matches = _counts(scope, query, by, split)
-        for key in keys:
-            n, total = matches.get(key, 0), denominators[key]
-            columns["query"].append(query.text)
-            columns["bucket"].append(key[0])
-            if split is not None:
-                columns[split].append(key[1])
-            columns["matches"].append(n)
-            columns["articles"].append(total)
-            columns["share"].append(_share(n, total))
+    frame = _frame(scope, by, split)
     fields = [("query", pa.string()), ("bucket", pa.date32())]
     if split is not None:
         fields.append((split, pa.string()))
     fields += [("matches", pa.int64()), ("articles", pa.int64()), ("share", pa.float64())]
     schema = pa.schema(fields, metadata=_metadata(scope, by=by, split=split or ""))
-    return pa.table({name: pa.array(columns[name], type_) for name, type_ in fields}, schema=schema)
+    tables = []
+    for query in parsed:
+        found = np.zeros(len(frame.positions), np.int64)
+        for key, n in _counts(scope, query, by, split).items():
+            found[frame.positions[key]] = n  # every match is an article in scope: its key is there
+        share = found / frame.totals_np  # totals are never 0: a bucket is there because it has articles
+        columns = [pa.array([query.text] * len(found), pa.string()), frame.days, *([frame.values] if split else []),
+                   pa.array(found), frame.totals, pa.array(share)]
+        tables.append(pa.Table.from_arrays(columns, schema=schema))
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The buckets (and split values) with articles in scope, sorted, as arrays, and where each key is."""
+
+    positions: dict[tuple[int, Any], int]
+    days: pa.Array
+    values: pa.Array
+    totals: pa.Array
+    totals_np: np.ndarray
+
+
+_FRAMES: dict[tuple[Any, ...], _Frame] = {}
+
+
+def _frame(scope: Scope, by: str, split: str | None) -> _Frame:
+    """Built once per scope (the denominators are cached too): a page's later queries pay only for
+    their own matches."""
+    denominators = _counts(scope, None, by, split)
+    key = (scope, by, split, id(denominators))
+    with _LOCK:
+        cached = _FRAMES.get(key)
+    if cached is not None:
+        return cached
+    keys = sorted(denominators)  # (day, split value): days are unique without a split, so None never compares
+    totals = np.fromiter((denominators[k] for k in keys), np.int64, len(keys))
+    frame = _Frame({k: i for i, k in enumerate(keys)},
+                   pa.array(np.fromiter((k[0] for k in keys), np.int32, len(keys))).cast(pa.date32()),
+                   pa.array([k[1] for k in keys], pa.string()), pa.array(totals), totals.astype(np.float64))
+    with _LOCK:
+        if len(_FRAMES) >= _MAX_CACHED:
+            _FRAMES.clear()
+        _FRAMES[key] = frame
+    return frame
 
 
 def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
