@@ -84,3 +84,21 @@ def test_highlighting_marks_the_stems(explore_archive):
     assert article["id"] == _rid(1)
     assert ["zebra", True] in article["snippet"] and ["crossing", True] in article["snippet"]
     assert "".join(text for text, _ in article["snippet"]) == "Le passage zebra crossing est repeint."
+
+
+def test_ranked_search_speaks_the_same_language(explore_archive):
+    """`newsarchive search` parses the same syntax; words side by side: any of them (ranked)."""
+    from toolkit.search import search
+
+    def ids(query: str) -> set[int]:
+        return {int(h.id, 16) - 0xE0000 for h in search(query, explore_archive, source="Le Test", limit=50).hits}
+
+    assert ids("lorem crossing") == {1, 2, 3, 99}
+    assert ids("lorem AND crossing") == set()
+    assert ids('"crossing zebra"') == {2}
+    assert ids('crossing NOT "zebra crossing"') == {2, 3}
+    assert ids("title:zoo OR title:crossing") == {1, 3}
+    hits = search("zebra crossing", explore_archive, source="Le Test", limit=3).hits
+    assert {int(h.id, 16) - 0xE0000 for h in hits} == {1, 2, 3}  # both words rank above one
+    with pytest.raises(QueryError, match="at character 7"):
+        search("zebra (", explore_archive)
