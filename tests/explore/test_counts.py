@@ -125,6 +125,7 @@ def test_copies_one_counts_a_cluster_once(explore_archive, monkeypatch):
 
     monkeypatch.setattr(_clusters, "_connect", with_clusters)
     monkeypatch.setattr(_clusters, "_CACHE", {})
+    monkeypatch.setattr(_clusters, "_HAS", {})
     monkeypatch.setattr(counts, "_DENOMINATORS", {})
     scope = Scope(explore_archive, source=("Le Test",))
     one = summary(scope, ["crossing"]).to_pylist()[0]
