@@ -134,3 +134,26 @@ def test_copies_one_counts_a_cluster_once(explore_archive, monkeypatch):
     assert everything["articles"] - one["articles"] == 2
     old = summary(Scope(explore_archive, source=("Le Test",), as_of=1), ["crossing"]).to_pylist()[0]
     assert old["matches"] == 1  # the older-version path drops them too
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"since": "2021-02-30"}, "--since '2021-02-30': not a date"),
+    ({"language": ("FR",)}, "--language 'FR': not a language code"),
+    ({"since": "2021-05-01", "until": "2021-01-01"}, "is after --until"),
+    ({"copies": "some"}, "copies='some'"),
+])
+def test_a_bad_scope_is_one_line(kwargs, words):
+    from toolkit.core.errors import NewsarchiveError
+
+    with pytest.raises(NewsarchiveError, match=words):
+        Scope("archive", **kwargs)
+
+
+def test_bad_options_on_the_command_line(explore_archive):
+    from tests.conftest import run_cli
+
+    for args, words in ((["--since", "2021-13-01"], "not a date"), (["--as-of", "9"], "no version 9"),
+                        (["--by", "year"], "Invalid value for '--by'")):
+        result = run_cli("attention", "Casablanca", *args, "--archive", str(explore_archive))
+        assert result.code == 2 and words in result.err and "Traceback" not in result.err, result.err
+    assert Scope(explore_archive, language="fr").language == ("fr",)
