@@ -108,10 +108,20 @@ def _bucket_agg(by: str, span: tuple[int, int] | None) -> dict[str, Any]:
     return {"range": {"field": "day", "ranges": [{"from": a, "to": b} for a, b in _months(first, last)]}}
 
 
-def _span(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[int, int] | None:
-    result = searcher.aggregate(query, {"lo": {"min": {"field": "day"}}, "hi": {"max": {"field": "day"}}})
-    lo, hi = result["lo"].get("value"), result["hi"].get("value")
-    return (int(lo), int(hi)) if lo is not None and hi is not None else None
+_SPANS: dict[tuple[int, int], tuple[int, int] | None] = {}
+
+
+def _span(searcher: tantivy.Searcher) -> tuple[int, int] | None:
+    """The first and last day of a group index (the month ranges cover them), once per opened searcher."""
+    key = (id(searcher), searcher.num_docs)
+    if key not in _SPANS:
+        result = searcher.aggregate(tantivy.Query.all_query(),
+                                    {"lo": {"min": {"field": "day"}}, "hi": {"max": {"field": "day"}}})
+        lo, hi = result["lo"].get("value"), result["hi"].get("value")
+        if len(_SPANS) > _MAX_CACHED:
+            _SPANS.clear()
+        _SPANS[key] = (int(lo), int(hi)) if lo is not None and hi is not None else None
+    return _SPANS[key]
 
 
 def _read_buckets(agg: dict[str, Any], key: Any, into: Counts) -> None:
@@ -131,23 +141,35 @@ def _aggregate(searcher: tantivy.Searcher, query: tantivy.Query, agg: dict[str, 
                                "narrow the scope with --since/--until") from None
 
 
-def _fast_counts(indexed: _Indexed, query: Query | None, by: str, split: str | None) -> Counts:
+def _fast_counts(indexed: _Indexed, query: Query | None, by: str | None, split: str | None) -> Counts:
+    """`by=None`: no time buckets (a plain count, or a terms aggregation alone), key day 0."""
     counts: Counts = {}
     for group, (_, searcher) in indexed.groups.items():
         full = indexed.full(group, query)
-        span = _span(searcher, full) if by == "month" else None
+        if by is None and split is None:
+            n = searcher.search(full, 1, count=True).count
+            if n:
+                counts[(0, None)] = counts.get((0, None), 0) + n
+            continue
+        span = _span(searcher) if by == "month" else None
         if by == "month" and span is None:
             continue
-        buckets = _bucket_agg(by, span)
+        buckets = _bucket_agg(by, span) if by is not None else None
         if split is None:
             _read_buckets(_aggregate(searcher, full, {"b": buckets})["b"], None, counts)
             continue
-        terms = {"terms": {"field": split, "size": MAX_KEYS}, "aggs": {"b": buckets}}
+        terms: dict[str, Any] = {"terms": {"field": split, "size": MAX_KEYS}}
+        if buckets is not None:
+            terms["aggs"] = {"b": buckets}
         result = _aggregate(searcher, full, {"k": terms})
         if int(result["k"].get("sum_other_doc_count", 0)):
             raise NewsarchiveError(f"more than {MAX_KEYS:,} values of {split} in scope; narrow it with --{split}")
         for term in result["k"]["buckets"]:
-            _read_buckets(term["b"], str(term["key"]), counts)
+            if buckets is not None:
+                _read_buckets(term["b"], str(term["key"]), counts)
+            elif int(term["doc_count"]):
+                key = (0, str(term["key"]))
+                counts[key] = counts.get(key, 0) + int(term["doc_count"])
     return counts
 
 
@@ -164,11 +186,12 @@ def _matching_ids(indexed: _Indexed, query: Query) -> pa.Array:
     return pa.array(ids, pa.string())
 
 
-_TRUNC = {"day": "published_date", "week": "date_trunc('week', published_date)::DATE",
+_TRUNC = {None: "DATE '1970-01-01'", "day": "published_date", "week": "date_trunc('week', published_date)::DATE",
           "month": "date_trunc('month', published_date)::DATE"}
 
 
-def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str, split: str | None) -> Counts:
+def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str | None, split: str | None,
+                 ) -> Counts:
     from toolkit.sql import connect
 
     con = connect(scope.root, as_of=scope.as_of)
@@ -214,9 +237,9 @@ _LOCK = threading.Lock()
 _MAX_CACHED = 256
 
 
-def _counts(scope: Scope, query: Query | None, by: str, split: str | None) -> Counts:
+def _counts(scope: Scope, query: Query | None, by: str | None, split: str | None) -> Counts:
     """{(bucket start, split value or None): articles} for the query (None: every article in scope)."""
-    if by not in BY:
+    if by is not None and by not in BY:
         raise NewsarchiveError(f"--by {by!r}: use day, week or month")
     if split not in SPLITS:
         raise NewsarchiveError(f"--split {split!r}: use source or language")
@@ -254,10 +277,10 @@ def summary(scope: Scope, queries: list[str]) -> pa.Table:
     """Per query: matching articles, articles in scope, and their ratio (one version: the scope's)."""
     scope = _pin(scope)
     parsed = _parse_all(queries)
-    total = sum(_counts(scope, None, "month", None).values())
+    total = sum(_counts(scope, None, None, None).values())
     rows = []
     for query in parsed:
-        matches = sum(_counts(scope, query, "month", None).values())
+        matches = sum(_counts(scope, query, None, None).values())
         rows.append((query.text, matches, total, _share(matches, total)))
     return pa.table({"query": pa.array([r[0] for r in rows], pa.string()),
                      "matches": pa.array([r[1] for r in rows], pa.int64()),
@@ -332,12 +355,12 @@ def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
     scope = _pin(scope)
     parsed = _parse_all(queries)
     output: dict[str, int] = defaultdict(int)
-    for (_, source), n in _counts(scope, None, "month", "source").items():
+    for (_, source), n in _counts(scope, None, None, "source").items():
         output[source] += n
     columns: dict[str, list[Any]] = defaultdict(list)
     for query in parsed:
         matches: dict[str, int] = defaultdict(int)
-        for (_, source), n in _counts(scope, query, "month", "source").items():
+        for (_, source), n in _counts(scope, query, None, "source").items():
             matches[source] += n
         ranked = sorted(matches.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         for source, n in ranked:
