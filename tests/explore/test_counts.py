@@ -92,8 +92,18 @@ def test_outlets_equal_sql(explore_archive):
     assert all(r["share"] == pytest.approx(r["matches"] / r["articles"]) for r in table)
 
 
-def test_as_of_pins_a_version(explore_archive):
-    """Version 1 (before the second batch) is counted from that version, not the latest index."""
+@pytest.mark.parametrize("path", ["index", "duckdb"])
+def test_as_of_pins_a_version(explore_archive, path, monkeypatch):
+    """Version 1 (before the second batch) is counted from that version, not the latest: from the index
+    minus the articles added since, or (when articles left the archive since) with DuckDB."""
+    from toolkit.explore import counts
+
+    monkeypatch.setattr(counts, "_DENOMINATORS", {})
+    monkeypatch.setattr(counts, "_ADDED", {})
+    if path == "duckdb":
+        monkeypatch.setattr(counts, "_added_since", lambda *args: None)
+    else:
+        monkeypatch.setattr(counts, "_slow_counts", None)  # not called
     query, condition = CASES[0]
     old = summary(Scope(explore_archive, as_of=1), [query]).to_pylist()[0]
     new = summary(Scope(explore_archive), [query]).to_pylist()[0]
@@ -157,3 +167,24 @@ def test_bad_options_on_the_command_line(explore_archive):
         result = run_cli("attention", "Casablanca", *args, "--archive", str(explore_archive))
         assert result.code == 2 and words in result.err and "Traceback" not in result.err, result.err
     assert Scope(explore_archive, language="fr").language == ("fr",)
+
+
+def test_as_of_before_a_compaction(tmp_path):
+    """A compaction rewrites the files: the articles added since an older version are found by id."""
+    from tests.explore.conftest import _gen, _write, handmade
+    from toolkit.archive import append, compact
+    from toolkit.explore import counts
+
+    rows = _gen(tmp_path / "gen.jsonl", 60, 5)
+    root = tmp_path / "archive"
+    append([_write(tmp_path / "a.jsonl", rows[:40] + handmade())], archive=root, progress=False)
+    append([_write(tmp_path / "b.jsonl", rows[40:])], archive=root, progress=False)
+    compact(root)
+    latest = Scope(root).resolved().as_of
+    assert latest > 2
+    added = counts._added_since(str(root), 1, latest)
+    assert added is not None and len(added) == 20
+    for version in (1, 2, latest):
+        got = summary(Scope(root, as_of=version, copies="all"), ["Casablanca"]).to_pylist()[0]
+        assert got["matches"] == sum(sql_count(root, has("Casablanca"), as_of=version).values())
+        assert got["articles"] == sum(sql_count(root, "true", as_of=version).values())

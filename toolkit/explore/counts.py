@@ -52,12 +52,15 @@ class _Indexed:
         self.groups: Groups = groups
         self.hidden = _clusters.hidden_copies(scope.root, update.version) if scope.copies == "one" else frozenset()
 
-    def full(self, group: str, query: Query | None) -> tantivy.Query:
-        """The query ANDed with the scope's filters (all articles in scope when `query` is None)."""
+    def full(self, group: str, query: Query | None, only: list[str] | None = None) -> tantivy.Query:
+        """The query ANDed with the scope's filters (all articles in scope when `query` is None), and
+        restricted to the ids `only` if given."""
         index, _ = self.groups[group]
         schema = index.schema
         base = query.to_tantivy(index, group) if query is not None else tantivy.Query.all_query()
         clauses = [(tantivy.Occur.Must, base)]
+        if only is not None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(schema, "id", only)))
         scope = self.scope
         if scope.language:
             clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(schema, "language", list(scope.language))))
@@ -141,11 +144,13 @@ def _aggregate(searcher: tantivy.Searcher, query: tantivy.Query, agg: dict[str, 
                                "narrow the scope with --since/--until") from None
 
 
-def _fast_counts(indexed: _Indexed, query: Query | None, by: str | None, split: str | None) -> Counts:
-    """`by=None`: no time buckets (a plain count, or a terms aggregation alone), key day 0."""
+def _fast_counts(indexed: _Indexed, query: Query | None, by: str | None, split: str | None,
+                 only: list[str] | None = None) -> Counts:
+    """`by=None`: no time buckets (a plain count, or a terms aggregation alone), key day 0. `only`:
+    among these ids only."""
     counts: Counts = {}
     for group, (_, searcher) in indexed.groups.items():
-        full = indexed.full(group, query)
+        full = indexed.full(group, query, only)
         if by is None and split is None:
             n = searcher.search(full, 1, count=True).count
             if n:
@@ -173,7 +178,77 @@ def _fast_counts(indexed: _Indexed, query: Query | None, by: str | None, split: 
     return counts
 
 
-# --- the older-version path ----------------------------------------------------------------------
+# --- the older-version paths ---------------------------------------------------------------------
+MAX_ADDED = 200_000  # articles added since an older version that the index still subtracts quickly
+_ADDED: dict[tuple[str, int, int], list[str] | None] = {}
+
+
+def _added_since(root: str, old: int, new: int) -> list[str] | None:
+    """The ids in version `new` that version `old` lacks, or None when `old` holds an article `new`
+    lacks (deleted since: the index cannot count it) or too many were added. Once per pair of versions."""
+    key = (root, old, new)
+    with _LOCK:
+        if key in _ADDED:
+            return _ADDED[key]
+    import pyarrow.compute as pc
+
+    from toolkit.archive import open_archive
+
+    archive = open_archive(root)
+    before, after = archive.at(old), archive.at(new)
+    kept = set(before.files().column("path").to_pylist())
+    paths_after = after.files().column("path").to_pylist()
+    if kept <= set(paths_after):  # appends only: the new files hold the new articles
+        added: list[str] | None = _ids_of(archive, [p for p in paths_after if p not in kept]).to_pylist()
+    else:  # a compaction rewrote files: compare the ids themselves
+        old_ids = before.articles.to_table(columns=["id"]).column("id")
+        new_ids = after.articles.to_table(columns=["id"]).column("id")
+        if pc.sum(pc.invert(pc.is_in(old_ids, value_set=new_ids.combine_chunks()))).as_py():
+            added = None
+        else:
+            added = pc.filter(new_ids, pc.invert(pc.is_in(new_ids, value_set=old_ids.combine_chunks()))).to_pylist()
+    if added is not None and len(added) > MAX_ADDED:
+        added = None
+    with _LOCK:
+        if len(_ADDED) >= _MAX_CACHED:
+            _ADDED.clear()
+        _ADDED[key] = added
+    return added
+
+
+def _ids_of(archive: Any, paths: list[str]) -> pa.ChunkedArray:
+    import pyarrow.dataset as ds
+
+    from toolkit.archive.layout import ARTICLES
+
+    if not paths:
+        return pa.chunked_array([], pa.string())
+    fmt = ds.ParquetFileFormat()
+    dataset = ds.FileSystemDataset.from_paths(paths, schema=pa.schema([("id", pa.string())]), format=fmt,
+                                              filesystem=archive.storage.subtree(ARTICLES))
+    return dataset.to_table(columns=["id"]).column("id")
+
+
+def _older_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str | None, split: str | None,
+                  ) -> Counts:
+    """An older version from the latest index: its counts minus those of the articles added since
+    (`_added_since`); the DuckDB path when that cannot be known."""
+    added = _added_since(scope.root, scope.as_of, indexed.version) if scope.as_of < indexed.version else None
+    if added is None:
+        return _slow_counts(scope, indexed, query, by, split)
+    if scope.copies == "one":  # the clusters of that version
+        indexed.hidden = _clusters.hidden_copies(scope.root, scope.as_of)
+    counts = _fast_counts(indexed, query, by, split)
+    if added:
+        for key, n in _fast_counts(indexed, query, by, split, only=added).items():
+            left = counts[key] - n
+            if left:
+                counts[key] = left
+            else:
+                del counts[key]
+    return counts
+
+
 def _matching_ids(indexed: _Indexed, query: Query) -> pa.Array:
     ids: list[str] = []
     for group, (_, searcher) in indexed.groups.items():
@@ -251,7 +326,7 @@ def _counts(scope: Scope, query: Query | None, by: str | None, split: str | None
             cached = _DENOMINATORS.get(key)
         if cached is not None:
             return cached
-    counts = _fast_counts(indexed, query, by, split) if fast else _slow_counts(scope, indexed, query, by, split)
+    counts = _fast_counts(indexed, query, by, split) if fast else _older_counts(scope, indexed, query, by, split)
     if query is None:
         with _LOCK:
             if len(_DENOMINATORS) >= _MAX_CACHED:
