@@ -335,12 +335,12 @@ def _counts(scope: Scope, query: Query | None, by: str | None, split: str | None
     return counts
 
 
-def _parse_all(queries: list[str] | tuple[str, ...] | str) -> list[Query]:
+def _parse_all(queries: list[str | Query] | tuple[str | Query, ...] | str) -> list[Query]:
     if isinstance(queries, str):
         queries = [queries]
     if not queries:
         raise NewsarchiveError("no query given; pass at least one, e.g. newsarchive attention Bourita")
-    return [parse_query(q) for q in queries]
+    return [q if isinstance(q, Query) else parse_query(q) for q in queries]  # parsed already: taken as is
 
 
 def _share(matches: int, articles: int) -> float:
