@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import os
+import threading
 from typing import Any
 
 import pyarrow.compute as pc
@@ -25,10 +28,29 @@ def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str,
 
 def archive_overview(archive: str | os.PathLike | None, as_of: int | None = None) -> dict[str, Any]:
     """Everything the archive page shows, at ONE version (the latest when `as_of` is None)."""
-    from toolkit.archive import history, open_archive
+    from toolkit.archive import open_archive
 
     target = open_archive(archive)
     at = target.at(as_of)
+    key = (target.root, at.version)
+    with _LOCK:
+        cached = _OVERVIEWS.get(key)
+    if cached is None:  # a version never changes: computed once per version and process
+        cached = _overview(target, at)
+        with _LOCK:
+            if len(_OVERVIEWS) >= 32:
+                _OVERVIEWS.clear()
+            _OVERVIEWS[key] = cached
+    return {**copy.deepcopy(cached), "latest": at.latest}
+
+
+_OVERVIEWS: dict[tuple[str, int], dict[str, Any]] = {}
+_LOCK = threading.Lock()
+
+
+def _overview(target: Any, at: Any) -> dict[str, Any]:
+    from toolkit.archive import history
+
     entries = [e for e in history(target) if e.version <= at.version]
     con = _connect(target, at.version)
     try:
@@ -74,8 +96,15 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     con = _connect(target, at.version)
     try:
         columns = [c for c in target.articles_schema.names if c != "text"]
-        found = _rows(con, f"SELECT {', '.join(_quote(c) for c in columns)}, substr(text, 1, ?) AS text, "
-                           "length(text) AS text_length FROM articles WHERE id = ? LIMIT 1", [max_chars, id])
+        where, params = "id = ?", [id]
+        day = _day_of(target, id)
+        if day is not None and {"year", "month"} <= set(target.partition_by):  # one month's files, not all
+            where, params = "year = ? AND month = ? AND id = ?", [day.year, day.month, id]
+        select = (f"SELECT {', '.join(_quote(c) for c in columns)}, substr(text, 1, ?) AS text, "
+                  f"length(text) AS text_length FROM articles WHERE {where} LIMIT 1")
+        found = _rows(con, select, [max_chars, *params])
+        if not found and day is not None:  # not where the index said (a rewritten article): look everywhere
+            found = _rows(con, select.replace(where, "id = ?"), [max_chars, id])
         if not found:
             return None
         record = found[0]
@@ -99,6 +128,24 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["cluster"] = cluster
     record["versions"] = versions
     return record
+
+
+def _day_of(target: Any, article_id: str) -> dt.date | None:
+    """The article's publication date from the search index (a term lookup), so that only its
+    partition is read; None when the index does not have it."""
+    import tantivy
+
+    from toolkit.search import current_index
+
+    try:
+        _, groups = current_index(target)
+    except NewsarchiveError:
+        return None
+    for index, searcher in groups.values():
+        hits = searcher.search(tantivy.Query.term_query(index.schema, "id", article_id), 1, count=False).hits
+        if hits:
+            return dt.date(1970, 1, 1) + dt.timedelta(days=int(searcher.doc(hits[0][1]).get_first("day")))
+    return None
 
 
 def is_link(url: Any) -> bool:
