@@ -144,3 +144,24 @@ def test_write_table_formats(explore_archive, fmt, tmp_path):
         assert "share" in text.splitlines()[0] and " %" in text
     else:
         assert text.count("\n") == 4
+
+
+def test_article_detail_reads_the_month_the_index_gives(explore_archive, monkeypatch):
+    """The index's date narrows the read to one month; a wrong date (a rewritten row) still finds it."""
+    import datetime as dt
+
+    from toolkit.explore import archive
+
+    seen = []
+    real = archive._rows
+
+    def rows(con, sql, params=None):
+        seen.append(sql)
+        return real(con, sql, params)
+
+    monkeypatch.setattr(archive, "_rows", rows)
+    assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
+    assert "year = ? AND month = ? AND id = ?" in seen[-1]
+    monkeypatch.setattr(archive, "_day_of", lambda *args: dt.date(1999, 1, 1))
+    assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
+    assert seen[-1].endswith("WHERE id = ? LIMIT 1")
