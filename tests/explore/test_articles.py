@@ -165,3 +165,17 @@ def test_article_detail_reads_the_month_the_index_gives(explore_archive, monkeyp
     monkeypatch.setattr(archive, "_day_of", lambda *args: dt.date(1999, 1, 1))
     assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
     assert seen[-1].endswith("WHERE id = ? LIMIT 1")
+
+
+@pytest.mark.parametrize("call", [
+    lambda scope: sample_articles(scope, "zebra", limit=0),
+    lambda scope: top_terms(scope, "zebra", sample=0),
+    lambda scope: top_terms(scope, "zebra", limit=-1),
+    lambda scope: outlets(scope, ["zebra"], limit=0),
+])
+def test_sizes_below_one_are_one_line(explore_archive, call):
+    """tantivy panics on a limit of 0: it is refused before, with the user's words."""
+    from toolkit.core.errors import NewsarchiveError
+
+    with pytest.raises(NewsarchiveError, match="1 or more"):
+        call(Scope(explore_archive))

@@ -425,8 +425,8 @@ def _frame(scope: Scope, by: str, split: str | None) -> _Frame:
 def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
     """Per query, the outlets with the most matches (up to `limit`), with each outlet's output in scope
     and the share of it that matched. Ties: the outlet's name."""
-    if limit < 1:
-        raise NewsarchiveError(f"--limit {limit}: must be 1 or more")
+    if not isinstance(limit, int) or limit < 1:
+        raise NewsarchiveError(f"--limit {limit!r}: must be a whole number, 1 or more")
     scope = _pin(scope)
     parsed = _parse_all(queries)
     output: dict[str, int] = defaultdict(int)
