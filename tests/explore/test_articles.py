@@ -179,3 +179,20 @@ def test_sizes_below_one_are_one_line(explore_archive, call):
 
     with pytest.raises(NewsarchiveError, match="1 or more"):
         call(Scope(explore_archive))
+
+
+def test_a_kept_connection_whose_files_are_gone_is_replaced(explore_archive, tmp_path, monkeypatch):
+    """Connections are kept per version; one whose files a vacuum removed is dropped and made again."""
+    import duckdb
+    import pyarrow as pa
+
+    from toolkit.explore import archive
+
+    stale = duckdb.connect()
+    gone = tmp_path / "gone.parquet"
+    pq.write_table(pa.table({"id": ["x"]}), gone)
+    stale.execute(f"CREATE VIEW articles AS SELECT * FROM read_parquet('{gone}')")
+    gone.unlink()
+    monkeypatch.setattr(archive, "_CONNECTIONS", {(str(explore_archive), 2): stale})
+    assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
+    assert archive._CONNECTIONS[(str(explore_archive), 2)] is not stale
