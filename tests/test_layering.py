@@ -1,4 +1,4 @@
-"""Code depends one way: core < extract < validate < archive < sql < search < publish < cli.
+"""Code depends one way: core < extract < validate < archive < sql < search < explore < publish < serve < cli.
 
 Every module's imports are read with `ast` (top-level and inside functions alike: a lazy import is
 still a dependency), and no stage may import a later one: no upward import, hence no cycle between
@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "toolkit"
 
 #: The flow's order. Modules outside these packages (`toolkit/__init__.py`, the aliases of moved core
 #: modules such as `toolkit/errors.py`, `_lazy_imports`) count as core.
-STAGES = ("core", "extract", "validate", "archive", "sql", "search", "publish", "serve", "cli")
+STAGES = ("core", "extract", "validate", "archive", "sql", "search", "explore", "publish", "serve", "cli")
 
 
 def stage_of(module: str) -> str:
