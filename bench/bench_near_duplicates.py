@@ -48,12 +48,29 @@ sys.path.insert(0, str(ROOT))
 
 from toolkit.archive.near_duplicates import (  # noqa: E402
     PARAMETERS,
+    PUNCTUATION,
     Parameters,
     band_hashes,
     estimated_jaccard,
-    shingles,
+    shingle_hashes,
     signatures,
 )
+
+
+def shingles(text: str, size: int = PARAMETERS.shingle) -> list[str]:
+    """The archive's shingles as strings (same tokenization as shingle_hashes), for the libraries."""
+    words = [w.strip(PUNCTUATION) for w in text.lower().split()]
+    words = [w for w in words if w]
+    if len(words) <= size:
+        return [" ".join(words)] if words else []
+    return [" ".join(words[i:i + size]) for i in range(len(words) - size + 1)]
+
+
+def shingle_sets(texts: list[str], size: int) -> list[set]:
+    """The archive's hashed shingle sets of each text (exact Jaccard is computed on these)."""
+    hashes, offsets = shingle_hashes(texts, [str(i) for i in range(len(texts))], Parameters(shingle=size))
+    offsets = offsets.astype(np.int64)
+    return [set(hashes[offsets[i]:offsets[i + 1]].tolist()) for i in range(len(texts))]
 
 BYLINES = ["(MAP) - ", "Rabat - (MAP) ", "(AFP) - ", "(Reuters) - ", "Casablanca, (MAP) - "]
 READ_ALSO = ["Lire aussi : {}", "اقرأ أيضا: {}", "Read also: {}"]
@@ -127,8 +144,9 @@ def decide(pairs: list[tuple[str, str, str, bool]], params: Parameters) -> tuple
     b = signatures([p[2] for p in pairs], [f"b{i}" for i in range(len(pairs))], params)
     candidate = (band_hashes(a, params) == band_hashes(b, params)).any(axis=1)
     found = candidate & (estimated_jaccard(a, b) >= params.threshold)
-    exact = np.array([exact_jaccard(set(shingles(p[1], params.shingle)), set(shingles(p[2], params.shingle)))
-                      for p in pairs])
+    sa = shingle_sets([p[1] for p in pairs], params.shingle)
+    sb = shingle_sets([p[2] for p in pairs], params.shingle)
+    exact = np.array([exact_jaccard(x, y) for x, y in zip(sa, sb, strict=True)])
     return found, exact
 
 
@@ -139,8 +157,10 @@ def labelled(args: argparse.Namespace) -> None:
     labels = np.array([p[0] for p in pairs])
     print(f"labelled set: {len(articles)} real articles, {int(truth.sum())} near-duplicate pairs, "
           f"{int((~truth).sum())} different-article pairs")
-    variants = [PARAMETERS, Parameters(shingle=3), Parameters(bands=16, rows=8),
-                Parameters(threshold=0.3), Parameters(threshold=0.7)]
+    variants = [PARAMETERS, Parameters(bands=64, rows=2), Parameters(shingle=3), Parameters(threshold=0.2),
+                Parameters(threshold=0.5), Parameters(bands=16, rows=8, threshold=0.5)]
+    if args.brief:
+        variants = variants[:1]
     for params in variants:
         found, exact = decide(pairs, params)
         print(f"\n{params}")
@@ -305,6 +325,7 @@ def main() -> None:
     parser.add_argument("--archived", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--brief", action="store_true", help="labelled: the chosen parameters only")
     args = parser.parse_args()
     for name in args.only or ["libraries", "labelled", "cost"]:
         print(f"== {name}")

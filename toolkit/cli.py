@@ -181,7 +181,8 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
         click.echo(f"nothing to append: every input is already archived (archive version {result.version})")
     else:
         click.echo(f"appended batch {result.batch} as version {result.version}: {result.input} lines in, "
-                   f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined")
+                   f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined, "
+                   f"{result.near_duplicates} near-duplicates (joined a cluster)")
     sys.exit(result.exit_code)
 
 

@@ -33,7 +33,7 @@ def test_append_counts_types_and_ledger(tmp_path, record):
     ])
     result = append([batch], archive=tmp_path / "a")
     assert result.as_dict() == {"version": 1, "batch": result.batch, "input": 5, "appended": 2,
-                                "duplicates": 1, "quarantined": 2}
+                                "duplicates": 1, "quarantined": 2, "near_duplicates": 0}
     archive = open_archive(tmp_path / "a")
     table = archive.articles().to_table()
     assert table.schema.field("published_date").type == pa.date32()

@@ -32,13 +32,14 @@ from toolkit.archive.layout import (
     BATCHES,
     BATCHES_SCHEMA,
     CLUSTERS,
+    CLUSTERS_SCHEMA,
     META_KEY,
     QUARANTINE,
     QUARANTINE_SCHEMA,
 )
 from toolkit.archive.near_duplicates import index_batch
 from toolkit.archive.retry import attempts
-from toolkit.archive.tables import Archive
+from toolkit.archive.tables import Archive, ensure_table
 from toolkit.core.interrupts import fault, held
 
 #: A routine repair reads the commits after the newest ledgered one, plus this many before it (an
@@ -211,6 +212,7 @@ def unindexed(archive: Archive, full: bool = False) -> list[BatchRecord]:
     if not full:
         ledger = archive.dataset(BATCHES).to_table(columns=["version"])
         after = max(-1, max(ledger.column("version").to_pylist(), default=0) - REPAIR_SLACK)
+    ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
     clusters = archive.table(CLUSTERS)
     return [r for r in committed_batches(archive, after)
             if r.appended and clusters.transaction_version(app_id(r.batch)) is None]

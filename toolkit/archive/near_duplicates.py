@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -47,7 +48,7 @@ from toolkit.archive.layout import (
     MINHASH,
     MINHASH_SCHEMA,
 )
-from toolkit.archive.tables import Archive
+from toolkit.archive.tables import Archive, ensure_table
 from toolkit.core.errors import NewsarchiveError
 
 TEXT_FIELD = "text"
@@ -62,7 +63,7 @@ class Parameters:
     permutations: int = 128
     bands: int = 32
     rows: int = 4  # bands * rows == permutations
-    threshold: float = 0.5  # estimated Jaccard at or above which a candidate pair is a near-duplicate
+    threshold: float = 0.3  # estimated Jaccard at or above which a candidate pair is a near-duplicate
     seed: int = 42
 
     def as_dict(self) -> dict[str, float | int]:
@@ -234,10 +235,7 @@ def _batch_articles(archive: Archive, paths: Iterable[str]) -> pa.Table:
                          DATE_FIELD: pa.array([], pa.date32())})
     dataset = archive.dataset(ARTICLES)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
-    missing = wanted - {f.path for f in fragments}
-    if missing:  # compact merged them after an interrupted batch: read its ids from the merged files
-        raise NewsarchiveError(f"{archive.articles_uri}: data file {sorted(missing)[0]} of a batch to index is no "
-                               "longer in the table; run `newsarchive compact` to index every article")
+    # Files a compaction merged meanwhile are not found: their rows are left to `backfill` (compact).
     part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
     return part.to_table(columns=[ID_FIELD, TEXT_FIELD, DATE_FIELD])
 
@@ -376,12 +374,20 @@ def _has_files(dataset: ds.FileSystemDataset) -> bool:
 def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
                 params: Parameters = PARAMETERS) -> Indexed:
     """Compute and commit (each at most once) the batch's bands and the clusters it changes."""
-    from toolkit.archive.ledger import app_id, commit_once  # ledger calls this module
+    from toolkit.archive.ledger import app_id  # ledger calls this module
 
-    minhash_done = archive.table(MINHASH).transaction_version(app_id(batch)) is not None
-    if minhash_done and archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
+    ensure_table(archive, MINHASH, MINHASH_SCHEMA)
+    ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
+    if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
         return Indexed(0, 0, 0)
-    articles = _batch_articles(archive, data_files)
+    return index_rows(archive, batch, _batch_articles(archive, data_files), params)
+
+
+def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS) -> Indexed:
+    """Compute and commit the bands of `articles` (id, text, published_date) and the clusters they
+    change, each commit once under the transaction id of `batch`."""
+    from toolkit.archive.ledger import commit_once
+
     bands, clusters, joined = cluster_batch(archive, articles, params)
     meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),
                                                                   "articles": articles.num_rows,
@@ -411,6 +417,27 @@ def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
     commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
     commit_once(archive, CLUSTERS, batch, add_clusters, f"near-duplicate clusters of batch {batch}")
     return Indexed(articles.num_rows, joined, len({c for c in clusters.column("cluster").to_pylist()}))
+
+
+def backfill(archive: Archive, params: Parameters = PARAMETERS, chunk: int = 50_000) -> int:
+    """Index the articles that have no bands (archived before near-duplicate detection, or whose
+    batch's files were merged before it was indexed), `chunk` at a time; returns how many."""
+    ensure_table(archive, MINHASH, MINHASH_SCHEMA)
+    ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
+    con = duckdb.connect(config={"memory_limit": JOIN_MEMORY})
+    try:
+        con.register("ids", archive.articles().scanner(columns=[ID_FIELD]))
+        con.register("bands", archive.dataset(MINHASH).scanner(columns=["id"]))
+        missing = con.execute(f"SELECT i.{ID_FIELD} AS id FROM ids i ANTI JOIN (SELECT DISTINCT id FROM bands) b "
+                              f"ON i.{ID_FIELD} = b.id ORDER BY 1").to_arrow_table().column("id").combine_chunks()
+    finally:
+        con.close()
+    for start in range(0, len(missing), chunk):
+        wanted = missing.slice(start, chunk)
+        rows = archive.articles().to_table(columns=[ID_FIELD, TEXT_FIELD, DATE_FIELD],
+                                           filter=pc.field(ID_FIELD).isin(wanted))
+        index_rows(archive, f"backfill-{uuid.uuid4().hex}", rows, params)
+    return len(missing)
 
 
 def _properties(batch: str, meta: dict, written: list) -> object:

@@ -301,6 +301,13 @@ def ensure_archive(uri: str | os.PathLike | None, schema: Schema,
     return archive
 
 
+def ensure_table(archive: Archive, name: str, schema: pa.Schema) -> None:
+    """Create an unpartitioned table of the archive's own if it is missing (near-duplicate tables of
+    archives written before them)."""
+    if not _exists(archive, name):
+        _create(archive, name, schema, ())
+
+
 def _partition_expression(schema: pa.Schema, columns: list[str], values: tuple) -> ds.Expression | None:
     expression = None
     for column, value in zip(columns, values, strict=True):
