@@ -73,6 +73,7 @@ MINHASH_SCHEMA = pa.schema([
     pa.field("hash", pa.int64(), nullable=False),
     pa.field("mins", pa.binary(), nullable=False),
     pa.field("published_date", pa.date32()),
+    pa.field("source", pa.string()),
 ])
 
 #: Cluster membership, appended as clusters change: for each id the row with the highest `seq` (the
@@ -82,6 +83,7 @@ CLUSTERS_SCHEMA = pa.schema([
     pa.field("cluster", pa.string(), nullable=False),
     pa.field("similarity", pa.float32(), nullable=False),
     pa.field("published_date", pa.date32()),
+    pa.field("source", pa.string()),
     pa.field("seq", pa.int64(), nullable=False),
 ])
 

@@ -12,7 +12,7 @@ archive's signatures; each candidate pair is confirmed by its estimated Jaccard 
 signatures of the candidates only, read by id). Confirmed pairs and the clusters they touch are
 merged into connected components; each component's representative is its earliest published
 article (ties: smallest id). The `clusters/` table gets one row per member of every component that
-changed (`id, cluster, similarity, published_date, seq`); the latest `seq` per id is current, so a
+changed (`id, cluster, similarity, published_date, source, seq`); the latest `seq` per id is current, so a
 later-arriving earlier article that becomes the representative rewrites its cluster's rows.
 
 Commit protocol (see ledger.py): after the ledger commit, the minhash commit then the clusters
@@ -52,6 +52,7 @@ from toolkit.archive.tables import Archive, ensure_table
 from toolkit.core.errors import NewsarchiveError
 
 TEXT_FIELD = "text"
+SOURCE_FIELD = "source"
 JOIN_MEMORY = "256MB"  # DuckDB's limit for the band join: the archive side streams, memory stays flat
 
 
@@ -169,7 +170,8 @@ def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a == b).mean(axis=-1)
 
 
-def band_rows(ids: pa.Array, dates: pa.Array, sigs: np.ndarray, params: Parameters = PARAMETERS) -> pa.Table:
+def band_rows(ids: pa.Array, dates: pa.Array, sources: pa.Array, sigs: np.ndarray,
+              params: Parameters = PARAMETERS) -> pa.Table:
     """The `minhash/` rows of articles: one per article and band, built in bulk (no per-row Python)."""
     n, b, r = len(sigs), params.bands, params.rows
     take = pa.array(np.repeat(np.arange(n, dtype=np.int64), b))
@@ -181,6 +183,7 @@ def band_rows(ids: pa.Array, dates: pa.Array, sigs: np.ndarray, params: Paramete
         "hash": pa.array(band_hashes(sigs, params).reshape(-1)),
         "mins": mins.cast(pa.binary()),
         "published_date": pc.take(dates, take),
+        "source": pc.take(sources, take),
     }, schema=MINHASH_SCHEMA)
 
 
@@ -228,16 +231,24 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 def _batch_articles(archive: Archive, paths: Iterable[str]) -> pa.Table:
-    """id, text and published_date of the rows in the given articles data files."""
+    """id, text, published_date and source of the rows in the given articles data files."""
     wanted = set(paths)
-    if not wanted:
-        return pa.table({ID_FIELD: pa.array([], pa.string()), TEXT_FIELD: pa.array([], pa.string()),
-                         DATE_FIELD: pa.array([], pa.date32())})
     dataset = archive.dataset(ARTICLES)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
     # Files a compaction merged meanwhile are not found: their rows are left to `backfill` (compact).
     part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
-    return part.to_table(columns=[ID_FIELD, TEXT_FIELD, DATE_FIELD])
+    return part.to_table(columns=_columns(dataset))
+
+
+def _columns(dataset: ds.Dataset) -> list[str]:
+    """The columns indexing reads (an archive of another schema may have no `source`)."""
+    return [ID_FIELD, TEXT_FIELD, DATE_FIELD] + ([SOURCE_FIELD] if SOURCE_FIELD in dataset.schema.names else [])
+
+
+def _sources(articles: pa.Table) -> pa.Array:
+    if SOURCE_FIELD in articles.column_names:
+        return articles.column(SOURCE_FIELD).combine_chunks()
+    return pa.nulls(articles.num_rows, pa.string())
 
 
 def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS
@@ -247,7 +258,8 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
     ids = articles.column(ID_FIELD).combine_chunks()
     dates = articles.column(DATE_FIELD).combine_chunks()
     sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
-    bands = band_rows(ids, dates, sigs, params)
+    sources = _sources(articles)
+    bands = band_rows(ids, dates, sources, sigs, params)
     empty_clusters = CLUSTERS_SCHEMA.empty_table()
     if len(ids) == 0:
         return bands, empty_clusters, 0
@@ -292,18 +304,22 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
         con.close()
 
     old_ids, old_sigs = _signatures_of(old_rows, params)
-    old_dates = {}
+    old_dates: dict = {}
+    old_sources: dict = {}
     if old_rows.num_rows:
         first = old_rows.filter(pc.equal(old_rows.column("band"), 0))
         old_dates = dict(zip(first.column("id").to_pylist(), first.column("published_date").to_pylist(), strict=True))
+        old_sources = dict(zip(first.column("id").to_pylist(), first.column("source").to_pylist(), strict=True))
     index = {ident: i for i, ident in enumerate(ids.to_pylist())}
     base = len(index)
     for j, ident in enumerate(old_ids):
         index.setdefault(ident, base + j)
     all_sigs = np.concatenate([sigs, old_sigs]) if len(old_ids) else sigs
     date_of = dict(zip(ids.to_pylist(), dates.to_pylist(), strict=True))
+    source_of = dict(zip(ids.to_pylist(), sources.to_pylist(), strict=True))
     for ident in old_ids:
         date_of.setdefault(ident, old_dates.get(ident))
+        source_of.setdefault(ident, old_sources.get(ident))
 
     # Confirm the candidate pairs by estimated Jaccard.
     pairs_a = inner.column("a").to_pylist() + outer.column("a").to_pylist()
@@ -343,7 +359,7 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
     components: dict[str, list[str]] = {}
     for x in list(parent):
         components.setdefault(find(x), []).append(x)
-    out_ids, out_cluster, out_sim, out_dates = [], [], [], []
+    out_ids, out_cluster, out_sim, out_dates, out_sources = [], [], [], [], []
     clustered_new = 0
     far = np.datetime64("9999-12-31")
     for group in components.values():
@@ -360,9 +376,11 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
             out_cluster.append(rep)
             out_sim.append(1.0 if m == rep else float(estimated_jaccard(all_sigs[index[m]], rep_sig)))
             out_dates.append(date_of.get(m))
+            out_sources.append(source_of.get(m))
             clustered_new += index[m] < base
     rows = pa.table({"id": pa.array(out_ids, pa.string()), "cluster": pa.array(out_cluster, pa.string()),
                      "similarity": pa.array(out_sim, pa.float32()), "published_date": pa.array(out_dates, pa.date32()),
+                     "source": pa.array(out_sources, pa.string()),
                      "seq": pa.array(np.zeros(len(out_ids), np.int64))}, schema=CLUSTERS_SCHEMA)
     return bands, rows, clustered_new
 
@@ -406,7 +424,8 @@ def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Paramet
     def add_clusters(table: DeltaTable) -> None:
         files = TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id"))
         seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
-        written = [files.write(clusters.set_column(4, "seq", seq))] if clusters.num_rows else []
+        rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
+        written = [files.write(rows)] if clusters.num_rows else []
         try:
             table.create_write_transaction([f.add_action() for f in written], mode="append", schema=CLUSTERS_SCHEMA,
                                            commit_properties=_properties(batch, meta, written))
@@ -434,8 +453,8 @@ def backfill(archive: Archive, params: Parameters = PARAMETERS, chunk: int = 50_
         con.close()
     for start in range(0, len(missing), chunk):
         wanted = missing.slice(start, chunk)
-        rows = archive.articles().to_table(columns=[ID_FIELD, TEXT_FIELD, DATE_FIELD],
-                                           filter=pc.field(ID_FIELD).isin(wanted))
+        dataset = archive.articles()
+        rows = dataset.to_table(columns=_columns(dataset), filter=pc.field(ID_FIELD).isin(wanted))
         index_rows(archive, f"backfill-{uuid.uuid4().hex}", rows, params)
     return len(missing)
 
