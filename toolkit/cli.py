@@ -320,9 +320,11 @@ def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str,
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the hits to FILE instead of standard output.")
 @click.option("--rebuild", is_flag=True, help="Rebuild the search index from scratch first (it is a cache).")
+@click.option("--all-copies", is_flag=True,
+              help="List every near-duplicate copy (default: one hit per cluster, with its copies counted).")
 def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, source: str | None,
                since: str | None, until: str | None, limit: int, fmt: str, output: str | None,
-               rebuild: bool) -> None:
+               rebuild: bool, all_copies: bool) -> None:
     """Full-text search (BM25 over title and text, stemmed per language); best matches first."""
     from toolkit.search import search, write_hits
 
@@ -339,7 +341,8 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
         click.echo(update.describe(), err=True)
         if not terms:
             return
-    result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit)
+    result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit,
+                    all_copies=all_copies)
     if result.index.changed:
         click.echo(result.index.describe(), err=True)
     write_hits(result, fmt, output, sys.stdout)

@@ -180,3 +180,21 @@ def test_an_append_interrupted_before_its_clusters_are_committed_is_completed_by
     assert {r["id"] for r in rows if r["cluster"] == real[6]["id"]} == {real[6]["id"], copy["id"]}
     assert len(rows) == 8
     assert verify(root).ok, verify(root).faults
+
+
+def test_search_shows_one_hit_per_cluster_with_its_copies_and_all_copies_lists_each(clustered, real, tmp_path, main):
+    root = tmp_path / "a"
+    shutil.copytree(clustered[0], root)
+    original, copy = real[0], clustered[2][0]
+    word = max(original["text"].split("\n\n")[1].split(), key=len)  # a word of a paragraph both hold
+    res = main("search", word, "--archive", str(root), "--format", "json", "--limit", "50")
+    assert res.code == 0, res.err
+    hits = lines(res.out)
+    ours = [h for h in hits if h["id"] in (original["id"], copy["id"])]
+    assert len(ours) == 1 and ours[0]["copies"] == 1
+    other = copy if ours[0]["id"] == original["id"] else original
+    assert ours[0]["outlets"] == [other["source"]]
+    res = main("search", word, "--archive", str(root), "--format", "json", "--limit", "50", "--all-copies")
+    assert {h["id"] for h in lines(res.out)} >= {original["id"], copy["id"]}
+    res = main("search", word, "--archive", str(root), "--limit", "50")
+    assert res.code == 0 and "copies" in res.out and f"1 ({other['source']})" in res.out

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,11 +51,17 @@ class SearchHit:
     title: str
     snippet: str
     score: float
+    copies: tuple[tuple[str, str | None], ...] = ()  # the other members of its near-duplicate cluster
+
+    @property
+    def outlets(self) -> list[str]:
+        """The outlets of its copies, each once."""
+        return sorted({source for _, source in self.copies if source is not None})
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "published_date": self.published_date.isoformat(), "source": self.source,
                 "language": self.language, "title": self.title, "snippet": self.snippet,
-                "score": round(self.score, 6)}
+                "score": round(self.score, 6), "copies": len(self.copies), "outlets": self.outlets}
 
 
 @dataclass(frozen=True)
@@ -99,12 +105,14 @@ def search(
     limit: int = 10,
     index: str | os.PathLike | None = None,
     cluster_of: ClusterOf | None = None,
+    all_copies: bool = False,
 ) -> SearchResult:
     """The articles that best match `terms` (BM25 over title and text), with optional filters.
 
     `language` is an ISO code (fr, ar, ...); `source` an outlet's exact name; `since`/`until` bound the
     publication date (inclusive). The index is updated first if the archive changed since it was built.
-    `cluster_of` (near-duplicate clusters) keeps the best hit of each cluster only.
+    Near-duplicates (the archive's clusters, or `cluster_of`) count once: the best hit of each
+    cluster is kept, with its copies (ids and outlets); `all_copies` lists every copy as a hit.
     """
     text = " ".join(terms) if not isinstance(terms, str) else terms
     if not text.strip():
@@ -135,6 +143,12 @@ def search(
             update = IndexUpdate(str(path), state.version)
         else:
             update = update_index(target, index=path)
+    copies = None
+    if cluster_of is None:
+        from toolkit.search.copies import near_duplicates
+
+        copies = near_duplicates(archive)
+        cluster_of = copies.cluster_of if copies.cluster and not all_copies else None
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
     groups = _open(path)
@@ -147,7 +161,10 @@ def search(
         if len(hits) >= limit or len(found) < wanted or cluster_of is None:
             break
         wanted *= 4  # collapsing left fewer than `limit`: look further down the ranking
-    return SearchResult(hits[:limit], text, update, filters)
+    hits = hits[:limit]
+    if copies is not None and copies.cluster:
+        hits = [replace(h, copies=tuple(copies.copies(h.id))) for h in hits]
+    return SearchResult(hits, text, update, filters)
 
 
 def collapse(hits: list[SearchHit], cluster_of: ClusterOf) -> list[SearchHit]:
