@@ -392,9 +392,11 @@ def _size(text: str) -> int:
 @click.option("--max-shard-size", default="500MB", show_default=True, help="Largest Parquet shard, e.g. 500MB.")
 @click.option("--bag", "bag", default=None, type=click.Path(file_okay=False),
               help="Also deposit the snapshot as a BagIt bag in this folder (see `newsarchive deposit`).")
+@click.option("--dedup", type=click.Choice(["none", "near"]), default="none", show_default=True,
+              help="near: keep one article per near-duplicate cluster (its representative).")
 def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int | None, dataset: str | None,
                 repo_id: str | None, push: bool, dry_run: bool, force: bool, max_shard_size: str,
-                bag: str | None) -> None:
+                bag: str | None, dedup: str) -> None:
     """Publish an archive version as an immutable, Hub-ready snapshot folder (and optionally push it)."""
     from toolkit.publish import ShardOptions, publish
 
@@ -408,7 +410,8 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
         deposit_metadata(load_recipe(dataset))
 
     snapshot = publish(archive, version_tag, output, as_of=as_of, dataset=dataset, repo_id=repo_id, push=push,
-                       dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)))
+                       dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)),
+                       dedup=dedup)
     shards = snapshot.shards
     click.echo(f"published {snapshot.tag} from archive version {snapshot.archive_version}: "
                f"{shards.num_examples:,} articles in {len(shards.files)} shard(s), "

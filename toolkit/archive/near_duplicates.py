@@ -48,7 +48,7 @@ from toolkit.archive.layout import (
     MINHASH,
     MINHASH_SCHEMA,
 )
-from toolkit.archive.tables import Archive, ensure_table
+from toolkit.archive.tables import Archive, ArchiveVersion, ensure_table
 from toolkit.core.errors import NewsarchiveError
 
 TEXT_FIELD = "text"
@@ -457,6 +457,43 @@ def backfill(archive: Archive, params: Parameters = PARAMETERS, chunk: int = 50_
         rows = dataset.to_table(columns=_columns(dataset), filter=pc.field(ID_FIELD).isin(wanted))
         index_rows(archive, f"backfill-{uuid.uuid4().hex}", rows, params)
     return len(missing)
+
+
+def non_representatives(version: ArchiveVersion) -> tuple[pa.Array, dict]:
+    """The ids of the archive version that are near-duplicate copies (in a cluster, not its
+    representative), and a description for a dataset card (parameters, counts).
+
+    The representative is recomputed among the cluster's members present at the version (earliest
+    published, ties: smallest id), so an older version drops the same way its views would show it.
+    """
+    described = {"parameters": PARAMETERS.as_dict(), "clusters": 0, "dropped": 0}
+    archive = version.archive
+    empty = pa.array([], pa.string())
+    if not archive.has(CLUSTERS):
+        return empty, described
+    clusters = archive.dataset(CLUSTERS)
+    if not clusters.files:
+        return empty, described
+    con = duckdb.connect(config={"memory_limit": JOIN_MEMORY})
+    try:
+        con.register("present", version.articles.scanner(columns=[ID_FIELD]))
+        con.register("clusters", clusters.scanner(columns=["id", "cluster", "published_date", "seq"]))
+        rows = con.execute(
+            "WITH latest AS (SELECT id, arg_max(cluster, seq) AS cluster, arg_max(published_date, seq) AS day "
+            "FROM clusters GROUP BY id), "
+            f"here AS (SELECT l.* FROM latest l SEMI JOIN present p ON l.id = p.{ID_FIELD}), "
+            "reps AS (SELECT cluster, arg_min(id, (coalesce(day, DATE '9999-12-31'), id)) AS rep, count(*) AS n "
+            "FROM here GROUP BY cluster HAVING n >= 2) "
+            "SELECT h.id FROM here h JOIN reps r ON h.cluster = r.cluster WHERE h.id <> r.rep ORDER BY h.id"
+        ).to_arrow_table()
+        count = con.execute("SELECT count(*) FROM (SELECT cluster FROM (SELECT id, arg_max(cluster, seq) AS cluster "
+                            "FROM clusters GROUP BY id) l SEMI JOIN present p ON l.id = p.id "
+                            "GROUP BY cluster HAVING count(*) >= 2)").fetchone()[0]
+    finally:
+        con.close()
+    dropped = rows.column("id").combine_chunks() if rows.num_rows else empty
+    described.update(clusters=int(count), dropped=len(dropped))
+    return dropped, described
 
 
 def _properties(batch: str, meta: dict, written: list) -> object:
