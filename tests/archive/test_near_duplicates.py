@@ -198,3 +198,22 @@ def test_search_shows_one_hit_per_cluster_with_its_copies_and_all_copies_lists_e
     assert {h["id"] for h in lines(res.out)} >= {original["id"], copy["id"]}
     res = main("search", word, "--archive", str(root), "--limit", "50")
     assert res.code == 0 and "copies" in res.out and f"1 ({other['source']})" in res.out
+
+
+def test_publish_dedup_near_drops_the_copies_and_the_card_says_so(clustered, real, tmp_path, main):
+    import pyarrow.parquet as pq
+
+    root, _, second = clustered
+    kept = main("publish", "--archive", str(root), "--version", "v1.0.0", "--output", str(tmp_path / "a" / "all"))
+    assert kept.code == 0, kept.err
+    res = main("publish", "--archive", str(root), "--version", "v1.0.0", "--output", str(tmp_path / "b" / "near"),
+               "--dedup", "near")
+    assert res.code == 0, res.err
+    ids_all = set(pq.read_table(tmp_path / "a" / "all" / "data").column("id").to_pylist())
+    ids_near = set(pq.read_table(tmp_path / "b" / "near" / "data").column("id").to_pylist())
+    copies = {second[0]["id"], second[1]["id"], second[4]["id"]}  # later than their originals
+    assert len(ids_all) == 33 and ids_all - ids_near == copies
+    card = (tmp_path / "b" / "near" / "README.md").read_text(encoding="utf-8")
+    assert "removed (`--dedup near`): 3 rows dropped" in card and "3 clusters" in card
+    assert "32 bands x 4 rows" in card and "estimated Jaccard >= 0.3" in card
+    assert "kept (`--dedup none`)" in (tmp_path / "a" / "all" / "README.md").read_text(encoding="utf-8")
