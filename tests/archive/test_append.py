@@ -203,7 +203,7 @@ def test_cli_json_output_exit_codes_and_noop(tmp_path, record, main):
     res = main("append", str(good), "--archive", str(tmp_path / "a"), "--format", "json", "--jobs", "1")
     assert res.code == 0, res.err
     out = json.loads(res.out)
-    assert list(out) == ["version", "batch", "input", "appended", "duplicates", "quarantined"]
+    assert list(out) == ["version", "batch", "input", "appended", "duplicates", "quarantined", "near_duplicates"]
     assert (out["version"], out["input"], out["appended"], out["duplicates"], out["quarantined"]) == (1, 3, 2, 0, 1)
 
     res = main("append", str(good), "--archive", str(tmp_path / "a"))

@@ -83,14 +83,15 @@ def compact(archive: str | os.PathLike | Archive | None = None, retention_hours:
     result = CompactResult(version=0, repaired=[r.batch for r in repair(target, full=True)])
     # Every table is merged by newsarchive's own writer (not delta-rs's optimize), so that each file
     # written gets its SHA-256 recorded in the commit that adds it.
+    tables = [(ARTICLES, SORT_KEYS), (QUARANTINE, ()), (BATCHES, ())]
+    for name, keys in tables:
+        result.files_removed[name], result.files_added[name] = _compact_articles(target, name, keys)
     # Articles without bands (archived before near-duplicate detection, or whose batch's files were
     # merged before it was indexed) are indexed now, so the band table covers the articles.
     backfill(target)
-    tables = [(ARTICLES, SORT_KEYS), (QUARANTINE, ()), (BATCHES, ())]
-    tables += [(name, keys) for name, keys in ((MINHASH, ("band", "hash")), (CLUSTERS, ("cluster", "id")))
-               if target.has(name)]
-    for name, keys in tables:
+    for name, keys in ((MINHASH, ("band", "hash")), (CLUSTERS, ("cluster", "id"))):
         result.files_removed[name], result.files_added[name] = _compact_articles(target, name, keys)
+        tables.append((name, keys))
     fault("compact.optimize")
     for name, _ in tables:
         result.vacuumed[name] = _vacuum(target, name, retention_hours, force)

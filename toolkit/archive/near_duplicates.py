@@ -407,7 +407,10 @@ def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Paramet
     from toolkit.archive.ledger import commit_once
 
     bands, clusters, joined = cluster_batch(archive, articles, params)
+    import rensa
+
     meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),
+                                                                  "rensa_algorithm": rensa.RMinHash.ALGORITHM_VERSION,
                                                                   "articles": articles.num_rows,
                                                                   "joined": joined}}}
 
@@ -449,6 +452,10 @@ def backfill(archive: Archive, params: Parameters = PARAMETERS, chunk: int = 50_
         con.register("bands", archive.dataset(MINHASH).scanner(columns=["id"]))
         missing = con.execute(f"SELECT i.{ID_FIELD} AS id FROM ids i ANTI JOIN (SELECT DISTINCT id FROM bands) b "
                               f"ON i.{ID_FIELD} = b.id ORDER BY 1").to_arrow_table().column("id").combine_chunks()
+    except (duckdb.Error, OSError) as exc:
+        raise NewsarchiveError(f"{archive.root}: cannot read the articles' ids and bands to index them "
+                               f"({' '.join(str(exc).split())[:200]}); run `newsarchive verify` to name the "
+                               "damaged files") from None
     finally:
         con.close()
     for start in range(0, len(missing), chunk):
