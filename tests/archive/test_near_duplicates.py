@@ -132,7 +132,10 @@ def test_an_earlier_article_arriving_later_becomes_the_representative(clustered,
     root = tmp_path / "a"
     shutil.copytree(clustered[0], root)
     original = real[0]
-    earliest = reordered(original, "early", published_date="2020-01-01")
+    # an id above the others: the earliest published wins, not the smallest id
+    tags = (f"early{k}" for k in range(1000))
+    earliest = next(c for c in (reordered(original, t, published_date="2020-01-01") for t in tags)
+                    if c["id"] > max(original["id"], clustered[2][0]["id"]))
     result = append([write_jsonl(tmp_path / "late.jsonl", [earliest])], archive=root)
     assert result.near_duplicates == 1
     rows = [r for r in view(main, root) if r["cluster"] == earliest["id"]]
