@@ -29,6 +29,7 @@ import itertools
 import os
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import duckdb
@@ -53,6 +54,7 @@ from toolkit.core.errors import NewsarchiveError
 
 TEXT_FIELD = "text"
 SOURCE_FIELD = "source"
+SIGNATURE_CHUNK = 2048  # texts shingled at a time, per thread
 JOIN_MEMORY = "256MB"  # DuckDB's limit for the band join: the archive side streams, memory stays flat
 
 
@@ -135,12 +137,30 @@ def shingle_hashes(texts: pa.Array | Sequence[str | None], ids: Sequence[str], p
 
 
 def signatures(texts: pa.Array | Sequence[str | None], ids: Sequence[str],
-               params: Parameters = PARAMETERS) -> np.ndarray:
-    """MinHash signatures (rows of uint32), one per text, with rensa's RMinHash over the hashed shingles."""
-    import rensa
+               params: Parameters = PARAMETERS, threads: int | None = None) -> np.ndarray:
+    """MinHash signatures (rows of uint32), one per text, with rensa's RMinHash over the hashed shingles.
 
+    Texts are cut in chunks shingled on `threads` threads (default: the cores this process may use):
+    Arrow's kernels and numpy release the GIL, and indexing runs after the append's workers ended.
+    """
     if not len(texts):
         return np.zeros((0, params.permutations), np.uint32)
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
+    ids = list(ids)
+    starts = range(0, len(arr), SIGNATURE_CHUNK)
+    workers = max(1, min(threads or len(os.sched_getaffinity(0)), len(starts)))
+    if workers == 1:
+        return np.concatenate([_signature_chunk(arr.slice(i, SIGNATURE_CHUNK), ids[i:i + SIGNATURE_CHUNK], params)
+                               for i in starts])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minhash") as pool:
+        parts = pool.map(lambda i: _signature_chunk(arr.slice(i, SIGNATURE_CHUNK), ids[i:i + SIGNATURE_CHUNK],
+                                                    params), starts)
+        return np.concatenate(list(parts))
+
+
+def _signature_chunk(texts: pa.Array, ids: Sequence[str], params: Parameters) -> np.ndarray:
+    import rensa
+
     hashes, offsets = shingle_hashes(texts, ids, params)
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, params.permutations, params.seed)
     rows = matrix.to_rows()
