@@ -145,9 +145,11 @@ def search(
             update = update_index(target, index=path)
     copies = None
     if cluster_of is None:
-        from toolkit.search.copies import near_duplicates
+        from toolkit.search.copies import near_duplicates, read_copies
 
-        copies = near_duplicates(archive)
+        copies = read_copies(path, update.version)
+        if copies is None:
+            copies = near_duplicates(archive)
         cluster_of = copies.cluster_of if copies.cluster and not all_copies else None
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
