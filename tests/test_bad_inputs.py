@@ -147,7 +147,7 @@ def test_an_input_without_records_commits_no_version(tmp_path, content):
     res = run("append", str(path), "--archive", str(archive), "--format", "json", "--quiet")
     assert_clean(res, 0)
     assert json.loads(res.out) == {"version": 0, "batch": None, "input": 0, "appended": 0, "duplicates": 0,
-                                   "quarantined": 0}
+                                   "quarantined": 0, "near_duplicates": 0}
     log = sorted(p.name for p in (archive / "articles" / "_delta_log").glob("*.json"))
     assert log == ["00000000000000000000.json"]
 

@@ -181,7 +181,8 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
         click.echo(f"nothing to append: every input is already archived (archive version {result.version})")
     else:
         click.echo(f"appended batch {result.batch} as version {result.version}: {result.input} lines in, "
-                   f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined")
+                   f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined, "
+                   f"{result.near_duplicates} near-duplicates (joined a cluster)")
     sys.exit(result.exit_code)
 
 
@@ -319,9 +320,11 @@ def sql_cmd(query: str | None, archive: str | None, as_of: int | None, fmt: str,
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
               help="Write the hits to FILE instead of standard output.")
 @click.option("--rebuild", is_flag=True, help="Rebuild the search index from scratch first (it is a cache).")
+@click.option("--all-copies", is_flag=True,
+              help="List every near-duplicate copy (default: one hit per cluster, with its copies counted).")
 def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, source: str | None,
                since: str | None, until: str | None, limit: int, fmt: str, output: str | None,
-               rebuild: bool) -> None:
+               rebuild: bool, all_copies: bool) -> None:
     """Full-text search (BM25 over title and text, stemmed per language); best matches first."""
     from toolkit.search import search, write_hits
 
@@ -338,7 +341,8 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
         click.echo(update.describe(), err=True)
         if not terms:
             return
-    result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit)
+    result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit,
+                    all_copies=all_copies)
     if result.index.changed:
         click.echo(result.index.describe(), err=True)
     if result.note:
@@ -483,9 +487,11 @@ def _size(text: str) -> int:
 @click.option("--max-shard-size", default="500MB", show_default=True, help="Largest Parquet shard, e.g. 500MB.")
 @click.option("--bag", "bag", default=None, type=click.Path(file_okay=False),
               help="Also deposit the snapshot as a BagIt bag in this folder (see `newsarchive deposit`).")
+@click.option("--dedup", type=click.Choice(["none", "near"]), default="none", show_default=True,
+              help="near: keep one article per near-duplicate cluster (its representative).")
 def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int | None, dataset: str | None,
                 repo_id: str | None, push: bool, dry_run: bool, force: bool, max_shard_size: str,
-                bag: str | None) -> None:
+                bag: str | None, dedup: str) -> None:
     """Publish an archive version as an immutable, Hub-ready snapshot folder (and optionally push it)."""
     from toolkit.publish import ShardOptions, publish
 
@@ -499,7 +505,8 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
         deposit_metadata(load_recipe(dataset))
 
     snapshot = publish(archive, version_tag, output, as_of=as_of, dataset=dataset, repo_id=repo_id, push=push,
-                       dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)))
+                       dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)),
+                       dedup=dedup)
     shards = snapshot.shards
     click.echo(f"published {snapshot.tag} from archive version {snapshot.archive_version}: "
                f"{shards.num_examples:,} articles in {len(shards.files)} shard(s), "

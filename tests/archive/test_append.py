@@ -33,7 +33,7 @@ def test_append_counts_types_and_ledger(tmp_path, record):
     ])
     result = append([batch], archive=tmp_path / "a")
     assert result.as_dict() == {"version": 1, "batch": result.batch, "input": 5, "appended": 2,
-                                "duplicates": 1, "quarantined": 2}
+                                "duplicates": 1, "quarantined": 2, "near_duplicates": 0}
     archive = open_archive(tmp_path / "a")
     table = archive.articles().to_table()
     assert table.schema.field("published_date").type == pa.date32()
@@ -203,7 +203,7 @@ def test_cli_json_output_exit_codes_and_noop(tmp_path, record, main):
     res = main("append", str(good), "--archive", str(tmp_path / "a"), "--format", "json", "--jobs", "1")
     assert res.code == 0, res.err
     out = json.loads(res.out)
-    assert list(out) == ["version", "batch", "input", "appended", "duplicates", "quarantined"]
+    assert list(out) == ["version", "batch", "input", "appended", "duplicates", "quarantined", "near_duplicates"]
     assert (out["version"], out["input"], out["appended"], out["duplicates"], out["quarantined"]) == (1, 3, 2, 0, 1)
 
     res = main("append", str(good), "--archive", str(tmp_path / "a"))

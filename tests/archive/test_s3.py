@@ -23,7 +23,7 @@ def test_append_read_verify_on_s3(tmp_path, record, s3_archive):
     second = write_jsonl(tmp_path / "2.jsonl", [record(i, published_date="2020-01-02") for i in range(20, 40)])
     result = append([first], archive=s3_archive)
     assert result.as_dict() == {"version": 1, "batch": result.batch, "input": 31, "appended": 30, "duplicates": 0,
-                                "quarantined": 1}
+                                "quarantined": 1, "near_duplicates": 0}
     assert append([second], archive=s3_archive).as_dict()["appended"] == 10
     assert append([first], archive=s3_archive).noop
 

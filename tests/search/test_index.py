@@ -93,7 +93,7 @@ def test_a_build_is_invisible_until_done_and_an_interrupted_one_leaves_nothing(a
         update_index(archive_copy)
     assert seen == [False]
     assert sorted(p.name for p in archive_copy.iterdir()) == [".search-index.lock", "articles", "batches",
-                                                              "quarantine"]
+                                                              "clusters", "minhash", "quarantine"]
     # a rebuild over an existing index: the old one stays whole and readable until the new one replaces it
     monkeypatch.undo()
     update_index(archive_copy)

@@ -37,7 +37,8 @@ def test_cli_table_and_json(main, indexed):
     result = main("search", "--archive", str(indexed), "--format", "json", "Bourita", "Blinken")
     hits = [json.loads(line) for line in result.out.splitlines()]
     assert hits[0]["title"] == SEED_TITLE and hits[0]["published_date"] == "2021-06-28"
-    assert set(hits[0]) == {"id", "published_date", "source", "language", "title", "snippet", "score"}
+    assert set(hits[0]) == {"id", "published_date", "source", "language", "title", "snippet", "score", "copies",
+                            "outlets"}
     assert result.err == ""  # the index was already current: no update line
 
 

@@ -101,6 +101,7 @@ class AppendResult:
     appended: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    near_duplicates: int = 0  # appended articles that joined a near-duplicate cluster
     skipped: list[SkippedFile] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)  # batches completed for an interrupted run
 
@@ -118,7 +119,7 @@ class AppendResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {"version": self.version, "batch": self.batch, "input": self.input, "appended": self.appended,
-                "duplicates": self.duplicates, "quarantined": self.quarantined}
+                "duplicates": self.duplicates, "quarantined": self.quarantined, "near_duplicates": self.near_duplicates}
 
 
 def append(
@@ -433,10 +434,10 @@ class _BatchRun:
                 continue  # another commit landed after `version`: look at it, then try again
             fault("append.committed")
             record.version = version + 1  # no retries inside delta-rs: right after what we read
-            complete(self.archive, record)
+            joined = complete(self.archive, record)
             return AppendResult(version=record.version, batch=self.batch, input=self.input,
                                 appended=record.appended, duplicates=record.duplicates,
-                                quarantined=self.quarantined)
+                                quarantined=self.quarantined, near_duplicates=joined)
         raise AssertionError("unreachable")
 
     def _publish(self, files: list[DataFile]) -> list[DataFile]:

@@ -15,6 +15,8 @@ from toolkit.core.schema import Schema
 ARTICLES = "articles"
 QUARANTINE = "quarantine"
 BATCHES = "batches"
+MINHASH = "minhash"  # near-duplicate detection: LSH bands of every article (near_duplicates.py)
+CLUSTERS = "clusters"  # near-duplicate cluster membership, latest row per id wins
 
 DATE_FIELD = "published_date"  # year and month are derived from it
 DERIVED = ("year", "month")
@@ -60,6 +62,29 @@ BATCHES_SCHEMA = pa.schema([
     pa.field("version", pa.int64(), nullable=False),
     pa.field("tool_version", pa.string(), nullable=False),
     pa.field("appended_at", TIMESTAMP, nullable=False),
+])
+
+
+#: One row per article and LSH band: the band's hash (joined on to find candidates) and its slice of
+#: the MinHash signature (`mins`, little-endian uint32s: an article's bands in order are its signature).
+MINHASH_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("band", pa.int16(), nullable=False),
+    pa.field("hash", pa.int64(), nullable=False),
+    pa.field("mins", pa.binary(), nullable=False),
+    pa.field("published_date", pa.date32()),
+    pa.field("source", pa.string()),
+])
+
+#: Cluster membership, appended as clusters change: for each id the row with the highest `seq` (the
+#: clusters table version that wrote it) is current. Only articles in clusters of two or more.
+CLUSTERS_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("cluster", pa.string(), nullable=False),
+    pa.field("similarity", pa.float32(), nullable=False),
+    pa.field("published_date", pa.date32()),
+    pa.field("source", pa.string()),
+    pa.field("seq", pa.int64(), nullable=False),
 ])
 
 

@@ -17,6 +17,7 @@ interrupt can strike right after a commit, and signals are held back during the 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,15 +27,29 @@ from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.exceptions import CommitFailedError
 
 from toolkit.archive.files import DataFile, TableFiles
-from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, META_KEY, QUARANTINE, QUARANTINE_SCHEMA
+from toolkit.archive.layout import (
+    ARTICLES,
+    BATCHES,
+    BATCHES_SCHEMA,
+    CLUSTERS,
+    CLUSTERS_SCHEMA,
+    META_KEY,
+    QUARANTINE,
+    QUARANTINE_SCHEMA,
+)
+from toolkit.archive.near_duplicates import index_batch
 from toolkit.archive.retry import attempts
-from toolkit.archive.tables import Archive
+from toolkit.archive.tables import Archive, ensure_table
 from toolkit.core.interrupts import fault, held
 
 #: A routine repair reads the commits after the newest ledgered one, plus this many before it (an
 #: interrupted batch is older than the ledger's newest row only if other runs committed meanwhile).
 #: `compact` and `verify` read the whole history.
 REPAIR_SLACK = 50
+
+#: Bench-only (bench/bench_near_duplicates.py measures append with and without indexing): set, it
+#: skips near-duplicate indexing; `verify` then reports the batch's articles without bands.
+BENCH_SWITCH = "NEWSARCHIVE_BENCH_NO_NEAR_DUPLICATES"
 
 
 @dataclass
@@ -120,8 +135,9 @@ def commit_once(archive: Archive, table: str, batch: str,
     raise AssertionError("unreachable")
 
 
-def complete(archive: Archive, record: BatchRecord) -> None:
-    """Record a committed batch in the quarantine and the ledger (each at most once).
+def complete(archive: Archive, record: BatchRecord) -> int:
+    """Record a committed batch in the quarantine and the ledger, then its near-duplicate bands and
+    clusters (each commit at most once); returns how many of its articles joined a cluster.
 
     A quarantine file that is gone (only a forced vacuum between the crash and the repair can do
     that) is not committed, so the quarantine table stays readable; verify then reports the batch's
@@ -147,6 +163,14 @@ def complete(archive: Archive, record: BatchRecord) -> None:
             files.delete([row])
             raise
     commit_once(archive, BATCHES, record.batch, add_row, f"ledger row of batch {record.batch}")
+    return index_if_needed(archive, record)
+
+
+def index_if_needed(archive: Archive, record: BatchRecord) -> int:
+    """Index the batch's articles for near-duplicates unless done (or it appended none)."""
+    if not record.appended or os.environ.get(BENCH_SWITCH):
+        return 0
+    return index_batch(archive, record.batch, record.data_files).near_duplicates
 
 
 def committed_batches(archive: Archive, after: int | None = None) -> list[BatchRecord]:
@@ -167,8 +191,28 @@ def unledgered(archive: Archive, full: bool = False) -> list[BatchRecord]:
 
 
 def repair(archive: Archive, full: bool = False) -> list[BatchRecord]:
-    """Complete every interrupted batch found (among recent commits, or all with `full`); returns them."""
+    """Complete every interrupted batch found (among recent commits, or all with `full`); returns them.
+
+    A batch interrupted after its ledger commit but before its minhash or clusters commit is
+    completed too (and listed)."""
     pending = unledgered(archive, full)
     for record in pending:
         complete(archive, record)
+    done = {r.batch for r in pending}
+    for record in unindexed(archive, full):
+        if record.batch not in done:
+            index_if_needed(archive, record)
+            pending.append(record)
     return pending
+
+
+def unindexed(archive: Archive, full: bool = False) -> list[BatchRecord]:
+    """Committed batches with appended rows whose clusters commit is missing (among recent ones)."""
+    after = None
+    if not full:
+        ledger = archive.dataset(BATCHES).to_table(columns=["version"])
+        after = max(-1, max(ledger.column("version").to_pylist(), default=0) - REPAIR_SLACK)
+    ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
+    clusters = archive.table(CLUSTERS)
+    return [r for r in committed_batches(archive, after)
+            if r.appended and clusters.transaction_version(app_id(r.batch)) is None]

@@ -35,8 +35,9 @@ from deltalake.transaction import RemoveAction
 
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.hooks import committed
-from toolkit.archive.layout import ARTICLES, BATCHES, META_KEY, QUARANTINE, SORT_KEYS
+from toolkit.archive.layout import ARTICLES, BATCHES, CLUSTERS, META_KEY, MINHASH, QUARANTINE, SORT_KEYS
 from toolkit.archive.ledger import repair
+from toolkit.archive.near_duplicates import backfill
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, file_actions, open_archive
 from toolkit.core.errors import NewsarchiveError
@@ -82,10 +83,17 @@ def compact(archive: str | os.PathLike | Archive | None = None, retention_hours:
     result = CompactResult(version=0, repaired=[r.batch for r in repair(target, full=True)])
     # Every table is merged by newsarchive's own writer (not delta-rs's optimize), so that each file
     # written gets its SHA-256 recorded in the commit that adds it.
-    for name, keys in ((ARTICLES, SORT_KEYS), (QUARANTINE, ()), (BATCHES, ())):
+    tables = [(ARTICLES, SORT_KEYS), (QUARANTINE, ()), (BATCHES, ())]
+    for name, keys in tables:
         result.files_removed[name], result.files_added[name] = _compact_articles(target, name, keys)
+    # Articles without bands (archived before near-duplicate detection, or whose batch's files were
+    # merged before it was indexed) are indexed now, so the band table covers the articles.
+    backfill(target)
+    for name, keys in ((MINHASH, ("band", "hash")), (CLUSTERS, ("cluster", "id"))):
+        result.files_removed[name], result.files_added[name] = _compact_articles(target, name, keys)
+        tables.append((name, keys))
     fault("compact.optimize")
-    for name in (ARTICLES, QUARANTINE, BATCHES):
+    for name, _ in tables:
         result.vacuumed[name] = _vacuum(target, name, retention_hours, force)
         if name == ARTICLES:
             fault("compact.vacuum")

@@ -23,7 +23,11 @@ from toolkit.archive.layout import (
     ARTICLES,
     BATCHES,
     BATCHES_SCHEMA,
+    CLUSTERS,
+    CLUSTERS_SCHEMA,
     DEFAULT_PARTITIONING,
+    MINHASH,
+    MINHASH_SCHEMA,
     QUARANTINE,
     QUARANTINE_SCHEMA,
     TABLE_CONFIGURATION,
@@ -74,6 +78,8 @@ _DESCRIPTIONS = {
     ARTICLES: "newsarchive: validated, deduplicated article records",
     QUARANTINE: "newsarchive: rejected input lines with their errors",
     BATCHES: "newsarchive: the ledger, one row per appended batch",
+    MINHASH: "newsarchive: MinHash LSH bands of every article (near-duplicate candidates)",
+    CLUSTERS: "newsarchive: near-duplicate cluster membership (latest seq per id)",
 }
 
 
@@ -276,7 +282,8 @@ def ensure_archive(uri: str | os.PathLike | None, schema: Schema,
     expected = articles_schema(schema)
     partitioning = check_partitioning(tuple(partition_by or DEFAULT_PARTITIONING), expected)
     for name, arrow, parts in ((ARTICLES, expected, partitioning), (QUARANTINE, QUARANTINE_SCHEMA, ()),
-                               (BATCHES, BATCHES_SCHEMA, ())):
+                               (BATCHES, BATCHES_SCHEMA, ()), (MINHASH, MINHASH_SCHEMA, ()),
+                               (CLUSTERS, CLUSTERS_SCHEMA, ())):
         if not _exists(archive, name):
             _create(archive, name, arrow, parts)
         found = archive.table(name)
@@ -292,6 +299,13 @@ def ensure_archive(uri: str | os.PathLike | None, schema: Schema,
                 f"not {list(partitioning)}; partitioning is chosen when the archive is created"
             )
     return archive
+
+
+def ensure_table(archive: Archive, name: str, schema: pa.Schema) -> None:
+    """Create an unpartitioned table of the archive's own if it is missing (near-duplicate tables of
+    archives written before them)."""
+    if not _exists(archive, name):
+        _create(archive, name, schema, ())
 
 
 def _partition_expression(schema: pa.Schema, columns: list[str], values: tuple) -> ds.Expression | None:

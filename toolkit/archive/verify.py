@@ -15,7 +15,10 @@ Checks, each reported as a line:
   interrupted, and the next append or compact completes it);
 - the log's statistics bound every column that has values (else deltalake's filtered reads miss
   rows; `compact` rewrites such files);
-- no article id is stored twice.
+- no article id is stored twice;
+- every article has its near-duplicate bands in `minhash/` (docs/near-duplicates.md); those that do
+  not are named (an append interrupted before its minhash commit, completed by the next append, or
+  articles archived before near-duplicate detection, indexed by `compact`).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, META_KEY, QUARANTINE
+from toolkit.archive.layout import ARTICLES, BATCHES, CLUSTERS, ID_FIELD, META_KEY, MINHASH, QUARANTINE
 from toolkit.archive.ledger import BatchRecord, committed_batches
 from toolkit.archive.maintenance import misread_stats
 from toolkit.archive.tables import Archive, DamagedLog, file_actions, open_archive
@@ -83,6 +86,9 @@ def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = 
     try:
         report.version = target.version
         rows = {name: _check_files(target, name, report, quick) for name in (ARTICLES, QUARANTINE, BATCHES)}
+        for name in (MINHASH, CLUSTERS):  # archives written before near-duplicate detection lack them
+            if target.has(name):
+                rows[name] = _check_files(target, name, report, quick)
         ledger = target.batches() if rows[BATCHES] is not None or not target.has(BATCHES) else None
     except DamagedLog as exc:  # a fault to name, not a run that could not happen
         report.add("transaction log", False, str(exc))
@@ -96,6 +102,8 @@ def verify(archive: str | os.PathLike | Archive | None = None, *, quick: bool = 
     _check_statistics(target, report)
     if rows[ARTICLES] is not None:  # scanning needs every file readable
         _check_unique_ids(target, report)
+        if rows.get(MINHASH, 0) is not None:
+            _check_bands(target, report)
     return report
 
 
@@ -175,13 +183,13 @@ def recorded_hashes(archive: Archive, name: str) -> dict[str, str]:
     commit in `ledger_file`, a compaction in `data_files`. Commit files are never cleaned up
     (`delta.enableExpiredLogCleanup=false`), so the hashes stay as long as the files they describe.
     """
-    own = {ARTICLES: None, QUARANTINE: "quarantine_file", BATCHES: "ledger_file"}[name]
+    own = {QUARANTINE: "quarantine_file", BATCHES: "ledger_file"}.get(name)
     hashes: dict[str, str] = {}
     for info in reversed(archive.commits(name)):  # oldest first
         meta = info.get(META_KEY)
         if not isinstance(meta, dict):
             continue
-        if name == ARTICLES or meta.get("operation") == "compact":
+        if own is None or meta.get("operation") == "compact":  # articles, minhash, clusters
             hashes.update({p: h for p, h in (meta.get("data_files") or {}).items() if isinstance(h, str)})
         elif own is not None and isinstance(meta.get(own), dict) and isinstance(meta[own].get("sha256"), str):
             hashes[meta[own]["path"]] = meta[own]["sha256"]
@@ -284,6 +292,36 @@ def _check_unique_ids(archive: Archive, report: VerifyReport) -> None:
         report.add("unique ids", False, "; ".join(f"id {i} stored {n} times" for i, n in repeated))
     else:
         report.add("unique ids", True, "every article id is stored once")
+
+
+def _check_bands(archive: Archive, report: VerifyReport) -> None:
+    """Every article has all its LSH bands in minhash/: an anti-join of the id columns, in DuckDB."""
+    from toolkit.archive.near_duplicates import PARAMETERS
+
+    con = duckdb.connect(config={"memory_limit": "512MB"})
+    try:
+        con.register("ids", archive.articles().scanner(columns=[ID_FIELD]))
+        if archive.has(MINHASH):
+            con.register("bands", archive.dataset(MINHASH).scanner(columns=["id"]))
+        else:
+            con.register("bands", pa.table({"id": pa.array([], pa.string())}))
+        missing = con.execute(
+            f"WITH whole AS (SELECT id FROM bands GROUP BY id HAVING count(*) = {PARAMETERS.bands}) "
+            f"SELECT count(*) OVER () AS n, i.{ID_FIELD} FROM ids i ANTI JOIN whole w ON i.{ID_FIELD} = w.id "
+            f"ORDER BY i.{ID_FIELD} LIMIT 3").fetchall()
+    except duckdb.Error as exc:
+        report.add("near-duplicate bands", False, f"cannot scan minhash/ ({' '.join(str(exc).split())[:200]})")
+        return
+    finally:
+        con.close()
+    if missing:
+        report.add("near-duplicate bands", False,
+                   f"{missing[0][0]} articles have no near-duplicate bands in minhash/ (e.g. "
+                   f"{', '.join(row[1] for row in missing)}): an append was interrupted before its minhash commit "
+                   "or they were archived before near-duplicate detection; run `newsarchive append` again or "
+                   "`newsarchive compact` to index them")
+    else:
+        report.add("near-duplicate bands", True, "every article has its near-duplicate bands")
 
 
 def render_text(report: VerifyReport) -> str:

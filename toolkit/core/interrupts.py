@@ -41,6 +41,8 @@ FAULT_STEPS = (
     "append.committed",  # after the articles commit, before the quarantine and ledger commits
     "ledger.quarantine",  # inside the quarantine commit call, once its log entry is written
     "ledger.batches",  # inside the ledger commit call, once its log entry is written
+    "ledger.minhash",  # inside the near-duplicate bands commit call, once its log entry is written
+    "ledger.clusters",  # inside the near-duplicate clusters commit call, once its log entry is written
     "catalog.refresh",  # the new catalog written under its temporary name, not yet renamed
     "compact.staged",  # merged files written, nothing committed
     "compact.commit",  # inside compact's articles commit call, once the log entry is written

@@ -7,6 +7,7 @@ features and the schema table both come from the JSON Schema. Nothing here depen
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,7 @@ class CardInputs:
     invalid_languages: tuple[str, ...]
     citation: str
     date_published: str | None
+    dedup: dict[str, Any] = dataclasses.field(default_factory=lambda: {"mode": "none"})  # publish --dedup, described
 
 
 def front_matter(inputs: CardInputs) -> str:
@@ -243,6 +245,18 @@ def default_citation(recipe: Recipe, tag: str, repo_id: str | None, year: str | 
     return "@misc{" + key + ",\n" + ",\n".join(fields) + "\n}"
 
 
+def _near_duplicates(dedup: dict[str, Any]) -> str:
+    """The card's statement of `publish --dedup`: the choice, the parameters, the rows left out."""
+    if dedup.get("mode") != "near":
+        return ("- **Near-duplicates:** kept (`--dedup none`): syndicated copies of an article are all in the "
+                "snapshot; the archive's `near_duplicates` view groups them.")
+    p = dedup["parameters"]
+    return (f"- **Near-duplicates:** removed (`--dedup near`): {dedup['dropped']:,} rows dropped, one article "
+            f"kept per cluster ({dedup['clusters']:,} clusters), the earliest published (ties: smallest id). "
+            f"Clusters: MinHash of word {p['shingle']}-grams, {p['permutations']} permutations, LSH "
+            f"{p['bands']} bands x {p['rows']} rows, estimated Jaccard >= {p['threshold']}.")
+
+
 def render_card(inputs: CardInputs) -> str:
     """The whole README.md: front matter, then the card."""
     recipe = inputs.recipe
@@ -254,6 +268,7 @@ def render_card(inputs: CardInputs) -> str:
                f"- **License:** `{recipe.license}`"]
     if recipe.homepage:
         summary.append(f"- **Homepage:** {recipe.homepage}")
+    summary.append(_near_duplicates(inputs.dedup))
     if inputs.invalid_languages:
         summary.append("- **Note:** language values that are not ISO 639 codes ("
                        + ", ".join(f"`{c}`" for c in inputs.invalid_languages)

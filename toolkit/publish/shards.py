@@ -158,8 +158,9 @@ def date_chunks(articles: pads.Dataset, con, chunk_bytes: int) -> list[tuple[obj
 
 
 def ordered_batches(articles: pads.Dataset, target: pa.Schema, options: ShardOptions,
-                    spill_dir: str) -> Iterator[pa.RecordBatch]:
-    """Every record in (published_date, id) order, as batches of the target schema, one date range at a time."""
+                    spill_dir: str, exclude: pa.Array | None = None) -> Iterator[pa.RecordBatch]:
+    """Every record in (published_date, id) order, as batches of the target schema, one date range at a
+    time; records whose id is in `exclude` (near-duplicate copies, `publish --dedup near`) left out."""
     import duckdb
 
     select, missing = _select_sql(articles.schema, target)
@@ -167,7 +168,12 @@ def ordered_batches(articles: pads.Dataset, target: pa.Schema, options: ShardOpt
     partitioned = "year" in articles.schema.names
     con = duckdb.connect(config={"memory_limit": options.memory_limit, "temp_directory": spill_dir})
     try:
-        con.register("articles", articles)
+        if exclude is None:
+            con.register("articles", articles)
+        else:  # an anti-join in DuckDB: the archive streams past a hash table of the excluded ids
+            con.register("stored", articles)
+            con.register("excluded", pa.table({"id": exclude}))
+            con.execute("CREATE VIEW articles AS SELECT s.* FROM stored s ANTI JOIN excluded e ON s.id = e.id")
         for first, last, expected in date_chunks(articles, con, options.chunk_bytes):
             if first is None:
                 sql, params = f"{select} WHERE published_date IS NULL ORDER BY {order}", []
@@ -303,8 +309,9 @@ class _Footer:
 
 
 def write_shards(articles: pads.Dataset, schema: Schema, data_dir: Path,
-                 options: ShardOptions | None = None) -> ShardSet:
-    """Write `data/train-NNNNN-of-NNNNN.parquet` into `data_dir`; returns what was written."""
+                 options: ShardOptions | None = None, exclude: pa.Array | None = None) -> ShardSet:
+    """Write `data/train-NNNNN-of-NNNNN.parquet` into `data_dir`; returns what was written. Records
+    whose id is in `exclude` are left out."""
     from datasets import Features
 
     options = options or ShardOptions()
@@ -332,7 +339,7 @@ def write_shards(articles: pads.Dataset, schema: Schema, data_dir: Path,
         writer, sink = None, None
 
     with tempfile.TemporaryDirectory(prefix="newsarchive-sort-") as spill:
-        batches = ordered_batches(articles, target, options, spill)
+        batches = ordered_batches(articles, target, options, spill, exclude)
         for group, group_bytes in _row_groups(_units(batches, options.unit_rows, target), budget):
             ratio = total_compressed / total_content if total_content else 1.0
             projected = int(group_bytes * ratio)

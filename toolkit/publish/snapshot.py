@@ -55,6 +55,10 @@ class Snapshot:
         return self.shards.num_examples
 
 
+#: `publish --dedup`: none keeps every article; near keeps one per near-duplicate cluster.
+DEDUP_MODES = ("none", "near")
+
+
 def check_tag(tag: str) -> str:
     if not _TAG.match(tag) or ".." in tag or tag.endswith((".", ".lock")):
         raise NewsarchiveError(
@@ -144,14 +148,14 @@ def _install(build: Path, output: Path) -> None:
     install_folder(build, output)
 
 
-def _write_shards(source, schema, folder: Path, options: ShardOptions | None) -> ShardSet:
+def _write_shards(source, schema, folder: Path, options: ShardOptions | None, exclude=None) -> ShardSet:
     """The shards, or one line naming why they cannot be written: the archive cannot be read (a
     data file missing or damaged: `verify` names it) or the output cannot be written."""
     import duckdb
     import pyarrow as pa
 
     try:
-        return write_shards(source.articles, schema, folder, options)
+        return write_shards(source.articles, schema, folder, options, exclude)
     except (duckdb.Error, OSError, pa.ArrowException) as exc:
         refused = environment_error(exc)
         if refused is not None:
@@ -164,13 +168,19 @@ def _write_shards(source, schema, folder: Path, options: ShardOptions | None) ->
 
 def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of: int | None = None,
             dataset: str | Path | None = None, repo_id: str | None = None, push: bool = False,
-            dry_run: bool = False, force: bool = False, options: ShardOptions | None = None) -> Snapshot:
+            dry_run: bool = False, force: bool = False, options: ShardOptions | None = None,
+            dedup: str = "none") -> Snapshot:
     """Publish archive version `as_of` (default: current) as snapshot `version_tag` in folder `output`.
+
+    `dedup="near"` leaves out near-duplicate copies (every member of a cluster but its representative:
+    docs/near-duplicates.md); the card states the choice, the parameters and the rows left out.
 
     `output` is the snapshot folder itself (e.g. snapshots/v1.0.0). With `repo_id` and `push`, the
     folder is then committed to the Hub and tagged; with `dry_run`, the push is only planned.
     """
     tag = check_tag(version_tag)
+    if dedup not in DEDUP_MODES:
+        raise NewsarchiveError(f"--dedup {dedup!r}: use one of {', '.join(DEDUP_MODES)}")
     if push and dry_run:
         raise NewsarchiveError("--push and --dry-run exclude each other; pick one")
     if (push or dry_run) and not repo_id:
@@ -194,8 +204,14 @@ def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of:
     build = output.parent / f".{output.name}.partial-{os.getpid()}"
     shutil.rmtree(build, ignore_errors=True)
     build.mkdir()
+    exclude, near = None, {"mode": "none"}
+    if dedup == "near":
+        from toolkit.archive.near_duplicates import non_representatives
+
+        exclude, described = non_representatives(source)
+        near = {"mode": "near", **described}
     try:
-        shards = _write_shards(source, schema, build / "data", options)
+        shards = _write_shards(source, schema, build / "data", options, exclude)
         stats = compute_stats(build)
         previous = previous_snapshot(output, tag)
         changelog = compute_changelog(build, *previous) if previous else None
@@ -216,7 +232,8 @@ def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of:
         card = render_card(CardInputs(
             recipe=recipe, schema=schema, target=target, tag=tag, repo_id=repo_id, shards=shards, stats=stats,
             changelog=changelog, archive_version=source.version, batches=source.batches, tool_version=__version__,
-            languages=valid, invalid_languages=invalid, citation=citation, date_published=date_published))
+            languages=valid, invalid_languages=invalid, citation=citation, date_published=date_published,
+            dedup=near))
         (build / CARD_FILE).write_text(card, encoding="utf-8", newline="\n")
         write_sums(build)
         _install(build, output)

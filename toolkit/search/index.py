@@ -43,6 +43,7 @@ from toolkit.core.errors import NewsarchiveError
 from toolkit.core.outputs import atomic_path, install_folder
 from toolkit.search import analysis
 from toolkit.search.analysis import GROUPS, group_of
+from toolkit.search.copies import near_duplicates, write_copies
 from toolkit.search.folder import (  # noqa: F401 (INDEX_NAME, FORMAT: part of this module's API)
     FORMAT,
     INDEX_NAME,
@@ -175,6 +176,7 @@ def _build(archive: Archive, path: Path, reason: str | None) -> IndexUpdate:
             writers.close()
         state = State(version, files, sorted(writers.groups), [], added)
         state.ids = [_write_ids(temporary, ids)] if ids else []
+        write_copies(temporary, version, near_duplicates(archive))
         _write_state(temporary, state)
         install_folder(temporary, path)
     finally:
@@ -226,6 +228,7 @@ def _update(archive: Archive, path: Path, state: State) -> IndexUpdate:
     elif len(ids):
         id_files.append(_write_ids(path, ids))
     groups = sorted(set(state.groups) | writers.groups)
+    write_copies(path, version, near_duplicates(archive))  # before the state: read only at its version
     _write_state(path, State(version, files, groups, id_files, state.articles + added - removed))
     for name in set(state.ids) - set(id_files):
         with contextlib.suppress(OSError):

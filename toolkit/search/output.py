@@ -30,10 +30,15 @@ def render_hits(result: SearchResult, fmt: str, out: IO[str]) -> None:
                                                                  if result.filters else ""))
         return
     table = Table(header_style="bold", show_lines=True)
-    for name, ratio in (("id", None), ("date", None), ("source", None), ("title", 2), ("snippet", 4)):
+    copies = any(hit.copies for hit in result.hits)  # near-duplicates: how many copies, which outlets
+    columns = [("id", None), ("date", None), ("source", None), ("title", 2), ("snippet", 4)]
+    for name, ratio in columns + ([("copies", 1)] if copies else []):
         table.add_column(name, overflow="fold", ratio=ratio, no_wrap=name in ("id", "date"))
     for hit in result.hits:
-        table.add_row(hit.id, hit.published_date.isoformat(), hit.source, hit.title, hit.snippet)
+        row = [hit.id, hit.published_date.isoformat(), hit.source, hit.title, hit.snippet]
+        if copies:
+            row.append(f"{len(hit.copies)} ({', '.join(hit.outlets)})" if hit.copies else "")
+        table.add_row(*row)
     console.print(table)
 
 

@@ -19,7 +19,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,11 +52,17 @@ class SearchHit:
     title: str
     snippet: str
     score: float
+    copies: tuple[tuple[str, str | None], ...] = ()  # the other members of its near-duplicate cluster
+
+    @property
+    def outlets(self) -> list[str]:
+        """The outlets of its copies, each once."""
+        return sorted({source for _, source in self.copies if source is not None})
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "published_date": self.published_date.isoformat(), "source": self.source,
                 "language": self.language, "title": self.title, "snippet": self.snippet,
-                "score": round(self.score, 6)}
+                "score": round(self.score, 6), "copies": len(self.copies), "outlets": self.outlets}
 
 
 @dataclass(frozen=True)
@@ -101,12 +107,14 @@ def search(
     limit: int = 10,
     index: str | os.PathLike | None = None,
     cluster_of: ClusterOf | None = None,
+    all_copies: bool = False,
 ) -> SearchResult:
     """The articles that best match `terms` (BM25 over title and text), with optional filters.
 
     `language` is an ISO code (fr, ar, ...); `source` an outlet's exact name; `since`/`until` bound the
     publication date (inclusive). The index is updated first if the archive changed since it was built.
-    `cluster_of` (near-duplicate clusters) keeps the best hit of each cluster only.
+    Near-duplicates (the archive's clusters, or `cluster_of`) count once: the best hit of each
+    cluster is kept, with its copies (ids and outlets); `all_copies` lists every copy as a hit.
     """
     text = " ".join(terms) if not isinstance(terms, str) else terms
     if not text.strip():
@@ -120,6 +128,14 @@ def search(
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
     parsed = parse_query(text, default="OR", lenient=True)  # malformed: its plain words, with a note
     update, groups = current_index(archive, index=index)
+    copies = None
+    if cluster_of is None:
+        from toolkit.search.copies import near_duplicates, read_copies
+
+        copies = read_copies(Path(update.path), update.version)
+        if copies is None:
+            copies = near_duplicates(archive)
+        cluster_of = copies.cluster_of if copies.cluster and not all_copies else None
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
     if language is not None:
@@ -131,7 +147,10 @@ def search(
         if len(hits) >= limit or len(found) < wanted or cluster_of is None:
             break
         wanted *= 4  # collapsing left fewer than `limit`: look further down the ranking
-    return SearchResult(hits[:limit], text, update, filters, parsed.note)
+    hits = hits[:limit]
+    if copies is not None and copies.cluster:
+        hits = [replace(h, copies=tuple(copies.copies(h.id))) for h in hits]
+    return SearchResult(hits, text, update, filters, parsed.note)
 
 
 def current_index(archive: str | os.PathLike | Archive | None = None, *, index: str | os.PathLike | None = None,

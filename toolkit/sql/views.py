@@ -14,7 +14,11 @@ Views (see docs/archive-layout.md for the columns of the first three):
 - `quarantine`: the lines those batches quarantined;
 - `articles_per_month`: articles per (year, month, source, language);
 - `sources`: one row per outlet: languages, counts, first and last date, days silent;
-- `catalog_info`: the version the views show, the archive's latest version, and whether they agree.
+- `catalog_info`: the version the views show, the archive's latest version, and whether they agree;
+- `near_duplicates`: `id`, `cluster` (its representative's id), `cluster_size`, `similarity` (estimated
+  Jaccard to the representative) for every article in a near-duplicate cluster of two or more
+  (docs/near-duplicates.md); the clusters are the latest, restricted to the articles of the version;
+- `unique_articles`: the articles minus the members of a cluster that are not its representative.
 """
 
 from __future__ import annotations
@@ -30,13 +34,22 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from toolkit import __version__
-from toolkit.archive.layout import ARTICLES, BATCHES, BATCHES_SCHEMA, QUARANTINE, QUARANTINE_SCHEMA
+from toolkit.archive.layout import (
+    ARTICLES,
+    BATCHES,
+    BATCHES_SCHEMA,
+    CLUSTERS,
+    CLUSTERS_SCHEMA,
+    QUARANTINE,
+    QUARANTINE_SCHEMA,
+)
 from toolkit.archive.tables import Archive, ArchiveVersion, file_actions, open_archive
 from toolkit.core.errors import NewsarchiveError
 from toolkit.sql.quote import identifier, literal, string_list
 
 #: The views every connection and catalog defines, in the order they are created.
-VIEWS = ("articles", "batches", "quarantine", "articles_per_month", "sources", "catalog_info")
+VIEWS = ("articles", "batches", "quarantine", "articles_per_month", "sources", "catalog_info", "near_duplicates",
+         "unique_articles")
 
 #: Delta reader features plain Parquet reads would get wrong (rows deleted by vector, renamed columns).
 _UNSUPPORTED_FEATURES = ("deletionVectors", "columnMapping")
@@ -65,6 +78,7 @@ class Snapshot:
     articles: TableFiles
     batches: TableFiles
     quarantine: TableFiles
+    clusters: TableFiles
     taken_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
@@ -88,7 +102,7 @@ class Snapshot:
         return self.root.startswith("s3://")
 
     def data_files(self) -> list[str]:
-        return [*self.articles.files, *self.batches.files, *self.quarantine.files]
+        return [*self.articles.files, *self.batches.files, *self.quarantine.files, *self.clusters.files]
 
 
 def snapshot(archive: str | os.PathLike | Archive | None = None, as_of: int | None = None) -> Snapshot:
@@ -110,7 +124,8 @@ def snapshot(archive: str | os.PathLike | Archive | None = None, as_of: int | No
             )
     batches = _table_files(target, BATCHES, None, BATCHES_SCHEMA)
     quarantine = _table_files(target, QUARANTINE, None, QUARANTINE_SCHEMA)
-    return Snapshot(at, articles, batches, quarantine)
+    clusters = _table_files(target, CLUSTERS, None, CLUSTERS_SCHEMA)
+    return Snapshot(at, articles, batches, quarantine, clusters)
 
 
 def _table_files(archive: Archive, name: str, table: DeltaTable | None, fallback: pa.Schema | None = None
@@ -187,6 +202,14 @@ def view_statements(snap: Snapshot, where: Callable[[str], str], log_dir: str) -
     batches = f"SELECT * FROM ({table_sql(snap.batches, where)}) WHERE version <= {int(snap.version)}"
     quarantine = f"SELECT * FROM ({table_sql(snap.quarantine, where)}) WHERE batch IN (SELECT batch FROM batches)"
     log_glob = literal(log_dir.rstrip("/") + "/*.json")
+    # The clusters table is appended to as clusters change: each id's row with the highest seq is
+    # current. At an older version, ids not in its articles are left out (and sizes counted without).
+    present = "" if snap.as_of is None else " WHERE id IN (SELECT id FROM articles)"
+    near = ("CREATE OR REPLACE VIEW near_duplicates AS "
+            "SELECT id, cluster, count(*) OVER (PARTITION BY cluster) AS cluster_size, similarity FROM ("
+            "SELECT id, arg_max(cluster, seq) AS cluster, arg_max(similarity, seq) AS similarity "
+            f"FROM ({table_sql(snap.clusters, where)}){present} GROUP BY id) "
+            "QUALIFY cluster_size >= 2")
     return [
         f"CREATE OR REPLACE VIEW articles AS {table_sql(snap.articles, where)}",
         f"CREATE OR REPLACE VIEW batches AS {batches}",
@@ -208,6 +231,9 @@ def view_statements(snap: Snapshot, where: Callable[[str], str], log_dir: str) -
         f"{int(snap.version)} = latest_version AS up_to_date, {'false' if snap.as_of is None else 'true'} AS as_of, "
         f"{literal(snap.taken_at.isoformat())}::TIMESTAMPTZ AS built_at, {literal(__version__)} AS newsarchive "
         f"FROM (SELECT max(TRY_CAST(parse_filename(file, true) AS BIGINT)) AS latest_version FROM glob({log_glob}))",
+        near,
+        "CREATE OR REPLACE VIEW unique_articles AS SELECT * FROM articles "
+        "WHERE id NOT IN (SELECT id FROM near_duplicates WHERE id <> cluster)",
     ]
 
 

@@ -1,0 +1,535 @@
+"""Near-duplicate clusters: MinHash signatures, LSH bands and cluster membership, computed at append.
+
+Why here: a syndicated wire story republished with a new headline or a cut paragraph gets a new id
+(its url differs), so id dedup keeps every copy. Each appended article gets a MinHash signature of
+its normalized text (rensa's RMinHash: measured against datasketch in bench/bench_near_duplicates.py,
+docs/near-duplicates.md) split into LSH bands, stored in the `minhash/` Delta table (one row per
+article and band: `id, band, hash, mins`; an article's `mins` in band order are its signature).
+
+Candidates are found by joining the batch's bands with the archive's in DuckDB (the archive side
+streams past a hash table of the batch's bands, under a memory limit), never by loading the
+archive's signatures; each candidate pair is confirmed by its estimated Jaccard similarity (the
+signatures of the candidates only, read by id). Confirmed pairs and the clusters they touch are
+merged into connected components; each component's representative is its earliest published
+article (ties: smallest id). The `clusters/` table gets one row per member of every component that
+changed (`id, cluster, similarity, published_date, source, seq`); the latest `seq` per id is current, so a
+later-arriving earlier article that becomes the representative rewrites its cluster's rows.
+
+Commit protocol (see ledger.py): after the ledger commit, the minhash commit then the clusters
+commit, each carrying the batch's transaction id and made at most once. Both are derived from the
+batch's data files (named in its articles commit), so a crash between any two commits is completed by
+the next append (`repair`) or compact (`repair(full=True)`); the archive side of the candidate join
+excludes the batch's own ids, so recomputing after the minhash commit landed gives the same rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+from deltalake import DeltaTable
+
+from toolkit.archive.files import TableFiles
+from toolkit.archive.layout import (
+    ARTICLES,
+    CLUSTERS,
+    CLUSTERS_SCHEMA,
+    DATE_FIELD,
+    ID_FIELD,
+    MINHASH,
+    MINHASH_SCHEMA,
+)
+from toolkit.archive.tables import Archive, ArchiveVersion, ensure_table
+from toolkit.core.errors import NewsarchiveError
+
+TEXT_FIELD = "text"
+SOURCE_FIELD = "source"
+SIGNATURE_CHUNK = 2048  # texts shingled at a time, per thread
+JOIN_MEMORY = "256MB"  # DuckDB's limit for the band join: the archive side streams, memory stays flat
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """MinHash LSH parameters, chosen by bench/bench_near_duplicates.py (docs/near-duplicates.md)."""
+
+    shingle: int = 5  # words per shingle
+    permutations: int = 128
+    bands: int = 32
+    rows: int = 4  # bands * rows == permutations
+    threshold: float = 0.3  # estimated Jaccard at or above which a candidate pair is a near-duplicate
+    seed: int = 42
+
+    def as_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+PARAMETERS = Parameters()
+
+#: Stripped from both ends of every word: ASCII, French, Arabic punctuation and typographic quotes.
+PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’„‚‹›–—…·•،؛؟٪٫٬ـ"
+_U64 = np.uint64
+
+
+def _word_hash(word: str) -> int:
+    """A stable 64-bit hash of a word (blake2b: the same in every process and Python version)."""
+    return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def shingle_hashes(texts: pa.Array | Sequence[str | None], ids: Sequence[str], params: Parameters = PARAMETERS
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """The shingles of each text as 64-bit hashes, flat (uint64), and each text's offsets into them.
+
+    Text: as stored (extract's records are NFC with invisible characters removed already), lower
+    case, split on whitespace, punctuation trimmed from each word; a shingle is `params.shingle`
+    consecutive words. Done in bulk (Arrow kernels, numpy): words are hashed once per distinct word,
+    shingles by combining word hashes, so no Python runs per word. A text of fewer words is one
+    shingle; a text without words gets its id as its only shingle, so empty articles are not
+    near-duplicates of each other.
+    """
+    n, k = len(texts), params.shingle
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
+    arr = pc.fill_null(arr, "")
+    words = pc.utf8_split_whitespace(pc.utf8_lower(arr))
+    flat = pc.utf8_trim(pc.list_flatten(words), PUNCTUATION)
+    parents = pc.list_parent_indices(words).to_numpy()
+    nonempty = pc.greater(pc.binary_length(flat), 0)
+    flat = pc.filter(flat, nonempty)
+    parents = parents[nonempty.to_numpy(zero_copy_only=False)]
+    encoded = pc.dictionary_encode(flat) if len(flat) else None
+    if encoded is not None:
+        table = np.fromiter((_word_hash(w) for w in encoded.dictionary.to_pylist()), _U64, len(encoded.dictionary))
+        h = table[encoded.indices.to_numpy()]
+    else:
+        h = np.zeros(0, _U64)
+    counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, np.int64)
+    with np.errstate(over="ignore"):
+        x = h * _U64(0x9E3779B97F4A7C15)
+        m = max(0, len(x) - k + 1)
+        sh = x[:m].copy()
+        for j in range(1, k):
+            sh = (sh * _U64(0xBF58476D1CE4E5B9)) ^ x[j:j + m]
+        sh ^= sh >> _U64(31)
+    same = parents[:m] == parents[k - 1:k - 1 + m]
+    sh, owner = sh[same], parents[:m][same]
+    short = np.flatnonzero(counts < k)
+    if len(short):  # one shingle for the whole (short) text, or the id for an empty one
+        starts = np.r_[0, np.cumsum(counts)]
+        extra = []
+        for i in short:
+            seq = h[starts[i]:starts[i + 1]]
+            extra.append(_word_hash(" ".join(map(str, seq.tolist()))) if len(seq) else _word_hash("\0empty:" + ids[i]))
+        sh = np.concatenate([sh, np.array(extra, _U64)])
+        owner = np.concatenate([owner, short])
+        order = np.argsort(owner, kind="stable")
+        sh, owner = sh[order], owner[order]
+    offsets = np.r_[0, np.cumsum(np.bincount(owner, minlength=n))].astype(_U64)
+    return sh, offsets
+
+
+def signatures(texts: pa.Array | Sequence[str | None], ids: Sequence[str],
+               params: Parameters = PARAMETERS, threads: int | None = None) -> np.ndarray:
+    """MinHash signatures (rows of uint32), one per text, with rensa's RMinHash over the hashed shingles.
+
+    Texts are cut in chunks shingled on `threads` threads (default: the cores this process may use):
+    Arrow's kernels and numpy release the GIL, and indexing runs after the append's workers ended.
+    """
+    if not len(texts):
+        return np.zeros((0, params.permutations), np.uint32)
+    arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
+    ids = list(ids)
+    starts = range(0, len(arr), SIGNATURE_CHUNK)
+    workers = max(1, min(threads or len(os.sched_getaffinity(0)), len(starts)))
+    if workers == 1:
+        return np.concatenate([_signature_chunk(arr.slice(i, SIGNATURE_CHUNK), ids[i:i + SIGNATURE_CHUNK], params)
+                               for i in starts])
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="minhash") as pool:
+        parts = pool.map(lambda i: _signature_chunk(arr.slice(i, SIGNATURE_CHUNK), ids[i:i + SIGNATURE_CHUNK],
+                                                    params), starts)
+        return np.concatenate(list(parts))
+
+
+def _signature_chunk(texts: pa.Array, ids: Sequence[str], params: Parameters) -> np.ndarray:
+    import rensa
+
+    hashes, offsets = shingle_hashes(texts, ids, params)
+    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, params.permutations, params.seed)
+    rows = matrix.to_rows()
+    return np.fromiter(itertools.chain.from_iterable(rows), np.uint32, len(rows) * params.permutations
+                       ).reshape(len(rows), params.permutations)
+
+
+def band_hashes(sigs: np.ndarray, params: Parameters = PARAMETERS) -> np.ndarray:
+    """A 64-bit hash of each band of each signature (n x bands, int64): FNV-1a over the band's
+    values, then splitmix64's finalizer, in numpy."""
+    n = len(sigs)
+    x = sigs.reshape(n, params.bands, params.rows).astype(np.uint64)
+    h = np.full((n, params.bands), 0xCBF29CE484222325, np.uint64)
+    with np.errstate(over="ignore"):
+        for r in range(params.rows):
+            h = (h ^ x[:, :, r]) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return h.view(np.int64)
+
+
+def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The share of equal signature positions, row by row: MinHash's estimate of Jaccard similarity."""
+    return (a == b).mean(axis=-1)
+
+
+def band_rows(ids: pa.Array, dates: pa.Array, sources: pa.Array, sigs: np.ndarray,
+              params: Parameters = PARAMETERS) -> pa.Table:
+    """The `minhash/` rows of articles: one per article and band, built in bulk (no per-row Python)."""
+    n, b, r = len(sigs), params.bands, params.rows
+    take = pa.array(np.repeat(np.arange(n, dtype=np.int64), b))
+    raw = np.ascontiguousarray(sigs.astype("<u4")).tobytes()
+    mins = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 * r), n * b, [None, pa.py_buffer(raw)])
+    return pa.table({
+        "id": pc.take(ids, take),
+        "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
+        "hash": pa.array(band_hashes(sigs, params).reshape(-1)),
+        "mins": mins.cast(pa.binary()),
+        "published_date": pc.take(dates, take),
+        "source": pc.take(sources, take),
+    }, schema=MINHASH_SCHEMA)
+
+
+def _signatures_of(rows: pa.Table, params: Parameters) -> tuple[list[str], np.ndarray]:
+    """Signatures back from `minhash/` rows sorted by (id, band); ids missing a band are left out."""
+    if rows.num_rows == 0:
+        return [], np.zeros((0, params.permutations), np.uint32)
+    ids = rows.column("id").to_numpy(zero_copy_only=False)
+    mins = rows.column("mins").combine_chunks()
+    offsets = np.frombuffer(mins.buffers()[1], np.int32)[mins.offset:mins.offset + len(mins) + 1]
+    data = np.frombuffer(mins.buffers()[2], np.uint8)[offsets[0]:offsets[-1]]
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    counts = np.diff(np.r_[starts, len(ids)])
+    whole = counts == params.bands
+    if not np.all(np.diff(offsets) == 4 * params.rows):
+        raise NewsarchiveError("minhash/: a band of another width than these parameters; run `newsarchive verify`")
+    matrix = data.view("<u4").reshape(len(ids), params.rows)
+    out = []
+    keep = []
+    for start, count, ok in zip(starts, counts, whole, strict=True):
+        if ok:
+            out.append(matrix[start:start + count].reshape(-1))
+            keep.append(str(ids[start]))
+    sigs = np.stack(out).astype(np.uint32) if out else np.zeros((0, params.permutations), np.uint32)
+    return keep, sigs
+
+
+# --- clusters at append ------------------------------------------------------------------------------
+@dataclass
+class Indexed:
+    """What indexing one batch found: its articles in a cluster of two or more (near_duplicates)."""
+
+    articles: int
+    near_duplicates: int
+    clusters_changed: int
+
+
+def _connect() -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"threads": str(max(1, min(4, os.cpu_count() or 1))), "memory_limit": JOIN_MEMORY,
+                                 "preserve_insertion_order": "false"})
+    # DuckDB has no row count for an Arrow scan: its optimizer could build the hash table on the
+    # archive's bands. The query's shape fixes the sides (the batch, on the right, is built).
+    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    return con
+
+
+def _batch_articles(archive: Archive, paths: Iterable[str]) -> pa.Table:
+    """id, text, published_date and source of the rows in the given articles data files."""
+    wanted = set(paths)
+    dataset = archive.dataset(ARTICLES)
+    fragments = [f for f in dataset.get_fragments() if f.path in wanted]
+    # Files a compaction merged meanwhile are not found: their rows are left to `backfill` (compact).
+    part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
+    return part.to_table(columns=_columns(dataset))
+
+
+def _columns(dataset: ds.Dataset) -> list[str]:
+    """The columns indexing reads (an archive of another schema may have no `source`)."""
+    return [ID_FIELD, TEXT_FIELD, DATE_FIELD] + ([SOURCE_FIELD] if SOURCE_FIELD in dataset.schema.names else [])
+
+
+def _sources(articles: pa.Table) -> pa.Array:
+    if SOURCE_FIELD in articles.column_names:
+        return articles.column(SOURCE_FIELD).combine_chunks()
+    return pa.nulls(articles.num_rows, pa.string())
+
+
+def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS
+                  ) -> tuple[pa.Table, pa.Table, int]:
+    """The batch's `minhash/` rows, the `clusters/` rows it changes (seq still 0), and how many of its
+    articles are in a cluster of two or more. Reads the archive's bands and clusters, never writes."""
+    ids = articles.column(ID_FIELD).combine_chunks()
+    dates = articles.column(DATE_FIELD).combine_chunks()
+    sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
+    sources = _sources(articles)
+    bands = band_rows(ids, dates, sources, sigs, params)
+    empty_clusters = CLUSTERS_SCHEMA.empty_table()
+    if len(ids) == 0:
+        return bands, empty_clusters, 0
+    con = _connect()
+    try:
+        con.register("new", bands.select(["id", "band", "hash"]))
+        con.register("batch_ids", pa.table({"id": ids}))
+        # Pairs within the batch, then with the archive (minus the batch's own rows, committed when a
+        # run is repaired after its minhash commit).
+        inner = con.execute("SELECT DISTINCT x.id AS a, y.id AS b FROM new x JOIN new y "
+                            "ON x.band = y.band AND x.hash = y.hash WHERE x.id < y.id").to_arrow_table()
+        outer = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
+        members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
+        old_rows = MINHASH_SCHEMA.empty_table()
+        minhash = archive.dataset(MINHASH)
+        if _has_files(minhash):
+            con.register("archived", minhash.scanner(columns=["id", "band", "hash"]))
+            outer = con.execute("SELECT DISTINCT n.id AS a, m.id AS b FROM archived m JOIN new n "
+                                "ON m.band = n.band AND m.hash = n.hash").to_arrow_table()
+            con.unregister("archived")
+            outer = outer.filter(pc.invert(pc.is_in(outer.column("b"), value_set=ids)))
+            if outer.num_rows:
+                clusters = archive.dataset(CLUSTERS)
+                candidates = pc.unique(outer.column("b").combine_chunks())
+                con.register("candidates", pa.table({"id": candidates}))
+                if _has_files(clusters):
+                    con.register("clusters", clusters.scanner(columns=["id", "cluster", "seq"]))
+                    members = con.execute(
+                        "WITH latest AS (SELECT id, arg_max(cluster, seq) AS cluster FROM clusters GROUP BY id) "
+                        "SELECT id, cluster FROM latest WHERE cluster IN "
+                        "(SELECT l.cluster FROM latest l SEMI JOIN candidates c ON l.id = c.id)").to_arrow_table()
+                known = members.column("id").combine_chunks().cast(pa.string())
+                need = pc.unique(pa.concat_arrays([candidates, known]))
+                con.register("need", pa.table({"id": need}))
+                con.register("archived", minhash.scanner(columns=list(MINHASH_SCHEMA.names)))
+                old_rows = con.execute("SELECT m.* FROM archived m SEMI JOIN need n ON m.id = n.id "
+                                       "ORDER BY m.id, m.band").to_arrow_table()
+    except duckdb.Error as exc:
+        raise NewsarchiveError(f"cannot look the batch's near-duplicates up in {archive.root}/minhash "
+                               f"({' '.join(str(exc).split())[:300]}); run `newsarchive verify`") from None
+    finally:
+        con.close()
+
+    old_ids, old_sigs = _signatures_of(old_rows, params)
+    old_dates: dict = {}
+    old_sources: dict = {}
+    if old_rows.num_rows:
+        first = old_rows.filter(pc.equal(old_rows.column("band"), 0))
+        old_dates = dict(zip(first.column("id").to_pylist(), first.column("published_date").to_pylist(), strict=True))
+        old_sources = dict(zip(first.column("id").to_pylist(), first.column("source").to_pylist(), strict=True))
+    index = {ident: i for i, ident in enumerate(ids.to_pylist())}
+    base = len(index)
+    for j, ident in enumerate(old_ids):
+        index.setdefault(ident, base + j)
+    all_sigs = np.concatenate([sigs, old_sigs]) if len(old_ids) else sigs
+    date_of = dict(zip(ids.to_pylist(), dates.to_pylist(), strict=True))
+    source_of = dict(zip(ids.to_pylist(), sources.to_pylist(), strict=True))
+    for ident in old_ids:
+        date_of.setdefault(ident, old_dates.get(ident))
+        source_of.setdefault(ident, old_sources.get(ident))
+
+    # Confirm the candidate pairs by estimated Jaccard.
+    pairs_a = inner.column("a").to_pylist() + outer.column("a").to_pylist()
+    pairs_b = inner.column("b").to_pylist() + outer.column("b").to_pylist()
+    known = [(a, b) for a, b in zip(pairs_a, pairs_b, strict=True) if a in index and b in index]
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    if known:
+        ia = np.array([index[a] for a, _ in known])
+        ib = np.array([index[b] for _, b in known])
+        similar = estimated_jaccard(all_sigs[ia], all_sigs[ib]) >= params.threshold
+        for (a, b), ok in zip(known, similar, strict=True):
+            if ok:
+                union(a, b)
+    # Existing clusters the confirmed pairs reach are one component with them.
+    member_ids = members.column("id").to_pylist()
+    member_clusters = members.column("cluster").to_pylist()
+    by_cluster: dict[str, list[str]] = {}
+    for ident, cluster in zip(member_ids, member_clusters, strict=True):
+        by_cluster.setdefault(cluster, []).append(ident)
+    for group in by_cluster.values():
+        if any(m in parent for m in group):
+            for m in group:
+                union(group[0], m)
+    components: dict[str, list[str]] = {}
+    for x in list(parent):
+        components.setdefault(find(x), []).append(x)
+    out_ids, out_cluster, out_sim, out_dates, out_sources = [], [], [], [], []
+    clustered_new = 0
+    far = np.datetime64("9999-12-31")
+    for group in components.values():
+        if len(group) < 2:
+            continue
+        rep = min(group, key=lambda m: (np.datetime64(date_of[m]) if date_of.get(m) is not None else far, m))
+        if rep not in index:
+            continue
+        rep_sig = all_sigs[index[rep]]
+        for m in group:
+            if m not in index:
+                continue
+            out_ids.append(m)
+            out_cluster.append(rep)
+            out_sim.append(1.0 if m == rep else float(estimated_jaccard(all_sigs[index[m]], rep_sig)))
+            out_dates.append(date_of.get(m))
+            out_sources.append(source_of.get(m))
+            clustered_new += index[m] < base
+    rows = pa.table({"id": pa.array(out_ids, pa.string()), "cluster": pa.array(out_cluster, pa.string()),
+                     "similarity": pa.array(out_sim, pa.float32()), "published_date": pa.array(out_dates, pa.date32()),
+                     "source": pa.array(out_sources, pa.string()),
+                     "seq": pa.array(np.zeros(len(out_ids), np.int64))}, schema=CLUSTERS_SCHEMA)
+    return bands, rows, clustered_new
+
+
+def _has_files(dataset: ds.FileSystemDataset) -> bool:
+    return bool(dataset.files)
+
+
+def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
+                params: Parameters = PARAMETERS) -> Indexed:
+    """Compute and commit (each at most once) the batch's bands and the clusters it changes."""
+    from toolkit.archive.ledger import app_id  # ledger calls this module
+
+    ensure_table(archive, MINHASH, MINHASH_SCHEMA)
+    ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
+    if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
+        return Indexed(0, 0, 0)
+    return index_rows(archive, batch, _batch_articles(archive, data_files), params)
+
+
+def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS) -> Indexed:
+    """Compute and commit the bands of `articles` (id, text, published_date) and the clusters they
+    change, each commit once under the transaction id of `batch`."""
+    from toolkit.archive.ledger import commit_once
+
+    bands, clusters, joined = cluster_batch(archive, articles, params)
+    import rensa
+
+    meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),
+                                                                  "rensa_algorithm": rensa.RMinHash.ALGORITHM_VERSION,
+                                                                  "articles": articles.num_rows,
+                                                                  "joined": joined}}}
+
+    def add_bands(table: DeltaTable) -> None:
+        # In article order (each id's 32 rows together, which Parquet's run-length encoding keeps
+        # small); `compact` sorts by (band, hash). Sorting here cost a third of the indexing time.
+        files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
+        written = [files.write(bands)] if bands.num_rows else []
+        try:
+            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=MINHASH_SCHEMA,
+                                           commit_properties=_properties(batch, meta, written))
+        except BaseException:
+            files.delete(written)
+            raise
+
+    def add_clusters(table: DeltaTable) -> None:
+        files = TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id"))
+        seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
+        rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
+        written = [files.write(rows)] if clusters.num_rows else []
+        try:
+            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=CLUSTERS_SCHEMA,
+                                           commit_properties=_properties(batch, meta, written))
+        except BaseException:
+            files.delete(written)
+            raise
+
+    commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
+    commit_once(archive, CLUSTERS, batch, add_clusters, f"near-duplicate clusters of batch {batch}")
+    return Indexed(articles.num_rows, joined, len({c for c in clusters.column("cluster").to_pylist()}))
+
+
+def backfill(archive: Archive, params: Parameters = PARAMETERS, chunk: int = 50_000) -> int:
+    """Index the articles that have no bands (archived before near-duplicate detection, or whose
+    batch's files were merged before it was indexed), `chunk` at a time; returns how many."""
+    ensure_table(archive, MINHASH, MINHASH_SCHEMA)
+    ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
+    con = duckdb.connect(config={"memory_limit": JOIN_MEMORY})
+    try:
+        con.register("ids", archive.articles().scanner(columns=[ID_FIELD]))
+        con.register("bands", archive.dataset(MINHASH).scanner(columns=["id"]))
+        missing = con.execute(f"SELECT i.{ID_FIELD} AS id FROM ids i ANTI JOIN (SELECT DISTINCT id FROM bands) b "
+                              f"ON i.{ID_FIELD} = b.id ORDER BY 1").to_arrow_table().column("id").combine_chunks()
+    except (duckdb.Error, OSError) as exc:
+        raise NewsarchiveError(f"{archive.root}: cannot read the articles' ids and bands to index them "
+                               f"({' '.join(str(exc).split())[:200]}); run `newsarchive verify` to name the "
+                               "damaged files") from None
+    finally:
+        con.close()
+    for start in range(0, len(missing), chunk):
+        wanted = missing.slice(start, chunk)
+        dataset = archive.articles()
+        rows = dataset.to_table(columns=_columns(dataset), filter=pc.field(ID_FIELD).isin(wanted))
+        index_rows(archive, f"backfill-{uuid.uuid4().hex}", rows, params)
+    return len(missing)
+
+
+def non_representatives(version: ArchiveVersion) -> tuple[pa.Array, dict]:
+    """The ids of the archive version that are near-duplicate copies (in a cluster, not its
+    representative), and a description for a dataset card (parameters, counts).
+
+    The representative is recomputed among the cluster's members present at the version (earliest
+    published, ties: smallest id), so an older version drops the same way its views would show it.
+    """
+    described = {"parameters": PARAMETERS.as_dict(), "clusters": 0, "dropped": 0}
+    archive = version.archive
+    empty = pa.array([], pa.string())
+    if not archive.has(CLUSTERS):
+        return empty, described
+    clusters = archive.dataset(CLUSTERS)
+    if not clusters.files:
+        return empty, described
+    con = duckdb.connect(config={"memory_limit": JOIN_MEMORY})
+    try:
+        con.register("present", version.articles.scanner(columns=[ID_FIELD]))
+        con.register("clusters", clusters.scanner(columns=["id", "cluster", "published_date", "seq"]))
+        rows = con.execute(
+            "WITH latest AS (SELECT id, arg_max(cluster, seq) AS cluster, arg_max(published_date, seq) AS day "
+            "FROM clusters GROUP BY id), "
+            f"here AS (SELECT l.* FROM latest l SEMI JOIN present p ON l.id = p.{ID_FIELD}), "
+            "reps AS (SELECT cluster, arg_min(id, (coalesce(day, DATE '9999-12-31'), id)) AS rep, count(*) AS n "
+            "FROM here GROUP BY cluster HAVING n >= 2) "
+            "SELECT h.id FROM here h JOIN reps r ON h.cluster = r.cluster WHERE h.id <> r.rep ORDER BY h.id"
+        ).to_arrow_table()
+        count = con.execute("SELECT count(*) FROM (SELECT cluster FROM (SELECT id, arg_max(cluster, seq) AS cluster "
+                            "FROM clusters GROUP BY id) l SEMI JOIN present p ON l.id = p.id "
+                            "GROUP BY cluster HAVING count(*) >= 2)").fetchone()[0]
+    finally:
+        con.close()
+    dropped = rows.column("id").combine_chunks() if rows.num_rows else empty
+    described.update(clusters=int(count), dropped=len(dropped))
+    return dropped, described
+
+
+def _properties(batch: str, meta: dict, written: list) -> object:
+    from deltalake import CommitProperties, Transaction
+
+    from toolkit.archive.ledger import app_id
+
+    body = {**meta["newsarchive"], "data_files": {f.path: f.sha256 for f in written}}
+    return CommitProperties(custom_metadata={"newsarchive": body}, app_transactions=[Transaction(app_id(batch), 1)],
+                            max_commit_retries=0)
