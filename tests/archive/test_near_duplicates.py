@@ -220,3 +220,30 @@ def test_publish_dedup_near_drops_the_copies_and_the_card_says_so(clustered, rea
     assert "removed (`--dedup near`): 3 rows dropped" in card and "3 clusters" in card
     assert "32 bands x 4 rows" in card and "estimated Jaccard >= 0.3" in card
     assert "kept (`--dedup none`)" in (tmp_path / "a" / "all" / "README.md").read_text(encoding="utf-8")
+
+
+def test_explore_counts_a_cluster_once_and_shows_its_copies(clustered, real):
+    """toolkit.explore reads the real clusters: copies=one counts what `unique_articles` holds, the
+    sample shows each kept article's cluster size, and article_detail lists the cluster."""
+    import duckdb
+
+    from toolkit.explore import Scope, article_detail, sample_articles, summary
+    from toolkit.sql import connect
+
+    root, _, second = clustered
+    word = next(w for w in real[0]["title"].split() if len(w) > 5)
+    con: duckdb.DuckDBPyConnection = connect(root)
+    try:
+        def count(view: str) -> int:
+            return con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+        expected_one, expected_all = count("unique_articles"), count("articles")
+    finally:
+        con.close()
+    one = summary(Scope(root), [word]).to_pylist()[0]
+    everything = summary(Scope(root, copies="all"), [word]).to_pylist()[0]
+    assert (one["articles"], everything["articles"]) == (expected_one, expected_all)
+    assert everything["matches"] - one["matches"] >= 1  # the reprint of real[0] (its headline has the word)
+    sizes = {s["id"]: s["copies"] for s in sample_articles(Scope(root, copies="all"), word, limit=50)}
+    assert sizes[real[0]["id"]] == 2 and sizes[second[0]["id"]] == 2
+    detail = article_detail(root, real[0]["id"])
+    assert {c["id"] for c in detail["cluster"]} >= {second[0]["id"]}

@@ -127,10 +127,11 @@ def test_copies_one_counts_a_cluster_once(explore_archive, monkeypatch):
     def with_clusters(root, version):
         con = real(root, version)
         ids = [_rid(1), _rid(2), _rid(3)]
-        con.execute("CREATE VIEW near_duplicates AS SELECT * FROM (VALUES "
+        con.execute("CREATE OR REPLACE VIEW near_duplicates AS SELECT * FROM (VALUES "
                     f"('{ids[0]}', 'c1', 3, 1.0), ('{ids[1]}', 'c1', 3, 0.9), ('{ids[2]}', 'c1', 3, 0.8)) "
                     "AS t(id, cluster, cluster_size, similarity)")
-        con.execute(f"CREATE VIEW unique_articles AS SELECT * FROM articles WHERE id NOT IN ('{ids[1]}', '{ids[2]}')")
+        con.execute("CREATE OR REPLACE VIEW unique_articles AS SELECT * FROM articles "
+                    f"WHERE id NOT IN ('{ids[1]}', '{ids[2]}')")
         return con
 
     monkeypatch.setattr(_clusters, "_connect", with_clusters)
