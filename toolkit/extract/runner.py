@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolkit.core.errors import NewsarchiveError, note
-from toolkit.core.executor import LocalExecutor, Task, default_jobs
+from toolkit.core.executor import Executor, Task, default_jobs, executor  # noqa: F401 (default_jobs: re-exported)
 from toolkit.core.jsonl import file_identity
 from toolkit.core.outputs import AtomicFile
 from toolkit.core.progress import byte_progress
@@ -325,10 +325,10 @@ def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator
         yield chunk, mark
 
 
-def _results(sources: list[Source], report: ExtractReport, jobs: int,
+def _results(sources: list[Source], report: ExtractReport, pool: Executor,
              languages: tuple[str, ...], source: str | None = None) -> Iterator[tuple[list[Outcome], int]]:
     task = Task(_run_chunk, _init_worker, (languages, source), what="extract")
-    return LocalExecutor(jobs).map(task, _chunks(sources, report, jobs))
+    return pool.map(task, _chunks(sources, report, pool.jobs))
 
 
 class _Sink:
@@ -371,6 +371,7 @@ def extract(
     progress: bool = False,
     languages: Sequence[str] | None = None,
     source: str | None = None,
+    backend: str | None = None,
 ) -> ExtractReport:
     """Turn page files into schema records (JSON Lines at `output`, "-" for stdout).
 
@@ -380,6 +381,8 @@ def extract(
     `{"input", "record", "reason"}` when given). `jobs` worker processes (default: the cores).
     `languages` are the candidate ISO 639-1 codes for detection (default `DEFAULT_LANGUAGES`).
     `source` names the outlet of HTML pages that name none (a folder saved from one site).
+    `backend` is the executor: "local" or "ray" (default: $NEWSARCHIVE_EXECUTOR, else local); the
+    output is the same bytes either way.
     Raises `NewsarchiveError` when the run cannot happen (no inputs, unwritable output).
     """
     started = time.perf_counter()
@@ -388,15 +391,15 @@ def extract(
     if jobs is not None and jobs < 1:
         raise NewsarchiveError(f"--jobs must be at least 1, not {jobs}")
     sources, ignored = discover(inputs, fmt)
-    jobs = jobs or default_jobs()
-    if all(s.kind not in ARCHIVE_KINDS for s in sources):
-        jobs = min(jobs, len(sources))  # no more workers than files: a WARC can feed any number
     report = ExtractReport(output=os.fspath(output), rejects_path=os.fspath(rejects) if rejects else None,
                            files=len(sources), ignored=ignored)
     if rejects is not None and os.fspath(rejects) != "-" and \
             os.path.abspath(os.fspath(rejects)) == os.path.abspath(os.fspath(output)):
         raise NewsarchiveError(f"--rejects {os.fspath(rejects)} is also the --output file; give it another name")
     _refuse_inputs_as_outputs(inputs, sources, fmt, output=output, rejects=rejects)
+    pool = executor(jobs, backend, quiet=not progress)  # after the refusals: Ray is not started for nothing
+    if sources and all(s.kind not in ARCHIVE_KINDS for s in sources) and pool.jobs > len(sources):
+        pool = executor(len(sources), backend)  # no more workers than files: a WARC can feed any number
     out = _Sink(os.fspath(output), "output")
     rej = _Sink(os.fspath(rejects), "rejects file") if rejects else None
     seen_ids: dict[str, tuple[str, int | None]] = {}
@@ -404,7 +407,7 @@ def extract(
     try:
         total = sum(s.size for s in sources) or None
         with byte_progress(total, "extract", progress) as bar:
-            for outcomes, mark in _results(sources, report, jobs, codes, source):
+            for outcomes, mark in _results(sources, report, pool, codes, source):
                 for outcome in outcomes:
                     _consume(outcome, report, out, rej, seen_ids, seen_texts)
                 bar.update(mark)
