@@ -55,8 +55,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
-
     from bench_extract import make_html
+
     from toolkit.archive import append
     from toolkit.extract import extract
     from toolkit.validate import validate

@@ -172,12 +172,18 @@ def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | Non
 def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, fmt: str, quiet: bool,
                jobs: int | None, backend: str | None) -> None:
     """Append JSON Lines batches to the archive: validated, deduplicated, in one commit."""
-    import json
-
     from toolkit.archive import append
 
     _wire_commit_hooks()
     result = append(batches, archive=archive, schema=schema, progress=not quiet, jobs=jobs, backend=backend)
+    _show_append(result, fmt)
+    sys.exit(result.exit_code)
+
+
+def _show_append(result, fmt: str) -> None:
+    """`append`'s output, all of it: notes on stderr, then the result as text or JSON."""
+    import json
+
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
     for skip in result.skipped:
@@ -192,7 +198,6 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
     else:
         click.echo(f"appended batch {result.batch} as version {result.version}: {result.input} lines in, "
                    f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined")
-    sys.exit(result.exit_code)
 
 
 @cli.command("history", epilog="Exit status: 0 listed, 2 the run could not happen.")
@@ -217,7 +222,11 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
     from toolkit.archive import compact
 
     _wire_commit_hooks()
-    result = compact(archive, retention_hours, force=force)
+    _show_compact(compact(archive, retention_hours, force=force))
+
+
+def _show_compact(result) -> None:
+    """`compact`'s output: notes on stderr, then per table what was merged and vacuumed."""
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
     for name in result.files_removed:
@@ -417,6 +426,13 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
     snapshot = publish(archive, version_tag, output, as_of=as_of, dataset=dataset, repo_id=repo_id, push=push,
                        dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)),
                        backend=backend)
+    _show_publish(snapshot)
+    if bag is not None:
+        _echo_deposit(str(snapshot.path), bag, dataset=dataset, force=force)
+
+
+def _show_publish(snapshot) -> None:
+    """`publish`'s output: the snapshot, its changes, its card, and the push (planned or done)."""
     shards = snapshot.shards
     click.echo(f"published {snapshot.tag} from archive version {snapshot.archive_version}: "
                f"{shards.num_examples:,} articles in {len(shards.files)} shard(s), "
@@ -429,8 +445,6 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
         click.echo("\n".join(snapshot.push_plan.lines()))
     if snapshot.pushed is not None:
         click.echo(f"pushed: {snapshot.pushed.url} at tag {snapshot.tag} (commit {snapshot.pushed.commit_oid})")
-    if bag is not None:
-        _echo_deposit(str(snapshot.path), bag, dataset=dataset, force=force)
 
 
 @cli.command("deposit", epilog="Exit status: 0 the bag was written and validated, 2 the run could not happen.")
