@@ -239,11 +239,12 @@ def test_a_task_that_always_dies_commits_nothing_and_says_so_in_one_line(cluster
     assert run_cli("append", str(batch(tmp_path / "a.jsonl", record, 0, 20)), "--archive", str(archive)).code == 0
     before, version = files_on_disk(archive), DeltaTable(str(archive / "articles")).version()
     done = run_cli("append", str(batch(tmp_path / "b.jsonl", record, 100, 20)), "--archive", str(archive),
-                   "--executor", "ray", "--quiet", env=cli_env(cluster, NEWSARCHIVE_TEST_FAULT="append.staging:kill"))
+                   "--executor", "ray", "--quiet", env=cli_env(cluster, NEWSARCHIVE_TEST_FAULT="append.staging:kill",
+                                          NEWSARCHIVE_RAY_RETRIES="1"))
     assert done.code == 2
     lines = done.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("newsarchive: error: a Ray task of append"), done.err
-    assert "retries" in lines[0]
+    assert "also after 1 retry; nothing was written or committed" in lines[0]
     assert DeltaTable(str(archive / "articles")).version() == version
     assert files_on_disk(archive) == before
     assert not (archive / "_staging").exists()

@@ -10,7 +10,8 @@ Ray only changes where `run(item)` happens. The rules kept:
 - results in item order, at most `jobs * in_flight_per_job` tasks submitted ahead (head-of-line,
   like the local pool: memory on the driver stays flat);
 - a task's `NewsarchiveError` comes back as the same line and exit code (`WorkerFailure`);
-- a worker process or node lost mid-task is Ray's to retry (`max_retries=RETRIES`): the task runs
+- a worker process or node lost mid-task is Ray's to retry (`max_retries`, 3 or
+  $NEWSARCHIVE_RAY_RETRIES): the task runs
   again from its item, so a task must be idempotent (the append's tasks write files under names
   fixed by the item, so a retry overwrites what a dead attempt left);
 - a task that cannot finish even so ends the run with one line, exit 2.
@@ -43,7 +44,18 @@ from toolkit.core.interrupts import FAULT_VARIABLE, fault
 T = TypeVar("T")
 R = TypeVar("R")
 
-RETRIES = 3  # attempts after the first when a task's worker or node is lost
+RETRIES_VARIABLE = "NEWSARCHIVE_RAY_RETRIES"  # more on a cluster of preemptible nodes, fewer in tests
+RETRIES = 3  # attempts after the first when a task's worker or node is lost (default)
+
+
+def retries() -> int:
+    """How many times Ray re-runs a task whose worker or node was lost: $NEWSARCHIVE_RAY_RETRIES, else 3."""
+    text = os.environ.get(RETRIES_VARIABLE, "").strip()
+    if not text:
+        return RETRIES
+    if not text.isdigit():
+        raise NewsarchiveError(f"{RETRIES_VARIABLE}={text!r}: give a whole number of retries, e.g. 3")
+    return int(text)
 FORWARDED = ("AWS_",)  # the driver's environment the job's workers get (S3 settings)
 
 _prepared: str | None = None  # in a worker: the map whose `setup` ran last in this process
@@ -101,12 +113,14 @@ class RayExecutor(Executor):
     """Tasks on a Ray cluster; every item is a task there (even one: the driver may be a small node)."""
 
     def __init__(self, jobs: int | None = None, *, quiet: bool = True) -> None:
+        self.retries = retries()
         self.jobs = jobs or connect(jobs, quiet=quiet)  # the cluster's CPUs unless --jobs says
         connect(jobs, quiet=quiet)
 
     def map(self, task: Task[T, R], items: Iterable[T | Done[R]], *,
             in_flight_per_job: int = IN_FLIGHT_PER_JOB, min_items: int = 2) -> Iterator[R]:
         limit = self.jobs * max(1, in_flight_per_job)
+        remote = _remote.options(max_retries=self.retries)
         shipped = ray.put(replace(task, inline=None))  # once for all items; `inline` may hold the caller's objects
         token = uuid.uuid4().hex
         cwd = os.getcwd()
@@ -116,11 +130,11 @@ class RayExecutor(Executor):
         try:
             for item in items:
                 pending.append(item if isinstance(item, Done) else
-                               _remote.remote(shipped, token, item, cwd, fault_setting))
+                               remote.remote(shipped, token, item, cwd, fault_setting))
                 while len(pending) > limit:
-                    yield self._answer(pending.popleft(), task.what)
+                    yield self._answer(pending.popleft(), task.what, self.retries)
             while pending:
-                yield self._answer(pending.popleft(), task.what)
+                yield self._answer(pending.popleft(), task.what, self.retries)
             finished = True
         finally:
             if not finished:  # an error or an interrupt: nothing still running will be used
@@ -130,7 +144,7 @@ class RayExecutor(Executor):
                             ray.cancel(ref, force=True)
 
     @staticmethod
-    def _answer(ref: Any, what: str) -> Any:
+    def _answer(ref: Any, what: str, retries: int) -> Any:
         if isinstance(ref, Done):
             return ref.result
         try:
@@ -138,15 +152,16 @@ class RayExecutor(Executor):
         except ray.exceptions.RayTaskError as exc:  # not an Exception in the task (those come back as results)
             raise RuntimeError(f"a Ray task of {what} failed:\n{exc}") from None
         except ray.exceptions.RayError as exc:  # the worker, its node or the object was lost, every attempt
-            raise lost(what, exc) from None
+            raise lost(what, exc, retries) from None
         if isinstance(result, WorkerFailure):
             raise result.error()
         return result
 
 
-def lost(what: str, exc: BaseException, outcome: str = "nothing was written") -> NewsarchiveError:
+def lost(what: str, exc: BaseException, retries: int = RETRIES) -> NewsarchiveError:
     """The one line for a task Ray could not finish, even after its retries."""
     detail = " ".join(str(exc).split())[:160]
-    return NewsarchiveError(f"a Ray task of {what} was lost ({type(exc).__name__}: {detail}) and its "
-                            f"{RETRIES} retries too; {outcome}: check the cluster (`ray status`), run again, "
+    tries = f"{retries} retr{'y' if retries == 1 else 'ies'}"
+    return NewsarchiveError(f"a Ray task of {what} was lost ({type(exc).__name__}: {detail}), also after {tries}; "
+                            "nothing was written or committed: check the cluster (`ray status`), run again, "
                             "or use --executor local")
