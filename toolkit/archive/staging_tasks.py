@@ -40,6 +40,7 @@ from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
 from toolkit.archive.spool import _partition_runs
 from toolkit.archive.staging import FILE_BYTES, SEQ, StagedBlock, StagingPool, member, positions
 from toolkit.archive.storage import Storage
+from toolkit.core.errors import environment_error
 from toolkit.core.executor import Done, Executor, Task
 from toolkit.core.interrupts import fault
 from toolkit.core.jsonl import Block, FileRange
@@ -84,6 +85,19 @@ def _setup(spec: TaskSpec) -> None:
     _spec, _engine, _storage = spec, Engine(spec.schema, keep_rows=True), Storage.at(spec.root)
 
 
+@contextlib.contextmanager
+def _storage_errors(table: str, what: str) -> Iterator[None]:
+    """A storage failure in a task (S3 unreachable, refused, a missing bucket) as the archive's one
+    line; a full or read-only local disk is left to `WorkerFailure`, which words it already."""
+    assert _storage is not None
+    try:
+        yield
+    except OSError as exc:
+        if environment_error(exc) is not None:
+            raise
+        raise _storage.error(table, what, exc) from None
+
+
 def _stage(item: tuple[int, Block | FileRange]) -> tuple[StagedBlock, list[Piece]]:
     """Phase 1: one block's verdicts, its valid rows staged per partition under names fixed by the block."""
     assert _spec is not None and _engine is not None and _storage is not None
@@ -99,14 +113,15 @@ def _stage(item: tuple[int, Block | FileRange]) -> tuple[StagedBlock, list[Piece
         if _spec.partition_by:
             table = table.take(pc.sort_indices(table, sort_keys=[(c, "ascending") for c in (*_spec.partition_by, SEQ)]))
         folder = _storage.fs_path(STAGING, _spec.batch)
-        if not _storage.is_s3:
-            _storage.filesystem.create_dir(folder, recursive=True)
-        for number, (start, end, key) in enumerate(_partition_runs(table, _spec.partition_by)):
-            piece = table.slice(start, end - start)
-            name = f"b{index:08d}-{number:04d}.parquet"
-            with _storage.filesystem.open_output_stream(f"{folder}/{name}") as out:
-                pq.write_table(piece, out, compression="lz4")
-            pieces.append(Piece(index, key, f"{STAGING}/{_spec.batch}/{name}", piece.num_rows, piece.nbytes))
+        with _storage_errors(STAGING, "cannot write a staged file"):
+            if not _storage.is_s3:
+                _storage.filesystem.create_dir(folder, recursive=True)
+            for number, (start, end, key) in enumerate(_partition_runs(table, _spec.partition_by)):
+                piece = table.slice(start, end - start)
+                name = f"b{index:08d}-{number:04d}.parquet"
+                with _storage.filesystem.open_output_stream(f"{folder}/{name}") as out:
+                    pq.write_table(piece, out, compression="lz4")
+                pieces.append(Piece(index, key, f"{STAGING}/{_spec.batch}/{name}", piece.num_rows, piece.nbytes))
     return StagedBlock(index, replace(outcome, valid_rows=None), ids, places), pieces
 
 
@@ -114,8 +129,9 @@ def _write(item: tuple[int, tuple, list[str], np.ndarray]) -> list[DataFile]:
     """Phase 2: one group of a partition's pieces, minus the dropped positions, as sorted data files."""
     assert _spec is not None and _storage is not None
     group, key, paths, drop = item
-    rows = pa.concat_tables([pq.read_table(_storage.fs_path(*p.split("/")), filesystem=_storage.filesystem)
-                             for p in paths])
+    with _storage_errors(STAGING, "cannot read a staged file"):
+        rows = pa.concat_tables([pq.read_table(_storage.fs_path(*p.split("/")), filesystem=_storage.filesystem)
+                                 for p in paths])
     if len(drop):
         rows = rows.filter(pa.array(~member(rows.column(SEQ).to_numpy(), drop)))
     if not rows.num_rows:
@@ -129,7 +145,8 @@ def _write(item: tuple[int, tuple, list[str], np.ndarray]) -> list[DataFile]:
     limit = max(1, int(FILE_BYTES / max(1.0, row_bytes)))
     written = []
     for start in range(0, rows.num_rows, limit):
-        written.append(files.write(rows.slice(start, limit), key, presorted=True, row_bytes=row_bytes))
+        with _storage_errors(ARTICLES, "cannot write a data file"):
+            written.append(files.write(rows.slice(start, limit), key, presorted=True, row_bytes=row_bytes))
         fault("append.write")
     return written
 
