@@ -102,14 +102,22 @@ def test_ray_absent_or_an_unknown_backend_is_one_line(monkeypatch):
 
 # --- identical results ------------------------------------------------------------------------------
 def test_extract_writes_the_same_bytes(cluster, tmp_path):
+    """Page files, and a WARC that a Ray worker reads whole (locally the driver reads it)."""
+    from tests.extract.test_warc import crawl, write_warc
     from toolkit.extract import extract
 
+    warc = tmp_path / "crawl.warc.gz"
+    write_warc(warc, crawl(True), gz=True)
+    reports = {}
     for backend in ("local", "ray"):
-        report = extract([SAMPLE_PAGES], tmp_path / f"{backend}.jsonl", rejects=tmp_path / f"{backend}.rejects",
+        report = extract([SAMPLE_PAGES, warc], tmp_path / f"{backend}.jsonl", rejects=tmp_path / f"{backend}.rejects",
                          jobs=2, backend=backend)
+        reports[backend] = (report.records, report.rejected, dict(report.skipped), report.warnings, report.pages)
         assert report.records > 30
     assert (tmp_path / "local.jsonl").read_bytes() == (tmp_path / "ray.jsonl").read_bytes()
     assert (tmp_path / "local.rejects").read_bytes() == (tmp_path / "ray.rejects").read_bytes()
+    assert reports["local"] == reports["ray"]
+    assert reports["ray"][2]  # the WARC's skipped records (a request, an image...) are counted
 
 
 def test_validate_gives_the_same_report_and_quarantine(cluster, tmp_path, record, monkeypatch):
