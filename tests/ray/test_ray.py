@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -256,3 +257,13 @@ def test_a_task_that_always_dies_commits_nothing_and_says_so_in_one_line(cluster
     assert DeltaTable(str(archive / "articles")).version() == version
     assert files_on_disk(archive) == before
     assert not (archive / "_staging").exists()
+
+
+def test_ray_is_imported_only_when_chosen():
+    """`newsarchive --help` and every local run stay as fast as before: no `import ray` (about a second)."""
+    code = ("import sys, toolkit.cli, toolkit.extract, toolkit.validate, toolkit.archive, toolkit.publish\n"
+            "from toolkit.core.executor import executor\n"
+            "executor(1, 'local')\n"
+            "assert 'ray' not in sys.modules, 'ray was imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
