@@ -39,7 +39,7 @@ import ray.exceptions
 
 from toolkit.core.errors import NewsarchiveError
 from toolkit.core.executor import IN_FLIGHT_PER_JOB, Done, Executor, Task, WorkerFailure
-from toolkit.core.interrupts import FAULT_VARIABLE, fault
+from toolkit.core.interrupts import FAULT_VARIABLE
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -100,7 +100,6 @@ def _run_remote(task: Task, token: str, item: Any, cwd: str, fault_setting: str 
             if task.setup is not None:
                 task.setup(*task.setup_args)
             _prepared = token
-        fault("executor.task")
         return task.run(item)
     except Exception as exc:
         return WorkerFailure.of(exc, task.what)

@@ -48,8 +48,7 @@ FAULT_STEPS = (
     "compact.commit",  # inside compact's articles commit call, once the log entry is written
     "compact.optimize",  # quarantine and ledger compacted, nothing vacuumed
     "compact.vacuum",  # articles vacuumed, the other tables not yet
-    "executor.task",  # a Ray task, its worker set up, before it runs its item
-    "append.write",  # a Ray task of the append has written one final data file, more may follow
+    "append.write",  # a Ray task of the append has written one of its data files (tests/ray)
 )
 
 _received: list[int] = []  # signals `as_interrupt` turned into KeyboardInterrupt
