@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -99,6 +100,21 @@ def test_ray_absent_or_an_unknown_backend_is_one_line(monkeypatch):
     monkeypatch.setenv("NEWSARCHIVE_EXECUTOR", "dask")
     with pytest.raises(NewsarchiveError, match="executor 'dask': unknown; use local or ray"):
         executor(2)
+
+
+def test_a_cluster_that_does_not_answer_is_one_line_at_once(tmp_path, record):
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**cli_env(f"127.0.0.1:{port}")}
+    started = time.monotonic()
+    done = run_cli("validate", str(batch(tmp_path / "b.jsonl", record, 0, 5)), "--executor", "ray", env=env)
+    assert done.code == 2 and time.monotonic() - started < 30
+    assert done.err.strip().splitlines() == [f"newsarchive: error: RAY_ADDRESS=127.0.0.1:{port}: no Ray cluster "
+                                             "answers there (Connection refused); start one (`ray start --head`), "
+                                             "fix RAY_ADDRESS, or unset it to start a local Ray"]
 
 
 # --- identical results ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import uuid
 from collections import deque
@@ -68,6 +69,8 @@ def connect(jobs: int | None = None, *, quiet: bool = True) -> int:
         options: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False,
                                    "runtime_env": {"env_vars": env} if env else None}
         address = os.environ.get("RAY_ADDRESS")
+        if address:
+            _reachable(address)
         try:
             if address:
                 ray.init(address=address, **options)
@@ -78,12 +81,26 @@ def connect(jobs: int | None = None, *, quiet: bool = True) -> int:
                     print(f"newsarchive: RAY_ADDRESS is not set: starting a local Ray with {cpus} CPUs "
                           "(no dashboard); set RAY_ADDRESS to use a cluster", file=sys.stderr)
                 ray.init(num_cpus=cpus, include_dashboard=False, **options)
-        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+        except Exception as exc:  # noqa: BLE001 (ray.init raises bare Exception on a start-up time-out)
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray"
             first = " ".join(str(exc).split())[:200]
             raise NewsarchiveError(f"cannot start or reach {where} ({first}); check `ray status`, or run with "
                                    "--executor local") from None
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _reachable(address: str, seconds: float = 5.0) -> None:
+    """One line, at once, when RAY_ADDRESS (host:port) does not answer: Ray itself would retry for
+    minutes, printing its own log lines, before giving up."""
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():  # "auto", ray://, http://: Ray's to resolve
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=seconds).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise NewsarchiveError(f"RAY_ADDRESS={address}: no Ray cluster answers there ({reason}); start one "
+                               "(`ray start --head`), fix RAY_ADDRESS, or unset it to start a local Ray") from None
 
 
 def _run_remote(task: Task, token: str, item: Any, cwd: str, fault_setting: str | None) -> Any:
