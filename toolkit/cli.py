@@ -52,6 +52,13 @@ def jobs_option(func=None, *, help: str = "Worker processes (default: cores)."):
     return option if func is None else option(func)
 
 
+def executor_option(func):
+    """`--executor local|ray`: where the work runs (`toolkit.core.executor.executor`), passed as `backend`."""
+    return click.option("--executor", "backend", type=click.Choice(["local", "ray"]), default=None,
+                        help="Where the work runs: local (this machine's cores) or ray (the cluster at "
+                             "$RAY_ADDRESS, else a local Ray) (default: $NEWSARCHIVE_EXECUTOR, else local).")(func)
+
+
 def quiet_option(func):
     """`--quiet`: no progress bar (bars appear on a terminal only anyway)."""
     return click.option("--quiet", "-q", is_flag=True, help="No progress bar.")(func)
@@ -93,9 +100,10 @@ def cli() -> None:
                      "warnings, or errors with --strict.")
 @click.option("--strict", is_flag=True, help="With --archive: ids already archived are errors (exit 1).")
 @quiet_option
+@executor_option
 def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str | None,
                  quarantine: str | None, max_errors: int | None, jobs: int | None, archive: str | None,
-                 strict: bool, quiet: bool) -> None:
+                 strict: bool, quiet: bool, backend: str | None) -> None:
     """Validate JSON Lines batches (files, directories, .gz/.zst, or - for stdin) against the schema."""
     from toolkit.validate import validate
     from toolkit.validate.render import write_report
@@ -108,7 +116,7 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
 
         archived = archived_ids(archive)
     report = validate(paths, schema, quarantine=quarantine, max_errors=max_errors, jobs=jobs,
-                      progress=not quiet, archive=archived, strict=strict, report_output=output)
+                      progress=not quiet, archive=archived, strict=strict, report_output=output, backend=backend)
     try:
         write_report(report, fmt, output, sys.stdout)
     except BrokenPipeError:
@@ -137,13 +145,14 @@ def validate_cmd(paths: Sequence[str], schema: str | None, fmt: str, output: str
 @click.option("--source", default=None, metavar="NAME",
               help="The outlet of HTML pages that name none (a folder of pages saved from one site).")
 @quiet_option
+@executor_option
 def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | None, jobs: int | None,
-                languages: str | None, source: str | None, quiet: bool) -> None:
+                languages: str | None, source: str | None, quiet: bool, backend: str | None) -> None:
     """Extract article records from page files or directories: Maghress dumps, HTML(.gz), WARC(.gz), ARC(.gz), WACZ."""
     from toolkit.extract import extract
 
     report = extract(inputs, output, fmt=fmt, rejects=rejects, jobs=jobs, progress=not quiet,
-                     languages=languages.split(",") if languages else None, source=source)
+                     languages=languages.split(",") if languages else None, source=source, backend=backend)
     click.echo(report.summary(), err=output == "-")
     sys.exit(report.exit_code)
 
@@ -159,15 +168,22 @@ def extract_cmd(inputs: Sequence[str], output: str, fmt: str, rejects: str | Non
 @format_option("text", "json")
 @quiet_option
 @jobs_option(help="Worker processes that validate, sort and write (default: cores).")
+@executor_option
 def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, fmt: str, quiet: bool,
-               jobs: int | None) -> None:
+               jobs: int | None, backend: str | None) -> None:
     """Append JSON Lines batches to the archive: validated, deduplicated, in one commit."""
-    import json
-
     from toolkit.archive import append
 
     _wire_commit_hooks()
-    result = append(batches, archive=archive, schema=schema, progress=not quiet, jobs=jobs)
+    result = append(batches, archive=archive, schema=schema, progress=not quiet, jobs=jobs, backend=backend)
+    _show_append(result, fmt)
+    sys.exit(result.exit_code)
+
+
+def _show_append(result, fmt: str) -> None:
+    """`append`'s output, all of it: notes on stderr, then the result as text or JSON."""
+    import json
+
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
     for skip in result.skipped:
@@ -183,7 +199,6 @@ def append_cmd(batches: Sequence[str], archive: str | None, schema: str | None, 
         click.echo(f"appended batch {result.batch} as version {result.version}: {result.input} lines in, "
                    f"{result.appended} appended, {result.duplicates} duplicates, {result.quarantined} quarantined, "
                    f"{result.near_duplicates} near-duplicates (joined a cluster)")
-    sys.exit(result.exit_code)
 
 
 @cli.command("history", epilog="Exit status: 0 listed, 2 the run could not happen.")
@@ -208,7 +223,11 @@ def compact_cmd(archive: str | None, retention_hours: int, force: bool) -> None:
     from toolkit.archive import compact
 
     _wire_commit_hooks()
-    result = compact(archive, retention_hours, force=force)
+    _show_compact(compact(archive, retention_hours, force=force))
+
+
+def _show_compact(result) -> None:
+    """`compact`'s output: notes on stderr, then per table what was merged and vacuumed."""
     for batch in result.repaired:
         click.echo(f"newsarchive: completed batch {batch}, whose append had been interrupted", err=True)
     for name in result.files_removed:
@@ -489,9 +508,10 @@ def _size(text: str) -> int:
               help="Also deposit the snapshot as a BagIt bag in this folder (see `newsarchive deposit`).")
 @click.option("--dedup", type=click.Choice(["none", "near"]), default="none", show_default=True,
               help="near: keep one article per near-duplicate cluster (its representative).")
+@executor_option
 def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int | None, dataset: str | None,
                 repo_id: str | None, push: bool, dry_run: bool, force: bool, max_shard_size: str,
-                bag: str | None, dedup: str) -> None:
+                bag: str | None, dedup: str, backend: str | None) -> None:
     """Publish an archive version as an immutable, Hub-ready snapshot folder (and optionally push it)."""
     from toolkit.publish import ShardOptions, publish
 
@@ -506,7 +526,14 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
 
     snapshot = publish(archive, version_tag, output, as_of=as_of, dataset=dataset, repo_id=repo_id, push=push,
                        dry_run=dry_run, force=force, options=ShardOptions(max_shard_bytes=_size(max_shard_size)),
-                       dedup=dedup)
+                       dedup=dedup, backend=backend)
+    _show_publish(snapshot)
+    if bag is not None:
+        _echo_deposit(str(snapshot.path), bag, dataset=dataset, force=force)
+
+
+def _show_publish(snapshot) -> None:
+    """`publish`'s output: the snapshot, its changes, its card, and the push (planned or done)."""
     shards = snapshot.shards
     click.echo(f"published {snapshot.tag} from archive version {snapshot.archive_version}: "
                f"{shards.num_examples:,} articles in {len(shards.files)} shard(s), "
@@ -519,8 +546,6 @@ def publish_cmd(archive: str | None, version_tag: str, output: str, as_of: int |
         click.echo("\n".join(snapshot.push_plan.lines()))
     if snapshot.pushed is not None:
         click.echo(f"pushed: {snapshot.pushed.url} at tag {snapshot.tag} (commit {snapshot.pushed.commit_oid})")
-    if bag is not None:
-        _echo_deposit(str(snapshot.path), bag, dataset=dataset, force=force)
 
 
 @cli.command("deposit", epilog="Exit status: 0 the bag was written and validated, 2 the run could not happen.")

@@ -171,7 +171,8 @@ def kill_at(step: str, root: Path, tmp_path: Path, *args: str) -> None:
 
 # --- append -----------------------------------------------------------------------------------------
 def test_every_step_has_a_test():
-    assert set(APPEND_STEPS) | set(COMPACT_STEPS) | {"append.staging"} == set(FAULT_STEPS)
+    ray_steps = {"append.write"}  # tests/ray/test_ray.py kills a Ray worker there
+    assert set(APPEND_STEPS) | set(COMPACT_STEPS) | {"append.staging"} | ray_steps == set(FAULT_STEPS)
 
 
 @pytest.mark.parametrize("step", APPEND_STEPS)

@@ -63,9 +63,11 @@ from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUAR
 from toolkit.archive.ledger import BatchRecord, app_id, batch_properties, committed_batches, complete, repair
 from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
+from toolkit.archive.staging_tasks import TaskSpec, TaskStaging
 from toolkit.archive.storage import Storage
 from toolkit.archive.tables import Archive, ensure_archive, file_actions
 from toolkit.core.errors import EXIT_FINDINGS, EXIT_OK, NewsarchiveError, environment_error
+from toolkit.core.executor import chosen_backend, executor
 from toolkit.core.interrupts import fault, held
 from toolkit.core.jsonl import DEFAULT_BLOCK_BYTES, InputFile, discover
 from toolkit.core.progress import byte_progress, status
@@ -131,11 +133,15 @@ def append(
     partition_by: Sequence[str] | None = None,
     jobs: int | None = None,
     memory_budget: int = MEMORY_BUDGET,
+    backend: str | None = None,
 ) -> AppendResult:
     """Append JSON Lines batches (files, directories, .gz/.zst, or - for stdin) to the archive.
 
     The archive is created on first use; `partition_by` (a dataset recipe's `partitioning`) only
     applies then. Every input line ends up appended, reported as a duplicate, or quarantined.
+    `backend` is the executor, "local" or "ray" (default: $NEWSARCHIVE_EXECUTOR, else local): on Ray
+    the workers stage and write the data files in the archive's storage (staging_tasks.py); the
+    duplicates and the one commit are decided here either way.
     """
     loaded = schema if isinstance(schema, Schema) else load_schema(schema)
     inputs = discover(batches)
@@ -162,7 +168,7 @@ def append(
                         return AppendResult(version=target.version, batch=None, skipped=skipped, repaired=repaired)
                     sources = [h.source for h in todo]
                 result = _BatchRun(target, loaded, sources, hashes, work, memory_budget, start,
-                                   jobs or default_jobs()).execute(progress)
+                                   jobs, backend, not progress).execute(progress)
                 if result is not None:
                     result.skipped, result.repaired = skipped, repaired
                     committed(target)
@@ -270,7 +276,8 @@ class _Superseded(Exception):
 # --- one batch -------------------------------------------------------------------------------------
 class _BatchRun:
     def __init__(self, archive: Archive, schema: Schema, sources: list[InputFile], hashes: _Hashing,
-                 work: str, memory_budget: int, checked_version: int, jobs: int) -> None:
+                 work: str, memory_budget: int, checked_version: int, jobs: int | None,
+                 backend: str | None = None, quiet: bool = True) -> None:
         self.archive = archive
         self.schema = schema
         self.sources = sources
@@ -282,11 +289,19 @@ class _BatchRun:
         self.table_schema = archive.articles_schema
         self.partition_by = archive.partition_by
         # Workers write data files straight into a local archive; for S3 they write to a local
-        # staging root and this process uploads (pyarrow's S3 client is not fork-safe).
-        self.staging_root = os.path.join(work, "staged") if archive.storage.is_s3 else archive.root
-        spec = StageSpec(schema, self.table_schema, self.partition_by, self.staging_root,
-                         os.path.join(work, "spill"), max(1, memory_budget // max(1, jobs)))
-        self.stagers = StagingPool(spec, jobs)
+        # staging root and this process uploads (pyarrow's S3 client is not fork-safe). Ray's
+        # workers are not forked: they write straight to the archive's storage, S3 included.
+        self.stagers: StagingPool | TaskStaging
+        if chosen_backend(backend) == "local":
+            jobs = jobs or default_jobs()
+            self.staging_root = os.path.join(work, "staged") if archive.storage.is_s3 else archive.root
+            spec = StageSpec(schema, self.table_schema, self.partition_by, self.staging_root,
+                             os.path.join(work, "spill"), max(1, memory_budget // max(1, jobs)))
+            self.stagers = StagingPool(spec, jobs)
+        else:
+            self.staging_root = archive.root
+            self.stagers = TaskStaging(TaskSpec(schema, self.table_schema, self.partition_by, archive.root, self.batch),
+                                       executor(jobs, backend, quiet=quiet))
         self.data = TableFiles(archive.storage, ARTICLES, self.table_schema, self.partition_by, SORT_KEYS)
         self.rejects = TableFiles(archive.storage, QUARANTINE, QUARANTINE_SCHEMA)
         self.ids: list[pa.Array] = []  # the valid rows' ids, in batch order
@@ -442,7 +457,7 @@ class _BatchRun:
 
     def _publish(self, files: list[DataFile]) -> list[DataFile]:
         """Files the stagers wrote, where the archive is: uploaded from the local staging root (S3)."""
-        if not self.archive.storage.is_s3:
+        if self.staging_root == self.archive.root:  # written in place
             return files
         staged = Storage.at(self.staging_root)
         self.written = files  # so that a failure part-way removes what was uploaded

@@ -70,14 +70,16 @@ class TableFiles:
     """Writes sorted, zstd-compressed Parquet files for one Delta table."""
 
     def __init__(self, storage: Storage, table: str, schema: pa.Schema, partition_by: Iterable[str] = (),
-                 sort_keys: Iterable[str] = ()) -> None:
+                 sort_keys: Iterable[str] = (), writer_id: uuid.UUID | None = None) -> None:
+        """`writer_id` names this writer's files (default: a random one); a task that may be retried
+        passes a fixed one, so a retry overwrites its lost attempt's files instead of adding more."""
         self.storage = storage
         self.table = table
         self.partition_by = tuple(partition_by)
         self.file_schema = pa.schema([f for f in schema if f.name not in self.partition_by])
         self.sort_keys = [(k, "ascending") for k in sort_keys if k in self.file_schema.names]
         self.fs = storage.filesystem
-        self._writer_id = uuid.uuid4()
+        self._writer_id = writer_id or uuid.uuid4()
         self._numbers = itertools.count(1)  # thread-safe under the GIL: files may be written in parallel
         self._folders: set[str] = set()  # partition folders made by this writer
 

@@ -15,8 +15,9 @@ worker set-up written twice and a worker's death reported three ways (or not at 
 
 The unit of work is a task over a shard of input (a byte range of a file, a chunk of pages), a
 module-level function with per-worker state built once by `Task.setup`: what a cluster backend
-(Ray, a later round) needs too, since it ships the function and the item, never the caller's objects.
-`LocalExecutor` runs tasks in this machine's processes; `executor(jobs)` picks the backend.
+(Ray) needs too, since it ships the function and the item, never the caller's objects.
+`LocalExecutor` runs tasks in this machine's processes, `RayExecutor` (toolkit/core/_ray.py, imported
+only when chosen) on a Ray cluster; `executor(jobs, backend)` picks one.
 """
 
 from __future__ import annotations
@@ -223,11 +224,31 @@ class LocalExecutor(Executor):
         return result
 
 
-def executor(jobs: int | None = None, backend: str = "local") -> Executor:
-    """The executor for `--jobs` (default: `default_jobs()`); "local" is the only backend so far."""
-    if backend != "local":
-        raise NewsarchiveError(f"executor backend {backend!r}: unknown; use local")
-    return LocalExecutor(jobs)
+BACKENDS = ("local", "ray")
+EXECUTOR_VARIABLE = "NEWSARCHIVE_EXECUTOR"  # the backend when --executor is not given
+
+
+def chosen_backend(backend: str | None = None) -> str:
+    """The backend's name: `backend`, else $NEWSARCHIVE_EXECUTOR, else local."""
+    return (backend or os.environ.get(EXECUTOR_VARIABLE) or "local").strip().lower()
+
+
+def executor(jobs: int | None = None, backend: str | None = None, *, quiet: bool = True) -> Executor:
+    """The executor for `--jobs` (default: `default_jobs()`, or the Ray cluster's CPUs) and `--executor`
+    (default: $NEWSARCHIVE_EXECUTOR, else local). Ray is imported only here, only when chosen; `quiet`
+    silences the note that a local Ray is started."""
+    backend = chosen_backend(backend)
+    if backend == "local":
+        return LocalExecutor(jobs)
+    if backend == "ray":
+        try:
+            from toolkit.core._ray import RayExecutor
+        except ImportError as exc:
+            if (exc.name or "ray").split(".")[0] != "ray":
+                raise
+            raise NewsarchiveError("the ray executor needs Ray: pip install 'newsarchive[ray]'") from None
+        return RayExecutor(jobs, quiet=quiet)
+    raise NewsarchiveError(f"executor {backend!r}: unknown; use local or ray (--executor, or {EXECUTOR_VARIABLE})")
 
 
 def _done(result: Any) -> Future:

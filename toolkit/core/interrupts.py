@@ -17,7 +17,9 @@ ends with exit status 130 and one line, and an error that merely wraps an interr
 **Test hook** (test-only, documented in docs/archive-layout.md): `NEWSARCHIVE_TEST_FAULT=STEP:ACTION`
 makes `fault(STEP)` act at that protocol step: `interrupt` raises KeyboardInterrupt there, `hang:PATH`
 creates the file PATH and sleeps until the process is killed (a test then SIGKILLs it at exactly
-that step). Unset, `fault` does nothing. The steps are listed in FAULT_STEPS.
+that step), `kill` makes the process SIGKILL itself there every time, `kill-once:PATH` only the first
+time any process reaches the step (it creates PATH; a Ray task retried after that runs through).
+Unset, `fault` does nothing. The steps are listed in FAULT_STEPS.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ FAULT_STEPS = (
     "compact.commit",  # inside compact's articles commit call, once the log entry is written
     "compact.optimize",  # quarantine and ledger compacted, nothing vacuumed
     "compact.vacuum",  # articles vacuumed, the other tables not yet
+    "append.write",  # a Ray task of the append has written one of its data files (tests/ray)
 )
 
 _received: list[int] = []  # signals `as_interrupt` turned into KeyboardInterrupt
@@ -143,6 +146,13 @@ def fault(step: str) -> None:
         return
     if action == "interrupt":
         raise KeyboardInterrupt
+    if action == "kill" or action.startswith("kill-once:"):
+        if action != "kill":
+            try:  # exactly one process wins the marker, once
+                os.close(os.open(action[len("kill-once:"):], os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+        os.kill(os.getpid(), signal.SIGKILL)
     if action.startswith("hang:"):
         path = action[len("hang:"):]
         with open(f"{path}.{os.getpid()}", "w") as marker:  # whole when it appears, even if two
@@ -150,4 +160,4 @@ def fault(step: str) -> None:
         os.replace(f"{path}.{os.getpid()}", path)
         while True:  # until the test kills this process
             time.sleep(60)
-    raise ValueError(f"{FAULT_VARIABLE}={setting!r}: the action is interrupt or hang:PATH")
+    raise ValueError(f"{FAULT_VARIABLE}={setting!r}: the action is interrupt, hang:PATH, kill or kill-once:PATH")

@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from toolkit.core.errors import NewsarchiveError, note
-from toolkit.core.executor import LocalExecutor, Task, default_jobs
+from toolkit.core.executor import (  # noqa: F401 (default_jobs: re-exported)
+    Executor,
+    LocalExecutor,
+    Task,
+    default_jobs,
+    executor,
+)
 from toolkit.core.jsonl import file_identity
 from toolkit.core.outputs import AtomicFile
 from toolkit.core.progress import byte_progress
@@ -187,9 +193,17 @@ def _init_worker(languages: tuple[str, ...], source: str | None = None) -> None:
 
 
 def _run_chunk(chunk: tuple[list[tuple], int]) -> tuple[list[Outcome], int]:
-    """A chunk's outcomes, and its progress mark passed through."""
+    """A chunk's outcomes, and its progress mark passed through. A whole WARC file (a cluster's task)
+    gives its pages' outcomes in file order, with its skips and warnings in their places."""
     tasks, mark = chunk
-    return [_run_task(task) for task in tasks], mark
+    outcomes: list = []
+    for task in tasks:
+        if task[0] != "warcfile":
+            outcomes.append(_run_task(task))
+            continue
+        for entry, _ in _warc_entries(task[1]):
+            outcomes.append(entry if entry[0] in ("skip", "warning") else _run_task(entry))
+    return outcomes, mark
 
 
 def _run_task(task: tuple) -> Outcome:
@@ -275,46 +289,67 @@ def sniff(data: bytes) -> str:
 # --- the parent: tasks out, outcomes back in order ---------------------------------------------
 
 
-def _tasks(sources: list[Source], report: ExtractReport) -> Iterator[tuple[tuple, int, int]]:
-    """(task, payload bytes, progress mark in input bytes) in output order."""
+def _warc_entries(source: Source) -> Iterator[tuple[tuple, int | None]]:
+    """(entry, offset) for each record of a WARC/ARC/WACZ file, in file order: ("skip", kind),
+    ("warning", text), a "warc" page task, or ("done", reject); a read failure ends it with a reject."""
     from toolkit.extract.warc import WarcPage, WarcSkip, WarcWarning, iter_wacz, iter_warc
 
+    if source.kind == "wacz":  # a WARC inside the zip is named file.wacz#archive/member.warc.gz
+        items = ((f"{source.name}#{member}" if member else source.name, item)
+                 for member, item in iter_wacz(source.path))
+    else:
+        items = ((source.name, item) for item in iter_warc(source.path))
+    try:
+        for name, item in items:
+            if isinstance(item, WarcSkip):
+                yield ("skip", item.kind), item.offset
+            elif isinstance(item, WarcWarning):
+                yield ("warning", f"{name}@{item.offset}: {item.message}"), item.offset
+            elif isinstance(item, WarcPage):
+                yield ("warc", name, item.offset, item.content, item.url, item.crawled_at, item.charset), item.offset
+            else:
+                yield ("done", ("reject", name, item.offset, item.reason, "warc")), item.offset
+    except OSError as exc:
+        reason = f"cannot read the file ({exc.strerror}); check that it exists and is readable"
+        yield ("done", ("reject", source.name, None, reason, "warc")), None
+
+
+def _tasks(sources: list[Source], report: ExtractReport,
+           whole_files: bool = False) -> Iterator[tuple[tuple, int, int]]:
+    """(task, payload bytes, progress mark in input bytes) in output order.
+
+    With `whole_files` (a cluster, whose workers read the files themselves), a WARC is one task
+    that its worker reads; otherwise this process reads it and hands out its pages.
+    """
     done_bytes = 0
     for source in sources:
         if source.kind not in ARCHIVE_KINDS:
             done_bytes += source.size
             yield ("file", source.name, source.kind), 0, done_bytes
             continue
-        if source.kind == "wacz":  # a WARC inside the zip is named file.wacz#archive/member.warc.gz
-            items = ((f"{source.name}#{member}" if member else source.name, item)
-                     for member, item in iter_wacz(source.path))
-        else:
-            items = ((source.name, item) for item in iter_warc(source.path))
-        try:
-            for name, item in items:
-                mark = done_bytes + min(item.offset, source.size)
-                if isinstance(item, WarcSkip):
-                    report.skipped[item.kind] += 1
-                elif isinstance(item, WarcWarning):
-                    report.warnings.append(f"{name}@{item.offset}: {item.message}")
-                elif isinstance(item, WarcPage):
-                    task = ("warc", name, item.offset, item.content, item.url, item.crawled_at, item.charset)
-                    yield task, len(item.content), mark
-                else:
-                    yield ("done", ("reject", name, item.offset, item.reason, "warc")), 0, mark
-        except OSError as exc:
-            reason = f"cannot read the file ({exc.strerror}); check that it exists and is readable"
-            yield ("done", ("reject", source.name, None, reason, "warc")), 0, done_bytes
+        if whole_files:
+            done_bytes += source.size
+            yield ("warcfile", source), CHUNK_BYTES, done_bytes  # a chunk of its own
+            continue
+        for entry, offset in _warc_entries(source):
+            mark = done_bytes if offset is None else done_bytes + min(offset, source.size)
+            if entry[0] == "skip":
+                report.skipped[entry[1]] += 1
+            elif entry[0] == "warning":
+                report.warnings.append(entry[1])
+            else:
+                yield entry, len(entry[3]) if entry[0] == "warc" else 0, mark
         done_bytes += source.size
 
 
-def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator[tuple[list[tuple], int]]:
+def _chunks(sources: list[Source], report: ExtractReport, jobs: int,
+            whole_files: bool = False) -> Iterator[tuple[list[tuple], int]]:
     page_files = sum(1 for s in sources if s.kind not in ARCHIVE_KINDS)
     file_limit = max(1, min(FILE_CHUNK_MAX, math.ceil(page_files / (jobs * 4)) if page_files else 1))
     chunk: list[tuple] = []
     size = 0
     mark = 0
-    for task, payload, mark in _tasks(sources, report):
+    for task, payload, mark in _tasks(sources, report, whole_files):
         chunk.append(task)
         size += payload
         limit = WARC_CHUNK_MAX if task[0] == "warc" else file_limit
@@ -325,10 +360,10 @@ def _chunks(sources: list[Source], report: ExtractReport, jobs: int) -> Iterator
         yield chunk, mark
 
 
-def _results(sources: list[Source], report: ExtractReport, jobs: int,
+def _results(sources: list[Source], report: ExtractReport, pool: Executor,
              languages: tuple[str, ...], source: str | None = None) -> Iterator[tuple[list[Outcome], int]]:
     task = Task(_run_chunk, _init_worker, (languages, source), what="extract")
-    return LocalExecutor(jobs).map(task, _chunks(sources, report, jobs))
+    return pool.map(task, _chunks(sources, report, pool.jobs, whole_files=not isinstance(pool, LocalExecutor)))
 
 
 class _Sink:
@@ -371,6 +406,7 @@ def extract(
     progress: bool = False,
     languages: Sequence[str] | None = None,
     source: str | None = None,
+    backend: str | None = None,
 ) -> ExtractReport:
     """Turn page files into schema records (JSON Lines at `output`, "-" for stdout).
 
@@ -380,6 +416,8 @@ def extract(
     `{"input", "record", "reason"}` when given). `jobs` worker processes (default: the cores).
     `languages` are the candidate ISO 639-1 codes for detection (default `DEFAULT_LANGUAGES`).
     `source` names the outlet of HTML pages that name none (a folder saved from one site).
+    `backend` is the executor: "local" or "ray" (default: $NEWSARCHIVE_EXECUTOR, else local); the
+    output is the same bytes either way.
     Raises `NewsarchiveError` when the run cannot happen (no inputs, unwritable output).
     """
     started = time.perf_counter()
@@ -388,15 +426,15 @@ def extract(
     if jobs is not None and jobs < 1:
         raise NewsarchiveError(f"--jobs must be at least 1, not {jobs}")
     sources, ignored = discover(inputs, fmt)
-    jobs = jobs or default_jobs()
-    if all(s.kind not in ARCHIVE_KINDS for s in sources):
-        jobs = min(jobs, len(sources))  # no more workers than files: a WARC can feed any number
     report = ExtractReport(output=os.fspath(output), rejects_path=os.fspath(rejects) if rejects else None,
                            files=len(sources), ignored=ignored)
     if rejects is not None and os.fspath(rejects) != "-" and \
             os.path.abspath(os.fspath(rejects)) == os.path.abspath(os.fspath(output)):
         raise NewsarchiveError(f"--rejects {os.fspath(rejects)} is also the --output file; give it another name")
     _refuse_inputs_as_outputs(inputs, sources, fmt, output=output, rejects=rejects)
+    pool = executor(jobs, backend, quiet=not progress)  # after the refusals: Ray is not started for nothing
+    if sources and all(s.kind not in ARCHIVE_KINDS for s in sources) and pool.jobs > len(sources):
+        pool = executor(len(sources), backend)  # no more workers than files: a WARC can feed any number
     out = _Sink(os.fspath(output), "output")
     rej = _Sink(os.fspath(rejects), "rejects file") if rejects else None
     seen_ids: dict[str, tuple[str, int | None]] = {}
@@ -404,9 +442,14 @@ def extract(
     try:
         total = sum(s.size for s in sources) or None
         with byte_progress(total, "extract", progress) as bar:
-            for outcomes, mark in _results(sources, report, jobs, codes, source):
+            for outcomes, mark in _results(sources, report, pool, codes, source):
                 for outcome in outcomes:
-                    _consume(outcome, report, out, rej, seen_ids, seen_texts)
+                    if outcome[0] == "skip":  # from a WARC read by a worker (see _tasks)
+                        report.skipped[outcome[1]] += 1
+                    elif outcome[0] == "warning":
+                        report.warnings.append(outcome[1])
+                    else:
+                        _consume(outcome, report, out, rej, seen_ids, seen_texts)
                 bar.update(mark)
         out.commit()
         if rej is not None:

@@ -15,7 +15,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from toolkit import __version__
-from toolkit.core.errors import NewsarchiveError, environment_error
+from toolkit.core.errors import NewsarchiveError, environment_error, note
+from toolkit.core.executor import BACKENDS, chosen_backend, executor
 from toolkit.core.outputs import install_folder
 from toolkit.core.schema import load_schema
 from toolkit.publish.card import CARD_FILE, CardInputs, default_citation, render_card
@@ -169,7 +170,7 @@ def _write_shards(source, schema, folder: Path, options: ShardOptions | None, ex
 def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of: int | None = None,
             dataset: str | Path | None = None, repo_id: str | None = None, push: bool = False,
             dry_run: bool = False, force: bool = False, options: ShardOptions | None = None,
-            dedup: str = "none") -> Snapshot:
+            dedup: str = "none", backend: str | None = None) -> Snapshot:
     """Publish archive version `as_of` (default: current) as snapshot `version_tag` in folder `output`.
 
     `dedup="near"` leaves out near-duplicate copies (every member of a cluster but its representative:
@@ -177,7 +178,16 @@ def publish(archive: str | None, version_tag: str, output: str | Path, *, as_of:
 
     `output` is the snapshot folder itself (e.g. snapshots/v1.0.0). With `repo_id` and `push`, the
     folder is then committed to the Hub and tagged; with `dry_run`, the push is only planned.
+
+    `backend` (the executor) is accepted and checked, but publish has no tasks to hand out: a snapshot
+    is one stream of shards in a global order (DuckDB reads the archive version on this machine's
+    cores), so with "ray" it says so and runs here, and the bytes are the same.
     """
+    if chosen_backend(backend) not in BACKENDS:
+        executor(1, backend)  # the one line for an unknown backend
+    if chosen_backend(backend) != "local":
+        note(f"publish runs on this machine: a snapshot is one ordered stream of shards, with no tasks for "
+             f"--executor {chosen_backend(backend)} to hand out")
     tag = check_tag(version_tag)
     if dedup not in DEDUP_MODES:
         raise NewsarchiveError(f"--dedup {dedup!r}: use one of {', '.join(DEDUP_MODES)}")

@@ -45,6 +45,7 @@ def validate(
     archive: ArchivedIds | None = None,
     strict: bool = False,
     report_output: str | os.PathLike | None = None,
+    backend: str | None = None,
 ) -> Report:
     """Validate every record of every input; returns the report (errors in input order).
 
@@ -53,6 +54,8 @@ def validate(
     flagged: warnings, or errors that make the record invalid when `strict`. They are not
     quarantined: the archive already has them. `report_output` is where the caller will write the
     report: like `quarantine`, it may not be one of the inputs (checked before anything is read).
+    `backend` is the executor, "local" or "ray" (default: $NEWSARCHIVE_EXECUTOR, else local): the
+    same report either way.
     """
     started = time.perf_counter()
     loaded = schema if isinstance(schema, Schema) else load_schema(schema)
@@ -82,7 +85,7 @@ def validate(
         try:
             with byte_progress(total, "validate", progress) as bar:
                 offsets = _offsets(inputs)
-                for outcome in engine.run(inputs, jobs=jobs or default_jobs(),
+                for outcome in engine.run(inputs, jobs=jobs, backend=backend, quiet=not progress,
                                           on_progress=lambda s, b: bar.update(offsets[s] + b)):
                     report.add(outcome)
                     if sink is not None:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from toolkit.core.executor import Done, LocalExecutor, Task
+from toolkit.core.executor import Done, Task, executor
 from toolkit.core.jsonl import (
     DEFAULT_BLOCK_BYTES,
     Block,
@@ -454,8 +454,9 @@ class Engine:
         return table.sort_by(LINE_COLUMN) if slow_records else table
 
     # --- streams ---------------------------------------------------------------------------------
-    def run(self, inputs: Iterable[InputFile], *, jobs: int = 2, block_bytes: int | None = None,
-            on_progress: Callable[[InputFile, int], None] | None = None) -> Iterator[BlockOutcome]:
+    def run(self, inputs: Iterable[InputFile], *, jobs: int | None = 2, block_bytes: int | None = None,
+            on_progress: Callable[[InputFile, int], None] | None = None, backend: str | None = None,
+            quiet: bool = True) -> Iterator[BlockOutcome]:
         """Outcomes for every block of every input, in order, with lines numbered per input.
 
         After each input's last block comes an outcome with `end_of_input` set, so even an empty
@@ -465,8 +466,9 @@ class Engine:
         items = (Done(marker_outcome(item)) if is_marker(item) else item
                  for item in work_items(inputs, on_progress, **kwargs))
         task = Task(_check_in_worker, _init_worker, (self._spec,), inline=self._check_loaded, what="validate")
-        # `LocalExecutor.map` keeps one block in this process: no pool worth starting.
-        yield from map(LineNumbering(), LocalExecutor(jobs).map(task, items))
+        # The local executor keeps one block in this process: no pool worth starting (`backend`: see
+        # core.executor.executor).
+        yield from map(LineNumbering(), executor(jobs, backend, quiet=quiet).map(task, items))
 
     def _check_loaded(self, item: Block | FileRange) -> BlockOutcome:
         return self.check_block(_loaded(item))
