@@ -1,0 +1,72 @@
+"""Charts as server-side SVG (and PNG): a Vega-Lite spec from Altair, drawn by vl-convert.
+
+Why not vega-embed in the browser: the page then needs no script at all, so the CSP can forbid
+every script; the SVG is part of the HTML (inert markup), and the same spec gives the downloads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+
+WIDTH = 640
+HEIGHT = 240
+
+
+def _rows(table: pa.Table, columns: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for row in table.select(columns).to_pylist():
+        rows.append({k: (v.isoformat() if isinstance(v, (dt.date, dt.datetime)) else v) for k, v in row.items()})
+    return rows
+
+
+def attention_spec(table: pa.Table, *, measure: str = "matches", split: str | None = None,
+                   by: str = "day") -> dict[str, Any]:
+    """One line (with a point per bucket) per query, or per query and split value."""
+    import altair as alt
+
+    columns = [c for c in ("query", "bucket", split, "matches", "articles", "share") if c and c in table.column_names]
+    rows = _rows(table, columns)
+    series = "series"
+    for row in rows:
+        row[series] = row["query"] if not split else f"{row['query']} · {row.get(split)}"
+    y_title = "share of articles in scope" if measure == "share" else "matching articles"
+    y = alt.Y(f"{measure}:Q", title=y_title, axis=alt.Axis(format=".1%" if measure == "share" else ",d"))
+    unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}.get(by, "yearmonthdate")
+    chart = (
+        alt.Chart(alt.Data(values=rows))
+        .mark_line(point=True)
+        .encode(x=alt.X(f"{unit}(bucket):T", title=f"{by} (bucket start)", axis=alt.Axis(format="%Y-%m-%d")),
+                y=y, color=alt.Color(f"{series}:N", title="query" if not split else f"query · {split}"))
+        .properties(width=WIDTH, height=HEIGHT)
+    )
+    return chart.to_dict()
+
+
+def timeline_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The archive's articles per month, as bars."""
+    import altair as alt
+
+    values = [{"month": str(r["month"]), "articles": r["articles"]} for r in rows]
+    chart = (
+        alt.Chart(alt.Data(values=values))
+        .mark_bar()
+        .encode(x=alt.X("month:O", title="month"), y=alt.Y("articles:Q", title="articles", axis=alt.Axis(format=",d")))
+        .properties(width=WIDTH, height=HEIGHT)
+    )
+    return chart.to_dict()
+
+
+def svg(spec: dict[str, Any]) -> str:
+    """The chart as SVG text (no script in it: vl-convert writes marks, text and paths only)."""
+    import vl_convert
+
+    return vl_convert.vegalite_to_svg(spec)
+
+
+def png(spec: dict[str, Any]) -> bytes:
+    import vl_convert
+
+    return vl_convert.vegalite_to_png(spec, scale=2)
