@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1] / "toolkit"
 
 #: The flow's order. Modules outside these packages (`toolkit/__init__.py`, the aliases of moved core
 #: modules such as `toolkit/errors.py`, `_lazy_imports`) count as core.
-STAGES = ("core", "extract", "validate", "archive", "sql", "search", "publish", "serve", "cli")
+STAGES = ("core", "extract", "validate", "archive", "sql", "search", "explore", "publish", "serve", "cli")
 
 
 def stage_of(module: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 from toolkit.search.analysis import ANALYZER_VERSION, STEMMERS, group_of
 from toolkit.search.folder import INDEX_NAME, IndexUpdate
 from toolkit.search.output import FORMATS, render_hits, write_hits
-from toolkit.search.query import SearchHit, SearchResult, collapse, search
+from toolkit.search.query import SearchHit, SearchResult, collapse, current_index, search, snippet
 
 
 def __getattr__(name: str) -> Any:
@@ -31,5 +31,5 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ANALYZER_VERSION", "FORMATS", "INDEX_NAME", "STEMMERS", "IndexUpdate", "SearchHit", "SearchResult", "collapse",
-    "group_of", "index_path", "render_hits", "search", "update_index", "write_hits",
+    "current_index", "group_of", "index_path", "render_hits", "search", "snippet", "update_index", "write_hits",
 ]

@@ -25,7 +25,7 @@ from toolkit.core.outputs import atomic_path
 from toolkit.search import analysis
 
 INDEX_NAME = "search-index"
-FORMAT = 1  # layout of the folder; another value means a rebuild
+FORMAT = 2  # layout of the folder; another value means a rebuild (2: positions, fast source/language, title words)
 STATE = "state.json"
 ARTICLES = "articles"  # the archive's articles table (toolkit.archive.layout.ARTICLES)
 
@@ -150,12 +150,16 @@ def schema(group: str) -> tantivy.Schema:
     """One document per article: filters and deletes on id/source/language/day, stored title and text."""
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("source", stored=True, tokenizer_name="raw", index_option="basic")
-    builder.add_text_field("language", stored=True, tokenizer_name="raw", index_option="basic")
+    # source and language are fast fields too: toolkit.explore counts matches per outlet and language
+    # with tantivy's terms aggregation. body and title_words keep positions, for "exact phrases".
+    builder.add_text_field("source", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("language", stored=True, fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("day", stored=True, indexed=True, fast=True)  # days since 1970-01-01
     builder.add_bytes_field("title", stored=True)
     builder.add_bytes_field("text", stored=True)
-    builder.add_text_field("body", stored=False, tokenizer_name=analysis.tokenizer_name(group), index_option="freq")
+    builder.add_text_field("body", stored=False, tokenizer_name=analysis.tokenizer_name(group), index_option="position")
+    builder.add_text_field("title_words", stored=False, tokenizer_name=analysis.tokenizer_name(group),
+                           index_option="position")  # the title alone, for `title:` in queries
     return builder.build()
 
 

@@ -317,6 +317,7 @@ class _Writers:
             languages = batch.column("language")
             title, text = batch.column("title"), batch.column("text")
             body = analysis.strip_marks(pc.binary_join_element_wise(title, text, "\n")).to_pylist()
+            title_words = analysis.strip_marks(title).to_pylist()
             days = batch.column("published_date").cast(pa.int32()).to_pylist()
             id_list, sources, langs = id_column.to_pylist(), batch.column("source").to_pylist(), languages.to_pylist()
             titles, texts = title.cast(pa.binary()).to_pylist(), text.cast(pa.binary()).to_pylist()
@@ -329,7 +330,7 @@ class _Writers:
             for i, group in enumerate(groups):
                 self._writer(group).add_document(tantivy.Document(
                     id=id_list[i], source=sources[i], language=langs[i], day=days[i], title=titles[i],
-                    text=texts[i], body=body[i]))
+                    text=texts[i], body=body[i], title_words=title_words[i]))
             self.touched.update(groups)
             added += batch.num_rows
         all_ids = pa.concat_arrays([a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in ids]) \

@@ -116,6 +116,25 @@ def search(
     since_date, until_date = _date(since, "--since"), _date(until, "--until")
     if since_date and until_date and since_date > until_date:
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
+    update, groups = current_index(archive, index=index)
+    filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
+                                 ("until", until_date)) if v is not None}
+    if language is not None:
+        groups = {g: s for g, s in groups.items() if g == group_of(language)}
+    wanted = limit
+    while True:
+        found = _search(groups, text, language, source, since_date, until_date, wanted)
+        hits = collapse(found, cluster_of) if cluster_of is not None else found
+        if len(hits) >= limit or len(found) < wanted or cluster_of is None:
+            break
+        wanted *= 4  # collapsing left fewer than `limit`: look further down the ranking
+    return SearchResult(hits[:limit], text, update, filters)
+
+
+def current_index(archive: str | os.PathLike | Archive | None = None, *, index: str | os.PathLike | None = None,
+                  ) -> tuple[IndexUpdate, dict[str, tuple[tantivy.Index, tantivy.Searcher]]]:
+    """The index brought up to the archive's latest version, and its group indexes opened (once per
+    process and state: toolkit.explore counts with them). `update.version` is the version it reflects."""
     # A current index of a local archive needs only two file lookups in its Delta log: the archive
     # stage (most of a second of imports, a log read) is loaded only to update the index, or for S3.
     root = None if index is not None or not isinstance(archive, (str, os.PathLike, type(None))) \
@@ -135,19 +154,7 @@ def search(
             update = IndexUpdate(str(path), state.version)
         else:
             update = update_index(target, index=path)
-    filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
-                                 ("until", until_date)) if v is not None}
-    groups = _open(path)
-    if language is not None:
-        groups = {g: s for g, s in groups.items() if g == group_of(language)}
-    wanted = limit
-    while True:
-        found = _search(groups, text, language, source, since_date, until_date, wanted)
-        hits = collapse(found, cluster_of) if cluster_of is not None else found
-        if len(hits) >= limit or len(found) < wanted or cluster_of is None:
-            break
-        wanted *= 4  # collapsing left fewer than `limit`: look further down the ranking
-    return SearchResult(hits[:limit], text, update, filters)
+    return update, _open(path)
 
 
 def collapse(hits: list[SearchHit], cluster_of: ClusterOf) -> list[SearchHit]:

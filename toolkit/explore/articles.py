@@ -1,0 +1,165 @@
+"""Articles behind the numbers: a sample with highlighted snippets, the top terms around a query."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import re
+from collections import Counter, defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+from toolkit.explore import _clusters
+from toolkit.explore.counts import EPOCH, _Indexed, _matching_ids, _pin
+from toolkit.explore.query import Query, parse_query
+from toolkit.explore.scope import Scope
+from toolkit.search import analysis, snippet
+
+TERM_TEXT_CHARS = 20_000  # characters of each sampled article read for top terms
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _ranked(scope: Scope, query: Query, limit: int) -> list[tuple[str, Any]]:
+    """The best `limit` matches in scope (BM25; ties: newer, then id) as (group, stored document)."""
+    indexed = _Indexed(scope)
+    allowed: set[str] | None = None
+    if indexed.version != scope.as_of:  # an older version: keep the ids it holds
+        allowed = _ids_at(scope, _matching_ids(indexed, query))
+    found = []
+    for group, (_, searcher) in indexed.groups.items():
+        full = indexed.full(group, query)
+        wanted = limit if allowed is None else max(1, searcher.search(full, 1, count=True).count)
+        for score, address in searcher.search(full, wanted, count=False).hits:
+            doc = searcher.doc(address)
+            if allowed is not None and str(doc.get_first("id")) not in allowed:
+                continue
+            found.append((-float(score), -int(doc.get_first("day")), str(doc.get_first("id")), group, doc))
+    found.sort(key=lambda f: f[:3])
+    return [(f[3], f[4]) for f in found[:limit]]
+
+
+def _ids_at(scope: Scope, ids: pa.Array) -> set[str]:
+    from toolkit.sql import connect
+
+    con = connect(scope.root, as_of=scope.as_of)
+    try:
+        con.register("wanted_ids", pa.table({"id": ids}))
+        return {r[0] for r in con.execute("SELECT id FROM articles WHERE id IN (SELECT id FROM wanted_ids)").fetchall()}
+    finally:
+        con.close()
+
+
+def _terms_of(query: Query, group: str) -> set[str]:
+    """The stemmed terms of the query's words (what highlighting marks)."""
+    terms: set[str] = set()
+    for word in query.words():
+        terms.update(analysis.query_terms(word.text, group))
+    return terms
+
+
+def segments(text: str, terms: set[str], group: str) -> list[list[Any]]:
+    """`text` cut into [text, highlighted] segments: a word is highlighted when its stem is a query term."""
+    out: list[list[Any]] = []
+    stem = analysis.analyzer(group)
+    position = 0
+    for match in _WORD.finditer(text):
+        analysed = stem.analyze(analysis.strip_marks_text(match.group()))
+        if analysed and all(t in terms for t in analysed):
+            if match.start() > position:
+                out.append([text[position:match.start()], False])
+            out.append([match.group(), True])
+            position = match.end()
+    if position < len(text):
+        out.append([text[position:], False])
+    merged: list[list[Any]] = []
+    for part in out:
+        if merged and merged[-1][1] == part[1]:
+            merged[-1][0] += part[0]
+        else:
+            merged.append(part)
+    return merged
+
+
+def sample_articles(scope: Scope, query: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The best-matching articles (BM25), each with a snippet as [text, highlighted] segments (not
+    HTML: the web layer escapes) and the size of its near-duplicate cluster (1 if none)."""
+    scope = _pin(scope)
+    parsed = parse_query(query)
+    rows = []
+    for group, doc in _ranked(scope, parsed, limit):
+        text = bytes(doc.get_first("text") or b"").decode("utf-8", "replace")
+        plain = [t for word in parsed.words() for t in analysis.analyzer(None).analyze(
+            analysis.strip_marks_text(word.text))]
+        needles = [w for w in dict.fromkeys([*plain, *_terms_of(parsed, group)]) if len(w) > 1]
+        rows.append({
+            "id": str(doc.get_first("id")),
+            "title": bytes(doc.get_first("title") or b"").decode("utf-8", "replace"),
+            "source": str(doc.get_first("source")), "language": str(doc.get_first("language")),
+            "published_date": (EPOCH + dt.timedelta(days=int(doc.get_first("day")))).isoformat(),
+            "snippet": segments(snippet(text, needles), _terms_of(parsed, group), group),
+        })
+    sizes = _clusters.cluster_sizes(scope.root, scope.as_of, [r["id"] for r in rows])
+    for row in rows:
+        row["copies"] = sizes.get(row["id"], 1)
+    return rows
+
+
+@functools.cache
+def stop_words(language: str) -> frozenset[str]:
+    """The language's stop words (stopwords-iso, lower-cased and folded like the index), empty if none."""
+    import stopwordsiso
+
+    if not stopwordsiso.has_lang(language):
+        return frozenset()
+    fold = analysis.analyzer(None)
+    words: set[str] = set()
+    for word in stopwordsiso.stopwords(language):
+        words.add(word.lower())
+        words.update(fold.analyze(analysis.strip_marks_text(word)))
+    return frozenset(words)
+
+
+def top_terms(scope: Scope, query: str, sample: int = 1000, limit: int = 40) -> pa.Table:
+    """The words most used in up to `sample` matching articles (the best ranked), stop words of each
+    article's language removed, the query's own words left out, stemmed forms counted together under
+    their most common surface word. `count`: occurrences; `documents`: articles using it. The sample's
+    size is in the table's metadata (`sample_size`), as Media Cloud states it."""
+    scope = _pin(scope)
+    parsed = parse_query(query)
+    counts: Counter[tuple[str, str]] = Counter()
+    documents: Counter[tuple[str, str]] = Counter()
+    surfaces: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    ranked = _ranked(scope, parsed, sample)
+    for group, doc in ranked:
+        language = str(doc.get_first("language"))
+        stops = stop_words(language)
+        own = _terms_of(parsed, group)
+        stem = analysis.analyzer(group)
+        title = bytes(doc.get_first("title") or b"").decode("utf-8", "replace")
+        text = bytes(doc.get_first("text") or b"").decode("utf-8", "replace")[:TERM_TEXT_CHARS]
+        seen: set[tuple[str, str]] = set()
+        for match in _WORD.finditer(analysis.strip_marks_text(f"{title}\n{text}").lower()):
+            word = match.group()
+            if len(word) < 2 or word.isdigit() or word in stops:
+                continue
+            analysed = stem.analyze(word)
+            if len(analysed) != 1 or analysed[0] in own:
+                continue
+            key = (group, analysed[0])
+            counts[key] += 1
+            surfaces[key][word] += 1
+            seen.add(key)
+        documents.update(seen)
+    merged: dict[str, list[int]] = {}
+    for key, n in counts.items():
+        term = surfaces[key].most_common(1)[0][0]
+        entry = merged.setdefault(term, [0, 0])
+        entry[0] += n
+        entry[1] += documents[key]
+    top = sorted(merged.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:limit]
+    schema = pa.schema([("term", pa.string()), ("count", pa.int64()), ("documents", pa.int64())],
+                       metadata={b"sample_size": str(len(ranked)).encode(), b"sample_limit": str(sample).encode(),
+                                 b"archive_version": str(scope.as_of).encode()})
+    return pa.table({"term": [t for t, _ in top], "count": [v[0] for _, v in top],
+                     "documents": [v[1] for _, v in top]}, schema=schema)

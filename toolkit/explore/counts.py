@@ -1,0 +1,328 @@
+"""Counting matches and articles in scope, per bucket of time and per outlet or language.
+
+Every number comes from one primitive, `_counts(scope, query, by, split)`: {(bucket start, key): n}.
+
+- Fast path (the scope's version is the one the search index reflects, the usual case): tantivy
+  aggregations over the group indexes (a histogram on the `day` fast field, a range per month, a
+  terms aggregation on `source` / `language`), for the query ANDed with the scope's filters, and for
+  the filters alone (the denominators, cached per index state and scope).
+- Pinned to an older version (`as_of` below the index's): the articles of that version are read with
+  DuckDB and the matching ids come from the index (which holds the latest version; an article
+  removed since then by another tool would be missed). Slower, same numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+import tantivy
+
+from toolkit.core.errors import NewsarchiveError
+from toolkit.explore import _clusters
+from toolkit.explore.query import Query, parse_query
+from toolkit.explore.scope import Scope
+from toolkit.search import current_index, group_of
+
+EPOCH = dt.date(1970, 1, 1)
+BY = ("day", "week", "month")
+SPLITS = (None, "source", "language")
+MAX_KEYS = 10_000  # outlets or languages a split reports (more is refused: no silent cut)
+
+Groups = dict[str, tuple[tantivy.Index, tantivy.Searcher]]
+Counts = dict[tuple[dt.date, Any], int]
+
+
+# --- the index for a scope -------------------------------------------------------------------------
+class _Indexed:
+    """The group indexes a scope reads, the version they reflect, and the filters of the scope."""
+
+    def __init__(self, scope: Scope) -> None:
+        update, groups = current_index(scope.archive)
+        self.version = update.version
+        self.scope = scope
+        if scope.language:
+            wanted = {group_of(lang) for lang in scope.language}
+            groups = {g: v for g, v in groups.items() if g in wanted}
+        self.groups: Groups = groups
+        self.hidden = _clusters.hidden_copies(scope.root, update.version) if scope.copies == "one" else frozenset()
+
+    def full(self, group: str, query: Query | None) -> tantivy.Query:
+        """The query ANDed with the scope's filters (all articles in scope when `query` is None)."""
+        index, _ = self.groups[group]
+        schema = index.schema
+        base = query.to_tantivy(index, group) if query is not None else tantivy.Query.all_query()
+        clauses = [(tantivy.Occur.Must, base)]
+        scope = self.scope
+        if scope.language:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(schema, "language", list(scope.language))))
+        if scope.source:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(schema, "source", list(scope.source))))
+        if scope.since is not None or scope.until is not None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.range_query(
+                schema, "day", tantivy.FieldType.Integer,
+                (scope.since - EPOCH).days if scope.since else -(1 << 40),
+                (scope.until - EPOCH).days if scope.until else 1 << 40)))
+        if self.hidden:
+            clauses.append((tantivy.Occur.MustNot, tantivy.Query.term_set_query(schema, "id", sorted(self.hidden))))
+        return tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else base
+
+
+def _pin(scope: Scope) -> Scope:
+    return scope if scope.as_of is not None else scope.resolved()
+
+
+# --- buckets -------------------------------------------------------------------------------------
+def bucket_start(day: dt.date, by: str) -> dt.date:
+    """The first day of the bucket holding `day`: itself, its week's Monday, its month's first day."""
+    if by == "day":
+        return day
+    if by == "week":
+        return day - dt.timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _months(first: int, last: int) -> list[tuple[int, int]]:
+    """[from, to) day ranges of the calendar months from the day `first` to the day `last`."""
+    start = bucket_start(EPOCH + dt.timedelta(days=first), "month")
+    end = EPOCH + dt.timedelta(days=last)
+    ranges = []
+    while start <= end:
+        following = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        ranges.append(((start - EPOCH).days, (following - EPOCH).days))
+        start = following
+    return ranges
+
+
+def _bucket_agg(by: str, span: tuple[int, int] | None) -> dict[str, Any]:
+    if by == "day":
+        return {"histogram": {"field": "day", "interval": 1, "min_doc_count": 1}}
+    if by == "week":  # day 4 (1970-01-05) is a Monday: weeks start on Mondays, as ISO weeks do
+        return {"histogram": {"field": "day", "interval": 7, "offset": 4, "min_doc_count": 1}}
+    first, last = span if span is not None else (0, 0)
+    return {"range": {"field": "day", "ranges": [{"from": a, "to": b} for a, b in _months(first, last)]}}
+
+
+def _span(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[int, int] | None:
+    result = searcher.aggregate(query, {"lo": {"min": {"field": "day"}}, "hi": {"max": {"field": "day"}}})
+    lo, hi = result["lo"].get("value"), result["hi"].get("value")
+    return (int(lo), int(hi)) if lo is not None and hi is not None else None
+
+
+def _read_buckets(agg: dict[str, Any], key: Any, into: Counts) -> None:
+    for bucket in agg["buckets"]:
+        count = int(bucket["doc_count"])
+        if not count:
+            continue
+        start = int(bucket["from"] if "from" in bucket else bucket["key"])
+        into[(EPOCH + dt.timedelta(days=start), key)] = into.get((EPOCH + dt.timedelta(days=start), key), 0) + count
+
+
+def _aggregate(searcher: tantivy.Searcher, query: tantivy.Query, agg: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return searcher.aggregate(query, agg)
+    except ValueError as exc:
+        raise NewsarchiveError(f"the search index could not count ({exc}); use a coarser --by (week or month) or "
+                               "narrow the scope with --since/--until") from None
+
+
+def _fast_counts(indexed: _Indexed, query: Query | None, by: str, split: str | None) -> Counts:
+    counts: Counts = {}
+    for group, (_, searcher) in indexed.groups.items():
+        full = indexed.full(group, query)
+        span = _span(searcher, full) if by == "month" else None
+        if by == "month" and span is None:
+            continue
+        buckets = _bucket_agg(by, span)
+        if split is None:
+            _read_buckets(_aggregate(searcher, full, {"b": buckets})["b"], None, counts)
+            continue
+        terms = {"terms": {"field": split, "size": MAX_KEYS}, "aggs": {"b": buckets}}
+        result = _aggregate(searcher, full, {"k": terms})
+        if int(result["k"].get("sum_other_doc_count", 0)):
+            raise NewsarchiveError(f"more than {MAX_KEYS:,} values of {split} in scope; narrow it with --{split}")
+        for term in result["k"]["buckets"]:
+            _read_buckets(term["b"], str(term["key"]), counts)
+    return counts
+
+
+# --- the older-version path ----------------------------------------------------------------------
+def _matching_ids(indexed: _Indexed, query: Query) -> pa.Array:
+    ids: list[str] = []
+    for group, (_, searcher) in indexed.groups.items():
+        full = indexed.full(group, query)
+        total = searcher.search(full, 1, count=True).count
+        if not total:
+            continue
+        for _, address in searcher.search(full, total, count=False).hits:
+            ids.append(str(searcher.doc(address).get_first("id")))
+    return pa.array(ids, pa.string())
+
+
+_TRUNC = {"day": "published_date", "week": "date_trunc('week', published_date)::DATE",
+          "month": "date_trunc('month', published_date)::DATE"}
+
+
+def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str, split: str | None) -> Counts:
+    from toolkit.sql import connect
+
+    con = connect(scope.root, as_of=scope.as_of)
+    try:
+        where, params = _sql_filters(scope)
+        hidden = sorted(_clusters.hidden_copies(scope.root, scope.as_of)) if scope.copies == "one" else []
+        if hidden:
+            where.append("id NOT IN (SELECT unnest(?))")
+            params.append(hidden)
+        if query is not None:
+            matched = pa.table({"id": _matching_ids(indexed, query)})  # noqa: F841 (read by DuckDB)
+            con.register("matched_ids", matched)
+            where.append("id IN (SELECT id FROM matched_ids)")
+        key = split if split is not None else "NULL"
+        sql = (f"SELECT {_TRUNC[by]} AS bucket, {key} AS key, count(*) FROM articles "
+               f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY ALL")
+        return {(row[0], row[1]): int(row[2]) for row in con.execute(sql, params).fetchall()}
+    finally:
+        con.close()
+
+
+def _sql_filters(scope: Scope) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if scope.language:
+        where.append("language IN (SELECT unnest(?))")
+        params.append(list(scope.language))
+    if scope.source:
+        where.append("source IN (SELECT unnest(?))")
+        params.append(list(scope.source))
+    if scope.since is not None:
+        where.append("published_date >= ?")
+        params.append(scope.since)
+    if scope.until is not None:
+        where.append("published_date <= ?")
+        params.append(scope.until)
+    return where, params
+
+
+# --- the primitive, with the denominators cached ---------------------------------------------------
+_DENOMINATORS: dict[tuple[Any, ...], Counts] = {}
+_LOCK = threading.Lock()
+_MAX_CACHED = 256
+
+
+def _counts(scope: Scope, query: Query | None, by: str, split: str | None) -> Counts:
+    """{(bucket start, split value or None): articles} for the query (None: every article in scope)."""
+    if by not in BY:
+        raise NewsarchiveError(f"--by {by!r}: use day, week or month")
+    if split not in SPLITS:
+        raise NewsarchiveError(f"--split {split!r}: use source or language")
+    indexed = _Indexed(scope)
+    fast = indexed.version == scope.as_of
+    if query is None:
+        key = (scope, by, split, fast)
+        with _LOCK:
+            cached = _DENOMINATORS.get(key)
+        if cached is not None:
+            return cached
+    counts = _fast_counts(indexed, query, by, split) if fast else _slow_counts(scope, indexed, query, by, split)
+    if query is None:
+        with _LOCK:
+            if len(_DENOMINATORS) >= _MAX_CACHED:
+                _DENOMINATORS.clear()
+            _DENOMINATORS[key] = counts
+    return counts
+
+
+def _parse_all(queries: list[str] | tuple[str, ...] | str) -> list[Query]:
+    if isinstance(queries, str):
+        queries = [queries]
+    if not queries:
+        raise NewsarchiveError("no query given; pass at least one, e.g. newsarchive attention Bourita")
+    return [parse_query(q) for q in queries]
+
+
+def _share(matches: int, articles: int) -> float:
+    return matches / articles if articles else 0.0
+
+
+# --- the public functions --------------------------------------------------------------------------
+def summary(scope: Scope, queries: list[str]) -> pa.Table:
+    """Per query: matching articles, articles in scope, and their ratio (one version: the scope's)."""
+    scope = _pin(scope)
+    parsed = _parse_all(queries)
+    total = sum(_counts(scope, None, "month", None).values())
+    rows = []
+    for query in parsed:
+        matches = sum(_counts(scope, query, "month", None).values())
+        rows.append((query.text, matches, total, _share(matches, total)))
+    return pa.table({"query": pa.array([r[0] for r in rows], pa.string()),
+                     "matches": pa.array([r[1] for r in rows], pa.int64()),
+                     "articles": pa.array([r[2] for r in rows], pa.int64()),
+                     "share": pa.array([r[3] for r in rows], pa.float64())})
+
+
+def attention(scope: Scope, queries: list[str], by: str = "day", split: str | None = None) -> pa.Table:
+    """Matches per bucket (and per outlet or language with `split`), with the articles in scope in the
+    same bucket and split, and the share. Buckets with articles in scope but no match are rows with 0
+    (a chart shows the gap); buckets without any article in scope are absent."""
+    scope = _pin(scope)
+    parsed = _parse_all(queries)
+    denominators = _counts(scope, None, by, split)
+    keys = sorted(denominators, key=lambda k: (k[0], k[1] or ""))
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for query in parsed:
+        matches = _counts(scope, query, by, split)
+        for key in keys:
+            n, total = matches.get(key, 0), denominators[key]
+            columns["query"].append(query.text)
+            columns["bucket"].append(key[0])
+            if split is not None:
+                columns[split].append(key[1])
+            columns["matches"].append(n)
+            columns["articles"].append(total)
+            columns["share"].append(_share(n, total))
+    fields = [("query", pa.string()), ("bucket", pa.date32())]
+    if split is not None:
+        fields.append((split, pa.string()))
+    fields += [("matches", pa.int64()), ("articles", pa.int64()), ("share", pa.float64())]
+    schema = pa.schema(fields, metadata=_metadata(scope, by=by, split=split or ""))
+    return pa.table({name: pa.array(columns[name], type_) for name, type_ in fields}, schema=schema)
+
+
+def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
+    """Per query, the outlets with the most matches (up to `limit`), with each outlet's output in scope
+    and the share of it that matched. Ties: the outlet's name."""
+    if limit < 1:
+        raise NewsarchiveError(f"--limit {limit}: must be 1 or more")
+    scope = _pin(scope)
+    parsed = _parse_all(queries)
+    output: dict[str, int] = defaultdict(int)
+    for (_, source), n in _counts(scope, None, "month", "source").items():
+        output[source] += n
+    columns: dict[str, list[Any]] = defaultdict(list)
+    for query in parsed:
+        matches: dict[str, int] = defaultdict(int)
+        for (_, source), n in _counts(scope, query, "month", "source").items():
+            matches[source] += n
+        ranked = sorted(matches.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+        for source, n in ranked:
+            columns["query"].append(query.text)
+            columns["source"].append(source)
+            columns["matches"].append(n)
+            columns["articles"].append(output[source])
+            columns["share"].append(_share(n, output[source]))
+    fields = [("query", pa.string()), ("source", pa.string()), ("matches", pa.int64()), ("articles", pa.int64()),
+              ("share", pa.float64())]
+    schema = pa.schema(fields, metadata=_metadata(scope, limit=str(limit)))
+    return pa.table({name: pa.array(columns[name], type_) for name, type_ in fields}, schema=schema)
+
+
+def _metadata(scope: Scope, **extra: str) -> dict[bytes, bytes]:
+    """The version and scope the numbers are of, carried by the table (Parquet keeps it)."""
+    meta = {"archive_version": str(scope.as_of), "copies": scope.copies,
+            "language": ",".join(scope.language), "source": ",".join(scope.source),
+            "since": scope.since.isoformat() if scope.since else "",
+            "until": scope.until.isoformat() if scope.until else "", **extra}
+    return {k.encode(): v.encode() for k, v in meta.items()}
