@@ -521,6 +521,7 @@ def create_app(archive: str | os.PathLike | None = None, *, as_of: int | None = 
     routes = [
         Route("/", pages.explore, methods=["GET"]),
         Route("/index.json", pages.explore, methods=["GET"]),
+        Route("/favicon.ico", lambda request: Response(status_code=204), methods=["GET"]),
         Route("/archive", pages.archive_page, methods=["GET"]),
         Route("/archive.json", pages.archive_page, methods=["GET"]),
         Route("/sql", pages.sql, methods=["GET"]),
