@@ -346,6 +346,91 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
         click.echo(f"{len(result.hits)} hits -> {output}", err=True)
 
 
+# --- explore: attention and outlets (toolkit.explore; the web page shows the same numbers) ----------
+def _explore_options(func):
+    """QUERY... and the scope options shared by `attention` and `outlets`."""
+    for option in reversed([
+        click.argument("queries", nargs=-1, metavar="QUERY..."),
+        archive_option,
+        click.option("--language", metavar="CODE", multiple=True, help="Only this language (repeatable)."),
+        click.option("--source", metavar="NAME", multiple=True, help="Only this outlet, exact name (repeatable)."),
+        click.option("--since", metavar="DATE", default=None, help="Published on or after DATE (YYYY-MM-DD)."),
+        click.option("--until", metavar="DATE", default=None, help="Published on or before DATE (YYYY-MM-DD)."),
+        click.option("--as-of", type=click.IntRange(min=0), default=None, metavar="VERSION",
+                     help="Count in this archive version (default: the latest)."),
+        click.option("--copies", type=click.Choice(["one", "all"]), default="one", show_default=True,
+                     help="one: a near-duplicate cluster counts once; all: every copy."),
+        format_option("table", "csv", "json", "parquet",
+                      help="table, csv, json (JSON Lines) or parquet (needs --output)."),
+        click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write to FILE."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _explore_scope(queries: Sequence[str], archive: str | None, language: Sequence[str], source: Sequence[str],
+                   since: str | None, until: str | None, as_of: int | None, copies: str):
+    from toolkit.explore import Scope
+    from toolkit.explore.scope import parse_date
+
+    queries = [_utf8_text(q, "QUERY") for q in queries]
+    if not queries:
+        raise click.UsageError("no query; pass one or more, e.g. newsarchive attention Bourita '\"Lions de l'Atlas\"'")
+    return queries, Scope(archive, as_of=as_of, language=tuple(_utf8_text(v, "--language") for v in language),
+                          source=tuple(_utf8_text(v, "--source") for v in source),
+                          since=parse_date(since, "--since"), until=parse_date(until, "--until"),
+                          copies=copies).resolved()  # type: ignore[arg-type]
+
+
+def _write_explore(table, fmt: str, output: str | None, archive_root: str) -> None:
+    from toolkit.core.outputs import atomic_path, refuse_inside_archive
+    from toolkit.explore import write_table
+
+    if output is None:
+        if fmt == "parquet":
+            raise NewsarchiveError("--format parquet writes a file: pass --output FILE")
+        sys.stdout.flush()
+        write_table(table, fmt, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    output = _utf8_text(output, "--output")
+    refuse_inside_archive(output, archive_root, "--output")
+    with atomic_path(output, "--output") as temporary, open(temporary, "wb") as out:
+        write_table(table, fmt, out)
+    click.echo(f"{table.num_rows:,} rows -> {output}", err=True)
+
+
+@cli.command("attention", epilog="Exit status: 0 counted, 2 the run could not happen (a malformed query too). "
+                                 "Query syntax: docs/query-language.md.")
+@_explore_options
+@click.option("--by", type=click.Choice(["day", "week", "month"]), default="day", show_default=True,
+              help="Bucket of time (weeks start on Monday).")
+@click.option("--split", type=click.Choice(["source", "language"]), default=None,
+              help="One series per outlet or language.")
+def attention_cmd(queries: Sequence[str], archive: str | None, language: Sequence[str], source: Sequence[str],
+                  since: str | None, until: str | None, as_of: int | None, copies: str, fmt: str,
+                  output: str | None, by: str, split: str | None) -> None:
+    """Matching articles per day, week or month, and their share of all articles in scope."""
+    from toolkit.explore import attention
+
+    texts, scope = _explore_scope(queries, archive, language, source, since, until, as_of, copies)
+    _write_explore(attention(scope, texts, by=by, split=split), fmt, output, scope.root)
+
+
+@cli.command("outlets", epilog="Exit status: 0 counted, 2 the run could not happen (a malformed query too). "
+                               "Query syntax: docs/query-language.md.")
+@_explore_options
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, help="At most N outlets per query.")
+def outlets_cmd(queries: Sequence[str], archive: str | None, language: Sequence[str], source: Sequence[str],
+                since: str | None, until: str | None, as_of: int | None, copies: str, fmt: str,
+                output: str | None, limit: int) -> None:
+    """The outlets with the most matching articles, and the share of each outlet's output."""
+    from toolkit.explore import outlets
+
+    texts, scope = _explore_scope(queries, archive, language, source, since, until, as_of, copies)
+    _write_explore(outlets(scope, texts, limit=limit), fmt, output, scope.root)
+
+
 def _utf8_text(value: str | bytes, what: str) -> str:
     """`value` as text, or one line saying it is not UTF-8: a terminal in another encoding passes
     bytes Python keeps as lone surrogates, which DuckDB and the index cannot take."""

@@ -31,7 +31,8 @@ class QueryError(NewsarchiveError):
         self.reason = message
         self.position = position
         self.query = query
-        super().__init__(f"query error at character {position + 1}: {message}")
+        shown = query if len(query) <= 80 else query[:79] + "…"
+        super().__init__(f"query {shown!r}, at character {position + 1}: {message}")
 
 
 # --- the tree ------------------------------------------------------------------------------------
