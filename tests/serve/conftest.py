@@ -121,8 +121,8 @@ class Server:
     def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
-        out, err = self.proc.communicate(timeout=30)
-        return self.proc.returncode, self.first_line + out, err
+        self.proc.wait(timeout=30)  # (communicate() would skip what readline() already buffered)
+        return self.proc.returncode, self.first_line + self.proc.stdout.read(), self.proc.stderr.read()
 
 
 def wait_until(check, timeout: float = 20.0) -> None:

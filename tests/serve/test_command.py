@@ -1,0 +1,65 @@
+"""`newsarchive serve` as a real subprocess: what it prints, its refusals, Ctrl-C and SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import socket
+
+import httpx
+import pytest
+
+from tests.conftest import Result, run_in_process
+from tests.serve.conftest import Server
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serves_until_interrupted(news_archive, signum):
+    server = Server("--archive", str(news_archive))
+    try:
+        assert httpx.get(f"{server.url}/archive", timeout=60).status_code == 200
+    finally:
+        code, out, err = server.stop(signum)
+    assert code == 130
+    assert err.strip().splitlines() == ["newsarchive: interrupted"], err
+    lines = out.splitlines()
+    assert lines[0] == f"newsarchive: serving {news_archive} read-only at {server.url}/ (Ctrl-C stops)"
+    assert lines[1].startswith(f"newsarchive: note: the archive is readable by anyone who reaches 127.0.0.1:"
+                               f"{server.port}")
+
+
+def test_a_token_is_needed_beyond_loopback(news_archive, capsys, monkeypatch):
+    result = run_in_process(capsys, monkeypatch, ["serve", "--archive", str(news_archive), "--host", "0.0.0.0",
+                                                  "--port", "0"], drop=("NEWSARCHIVE_SERVE_TOKEN",))
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [
+        "newsarchive: error: --host 0.0.0.0 is reachable from other machines: pass --token T (or set "
+        "NEWSARCHIVE_SERVE_TOKEN) so that only those who have it can read the archive"]
+
+
+def test_a_token_from_the_environment(news_archive):
+    server = Server("--archive", str(news_archive), env={"NEWSARCHIVE_SERVE_TOKEN": "env-token"})
+    try:
+        assert httpx.get(f"{server.url}/archive", timeout=60).status_code == 401
+        ok = httpx.get(f"{server.url}/archive", headers={"authorization": "Bearer env-token"}, timeout=60)
+        assert ok.status_code == 200
+    finally:
+        code, out, _ = server.stop()
+    assert code == 130 and "env-token" not in out  # the token is never printed
+
+
+def test_refusals_are_one_line(news_archive, tmp_path, capsys, monkeypatch):
+    def run_cli(*args: str) -> Result:
+        return run_in_process(capsys, monkeypatch, list(args))
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        busy = run_cli("serve", "--archive", str(news_archive), "--port", str(port))
+    assert busy.code == 2 and busy.err.strip().splitlines() == [
+        f"newsarchive: error: 127.0.0.1:{port}: the port is already in use; pass another --port "
+        "(or --port 0 for a free one)"]
+    missing = run_cli("serve", "--archive", str(tmp_path / "nothing"), "--port", "0")
+    assert missing.code == 2 and len(missing.err.strip().splitlines()) == 1 and "no archive here" in missing.err
+    version = run_cli("serve", "--archive", str(news_archive), "--as-of", "9", "--port", "0")
+    assert version.code == 2 and "no version 9" in version.err and len(version.err.strip().splitlines()) == 1
