@@ -33,7 +33,8 @@ def attention_spec(table: pa.Table, *, measure: str = "matches", split: str | No
     for row in rows:
         row[series] = row["query"] if not split else f"{row['query']} · {row.get(split)}"
     y_title = "share of articles in scope" if measure == "share" else "matching articles"
-    y = alt.Y(f"{measure}:Q", title=y_title, axis=alt.Axis(format=".1%" if measure == "share" else ",d"))
+    y = alt.Y(f"{measure}:Q", title=y_title,
+              axis=alt.Axis(format=".1%") if measure == "share" else _count_axis(r[measure] for r in rows))
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}.get(by, "yearmonthdate")
     chart = (
         alt.Chart(alt.Data(values=rows))
@@ -45,6 +46,16 @@ def attention_spec(table: pa.Table, *, measure: str = "matches", split: str | No
     return chart.to_dict()
 
 
+def _count_axis(values: Any) -> Any:
+    """Whole numbers with thousands separators; small counts get one tick per unit (not 0, 0.5 shown as 0, 1)."""
+    import altair as alt
+
+    top = max((v for v in values if v is not None), default=0)
+    if top < 10:
+        return alt.Axis(format=",d", values=list(range(0, int(top) + 1)))
+    return alt.Axis(format=",d")
+
+
 def timeline_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The archive's articles per month, as bars."""
     import altair as alt
@@ -53,7 +64,8 @@ def timeline_spec(rows: list[dict[str, Any]]) -> dict[str, Any]:
     chart = (
         alt.Chart(alt.Data(values=values))
         .mark_bar()
-        .encode(x=alt.X("month:O", title="month"), y=alt.Y("articles:Q", title="articles", axis=alt.Axis(format=",d")))
+        .encode(x=alt.X("month:O", title="month"),
+                y=alt.Y("articles:Q", title="articles", axis=_count_axis(r["articles"] for r in values)))
         .properties(width=WIDTH, height=HEIGHT)
     )
     return chart.to_dict()
