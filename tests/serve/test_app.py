@@ -280,7 +280,7 @@ def test_one_version_per_page_while_a_batch_is_appended(news_archive, tmp_path, 
         return real(*args, **kwargs)
 
     monkeypatch.setattr(app_module, "explore_data", append_midway)
-    during = client.get("/index.json", params={"q": "Bourita"})
+    during = client.get("/index.json", params={"q": "Bourita", "by": "week"})  # (not an answer kept from before)
     assert appended == [2]
     assert during.status_code == 200 and during.json()["version"] == 1
     assert during.json()["summary"] == before["summary"]

@@ -12,6 +12,9 @@ import io
 import json
 import os
 import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,7 @@ TITLE_CHARS = 300  # longest title a list shows (the article page shows it whole
 SNIPPET_CHARS = 600
 ARTICLE_CHARS = 200_000  # the first part of a long article; "show all" lifts it
 SAMPLES = 10
+CACHED_ANSWERS = 128  # pages' numbers kept per (version, parameters): explore, article and archive pages
 RTL_LANGUAGES = {"ar", "ary", "arz", "apc", "acm", "fa", "he", "ur", "ps", "yi", "ckb", "dv", "ug", "sd"}
 PANELS = ("summary", "attention", "outlets", "terms", "samples")
 TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8",
@@ -145,8 +149,25 @@ class Pages:
         self.archive = open_archive(settings.archive)
         self.env = _environment()
         self.name = settings.name or str(self.archive.root)
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- helpers --
+    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        """`compute()`, kept for the next request with the same key. Every key holds the archive
+        version, and a version never changes, so a kept answer is never stale; a new version is a
+        new key (the oldest answers leave first)."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        value = compute()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > CACHED_ANSWERS:
+                self._cache.popitem(last=False)
+        return value
+
     def pin(self, request: Request) -> Pinned:
         """The version this request shows: `as_of` in the address, else serve's --as-of, else the
         latest, read once so every panel of the page shows the same one."""
@@ -190,7 +211,8 @@ class Pages:
         try:
             pinned = self.pin(request)
             params = explore_params(request)
-            data = explore_data(self.settings.archive, pinned.version, params)
+            data = self.cached(("explore", pinned.version, _key(params)),
+                               lambda: explore_data(self.settings.archive, pinned.version, params))
         except NewsarchiveError as exc:
             return self.failed(request, "explore.html", exc, {"form": form, "params": None}, pinned)
         chart = None
@@ -216,7 +238,8 @@ class Pages:
         if panel == "chart":
             if fmt not in ("svg", "png"):
                 return _not_found(f"/chart.{fmt}: the chart downloads as .svg or .png")
-            table = explore_data(self.settings.archive, pinned.version, params, panels=("attention",))["attention"]
+            table = self.cached(("explore", pinned.version, _key(params)),
+                                lambda: explore_data(self.settings.archive, pinned.version, params))["attention"]
             spec = charts.attention_spec(table, measure=params["measure"], split=params["split"], by=params["by"])
             name = f"attention-v{pinned.version}.{fmt}"
             if fmt == "svg":
@@ -224,7 +247,8 @@ class Pages:
             return Response(charts.png(spec), media_type="image/png", headers=_attachment(name))
         if panel not in PANELS or fmt not in TABLE_FORMATS:
             return _not_found(f"/{panel}.{fmt}: the panels are {', '.join(PANELS)}, as .csv, .json or .parquet")
-        data = explore_data(self.settings.archive, pinned.version, params, panels=(panel,))
+        data = self.cached(("explore", pinned.version, _key(params)),
+                           lambda: explore_data(self.settings.archive, pinned.version, params))
         table = data[panel] if panel != "samples" else samples_table(data["samples"])
         out = io.BytesIO()
         write_table(table, fmt, out)
@@ -246,8 +270,11 @@ class Pages:
         except NewsarchiveError as exc:
             return self.failed(request, "article.html", exc, {"article": None, "id": article_id}, None)
         show_all = request.query_params.get("all") == "1"
-        detail = article_detail(self.settings.archive, article_id, as_of=pinned.version,
-                                max_chars=sys.maxsize if show_all else ARTICLE_CHARS)
+        if show_all:  # possibly megabytes: not kept
+            detail = article_detail(self.settings.archive, article_id, as_of=pinned.version, max_chars=sys.maxsize)
+        else:
+            detail = self.cached(("article", pinned.version, article_id), lambda: article_detail(
+                self.settings.archive, article_id, as_of=pinned.version, max_chars=ARTICLE_CHARS))
         if detail is None:
             return self.render(request, "article.html",
                                {"article": None, "id": article_id,
@@ -267,7 +294,8 @@ class Pages:
             pinned = self.pin(request)
         except NewsarchiveError as exc:
             return self.failed(request, "archive.html", exc, {"overview": None}, None)
-        overview = archive_overview(self.settings.archive, as_of=pinned.version)
+        overview = self.cached(("archive", pinned.version),
+                               lambda: archive_overview(self.settings.archive, as_of=pinned.version))
         chart = charts.svg(charts.timeline_spec(overview["timeline"])) if overview.get("timeline") else None
         return self.render(request, "archive.html", {"overview": overview}, pinned=pinned,
                            page={"chart": chart, "schema_text": json.dumps(_jsonable(overview.get("schema")),
@@ -455,6 +483,10 @@ def explore_data(archive: Any, version: int, params: dict[str, Any],
         data["terms"] = _concat_terms(tables)
         data["terms_sample"] = {q: _sample_size(t) for q, t in tables}
     return data
+
+
+def _key(params: dict[str, Any]) -> tuple:
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(params.items()) if k != "measure")
 
 
 def _sample_size(table: pa.Table) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import sys
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -74,10 +75,14 @@ class Guard:
                 await self.app(scope, receive, send)
             return
 
+        started_at = time.perf_counter()
+
         async def send_with_headers(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 names = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *(h for h in HEADERS if h[0] not in names)]
+                elapsed = (time.perf_counter() - started_at) * 1000  # server time, for bench/bench_serve.py
+                message["headers"] = [*message.get("headers", []), *(h for h in HEADERS if h[0] not in names),
+                                      (b"server-timing", f"app;dur={elapsed:.1f}".encode())]
             await send(message)
 
         if scope["method"] not in METHODS:

@@ -62,6 +62,9 @@ def serve(archive: str | os.PathLike | None = None, *, as_of: int | None = None,
         raise NewsarchiveError(f"--sql-timeout {sql_timeout:g}: pass a number of seconds above 0")
     app = create_app(archive, as_of=as_of, sql_timeout=sql_timeout, token=token, hosts=(host,))
     sock = bind(host, port)
+    from toolkit.serve.charts import warm_up
+
+    warm_up()  # before the address is printed: the address means "ready"
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{bound_port}/"
