@@ -301,3 +301,20 @@ def test_no_route_writes_into_the_archive_tables(news_archive, client):
                  "/attention.csv?q=Rabat", "/sql.csv?sql=FROM+articles", "/chart.png?q=Rabat"):
         assert client.get(path).status_code == 200, path
     assert tables() == before
+
+
+def test_a_20_mb_article_renders_its_first_part(tmp_path):
+    from tests.serve.conftest import write_records
+    from toolkit.archive import append
+
+    text = ("Bourita " + "mot " * 1_000 + "\n\n") * 5_000  # 20 MB
+    root = tmp_path / "archive"
+    append([write_records(tmp_path / "big.jsonl", [
+        {"id": article_id("big"), "source": "Big", "language": "fr", "published_date": "2024-03-04",
+         "title": "Un très long article", "text": text}])], archive=root)
+    client = TestClient(create_app(root), base_url=LOCAL)
+    page = client.get(f"/article/{article_id('big')}")
+    assert page.status_code == 200 and len(page.content) < 1_000_000
+    assert "Show all" in page.text and f"of {len(text):,} characters" in page.text
+    whole = client.get(f"/article/{article_id('big')}", params={"all": "1"})
+    assert whole.status_code == 200 and len(whole.content) > len(text) and "Show all" not in whole.text

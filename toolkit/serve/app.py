@@ -271,7 +271,7 @@ class Pages:
             return self.failed(request, "article.html", exc, {"article": None, "id": article_id}, None)
         show_all = request.query_params.get("all") == "1"
         if show_all:  # possibly megabytes: not kept
-            detail = article_detail(self.settings.archive, article_id, as_of=pinned.version, max_chars=sys.maxsize)
+            detail = article_detail(self.settings.archive, article_id, as_of=pinned.version, max_chars=2**31 - 1)
         else:
             detail = self.cached(("article", pinned.version, article_id), lambda: article_detail(
                 self.settings.archive, article_id, as_of=pinned.version, max_chars=ARTICLE_CHARS))
