@@ -11,7 +11,6 @@ import datetime as dt
 import io
 import json
 import os
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
