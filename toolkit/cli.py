@@ -375,11 +375,19 @@ def _explore_scope(queries: Sequence[str], archive: str | None, language: Sequen
 
     queries = [_utf8_text(q, "QUERY") for q in queries]
     if not queries:
-        raise click.UsageError("no query; pass one or more, e.g. newsarchive attention Bourita '\"Lions de l'Atlas\"'")
-    return queries, Scope(archive, as_of=as_of, language=tuple(_utf8_text(v, "--language") for v in language),
-                          source=tuple(_utf8_text(v, "--source") for v in source),
-                          since=parse_date(since, "--since"), until=parse_date(until, "--until"),
-                          copies=copies).resolved()  # type: ignore[arg-type]
+        raise click.UsageError("no query; pass one or more, e.g. newsarchive attention Bourita")
+    from toolkit.explore import parse_query
+    from toolkit.search import current_index
+
+    for query in queries:
+        parse_query(query)  # a malformed query is said before any work
+    scope = Scope(archive, as_of=as_of, language=tuple(_utf8_text(v, "--language") for v in language),
+                  source=tuple(_utf8_text(v, "--source") for v in source), since=parse_date(since, "--since"),
+                  until=parse_date(until, "--until"), copies=copies)  # type: ignore[arg-type]
+    update, _ = current_index(archive)  # built or brought up to date first, said in one line as `search` does
+    if update.changed:
+        click.echo(update.describe(), err=True)
+    return queries, scope.resolved()
 
 
 def _write_explore(table, fmt: str, output: str | None, archive_root: str) -> None:

@@ -23,6 +23,25 @@ def _has_view(con: Any, name: str) -> bool:
     return bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?", [name]).fetchone()[0])
 
 
+_HAS: dict[tuple[str, int], bool] = {}
+
+
+def has_clusters(root: str, version: int) -> bool:
+    """Whether the archive's catalog has the clusters' views at this version (asked once per version)."""
+    key = (root, version)
+    with _LOCK:
+        if key in _HAS:
+            return _HAS[key]
+    con = _connect(root, version)
+    try:
+        found = _has_view(con, "near_duplicates")
+    finally:
+        con.close()
+    with _LOCK:
+        _HAS[key] = found
+    return found
+
+
 def hidden_copies(root: str, version: int) -> frozenset[str]:
     """The ids that copies=one leaves out: every member of a cluster but the one `unique_articles` keeps
     (empty without clusters). Cached per archive version (a version never changes)."""
@@ -30,9 +49,13 @@ def hidden_copies(root: str, version: int) -> frozenset[str]:
     with _LOCK:
         if key in _CACHE:
             return _CACHE[key]
+    if not has_clusters(root, version):
+        with _LOCK:
+            _CACHE[key] = frozenset()
+        return frozenset()
     con = _connect(root, version)
     try:
-        if not (_has_view(con, "near_duplicates") and _has_view(con, "unique_articles")):
+        if not _has_view(con, "unique_articles"):
             ids: frozenset[str] = frozenset()
         else:
             rows = con.execute("SELECT id FROM near_duplicates WHERE cluster_size > 1 "
@@ -48,7 +71,7 @@ def hidden_copies(root: str, version: int) -> frozenset[str]:
 def cluster_sizes(root: str, version: int, ids: list[str]) -> dict[str, int]:
     """Each id's cluster size (1 when it has no cluster, or without clusters)."""
     sizes = dict.fromkeys(ids, 1)
-    if not ids:
+    if not ids or not has_clusters(root, version):
         return sizes
     con = _connect(root, version)
     try:

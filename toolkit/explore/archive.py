@@ -87,8 +87,7 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
             record[key] = value.isoformat()
     record["truncated"] = record["text_length"] > len(record["text"])
     url = record.get("url") or ""
-    record["url_is_link"] = isinstance(url, str) and url.lower().startswith(("http://", "https://")) \
-        and not any(c.isspace() or ord(c) < 32 for c in url)
+    record["url_is_link"] = is_link(url)
     versions = _versions_holding(target, id, at.version, record)
     added = versions[0] if versions else at.version
     entry = next((e for e in history(target) if e.version == added), None)
@@ -100,6 +99,13 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["cluster"] = cluster
     record["versions"] = versions
     return record
+
+
+def is_link(url: Any) -> bool:
+    """Whether an address may be shown as a link: http or https, no spaces or control characters
+    (`javascript:`, `data:` and the rest are shown as text)."""
+    return isinstance(url, str) and url.lower().startswith(("http://", "https://")) \
+        and not any(c.isspace() or ord(c) < 32 or 0x7f <= ord(c) < 0xa0 for c in url)
 
 
 def _quote(name: str) -> str:

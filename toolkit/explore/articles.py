@@ -131,24 +131,34 @@ def top_terms(scope: Scope, query: str, sample: int = 1000, limit: int = 40) -> 
     documents: Counter[tuple[str, str]] = Counter()
     surfaces: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     ranked = _ranked(scope, parsed, sample)
+    # A sample's vocabulary is small: each distinct word of an article is looked at once, and stemmed
+    # once per language group (key None: a stop word, a number, a query word).
+    stems: dict[tuple[str, str], tuple[str, str] | None] = {}
+    owns: dict[str, set[str]] = {}
     for group, doc in ranked:
         language = str(doc.get_first("language"))
         stops = stop_words(language)
-        own = _terms_of(parsed, group)
+        own = owns.get(group)
+        if own is None:
+            own = owns[group] = _terms_of(parsed, group)
         stem = analysis.analyzer(group)
         title = bytes(doc.get_first("title") or b"").decode("utf-8", "replace")
         text = bytes(doc.get_first("text") or b"").decode("utf-8", "replace")[:TERM_TEXT_CHARS]
+        words = Counter(_WORD.findall(analysis.strip_marks_text(f"{title}\n{text}").lower()))
         seen: set[tuple[str, str]] = set()
-        for match in _WORD.finditer(analysis.strip_marks_text(f"{title}\n{text}").lower()):
-            word = match.group()
-            if len(word) < 2 or word.isdigit() or word in stops:
+        for word, n in words.items():
+            if word in stops:
                 continue
-            analysed = stem.analyze(word)
-            if len(analysed) != 1 or analysed[0] in own:
+            lookup = (group, word)
+            if lookup in stems:
+                key = stems[lookup]
+            else:
+                analysed = stem.analyze(word) if len(word) > 1 and not word.isdigit() else []
+                key = stems[lookup] = (group, analysed[0]) if len(analysed) == 1 and analysed[0] not in own else None
+            if key is None:
                 continue
-            key = (group, analysed[0])
-            counts[key] += 1
-            surfaces[key][word] += 1
+            counts[key] += n
+            surfaces[key][word] += n
             seen.add(key)
         documents.update(seen)
     merged: dict[str, list[int]] = {}

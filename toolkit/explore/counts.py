@@ -16,8 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import tantivy
 
@@ -33,7 +35,7 @@ SPLITS = (None, "source", "language")
 MAX_KEYS = 10_000  # outlets or languages a split reports (more is refused: no silent cut)
 
 Groups = dict[str, tuple[tantivy.Index, tantivy.Searcher]]
-Counts = dict[tuple[dt.date, Any], int]
+Counts = dict[tuple[int, Any], int]  # (bucket start in days since 1970-01-01, split value or None) -> n
 
 
 # --- the index for a scope -------------------------------------------------------------------------
@@ -50,12 +52,15 @@ class _Indexed:
         self.groups: Groups = groups
         self.hidden = _clusters.hidden_copies(scope.root, update.version) if scope.copies == "one" else frozenset()
 
-    def full(self, group: str, query: Query | None) -> tantivy.Query:
-        """The query ANDed with the scope's filters (all articles in scope when `query` is None)."""
+    def full(self, group: str, query: Query | None, only: list[str] | None = None) -> tantivy.Query:
+        """The query ANDed with the scope's filters (all articles in scope when `query` is None), and
+        restricted to the ids `only` if given."""
         index, _ = self.groups[group]
         schema = index.schema
         base = query.to_tantivy(index, group) if query is not None else tantivy.Query.all_query()
         clauses = [(tantivy.Occur.Must, base)]
+        if only is not None:
+            clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(schema, "id", only)))
         scope = self.scope
         if scope.language:
             clauses.append((tantivy.Occur.Must, tantivy.Query.term_set_query(schema, "language", list(scope.language))))
@@ -106,10 +111,20 @@ def _bucket_agg(by: str, span: tuple[int, int] | None) -> dict[str, Any]:
     return {"range": {"field": "day", "ranges": [{"from": a, "to": b} for a, b in _months(first, last)]}}
 
 
-def _span(searcher: tantivy.Searcher, query: tantivy.Query) -> tuple[int, int] | None:
-    result = searcher.aggregate(query, {"lo": {"min": {"field": "day"}}, "hi": {"max": {"field": "day"}}})
-    lo, hi = result["lo"].get("value"), result["hi"].get("value")
-    return (int(lo), int(hi)) if lo is not None and hi is not None else None
+_SPANS: dict[tuple[int, int], tuple[int, int] | None] = {}
+
+
+def _span(searcher: tantivy.Searcher) -> tuple[int, int] | None:
+    """The first and last day of a group index (the month ranges cover them), once per opened searcher."""
+    key = (id(searcher), searcher.num_docs)
+    if key not in _SPANS:
+        result = searcher.aggregate(tantivy.Query.all_query(),
+                                    {"lo": {"min": {"field": "day"}}, "hi": {"max": {"field": "day"}}})
+        lo, hi = result["lo"].get("value"), result["hi"].get("value")
+        if len(_SPANS) > _MAX_CACHED:
+            _SPANS.clear()
+        _SPANS[key] = (int(lo), int(hi)) if lo is not None and hi is not None else None
+    return _SPANS[key]
 
 
 def _read_buckets(agg: dict[str, Any], key: Any, into: Counts) -> None:
@@ -117,8 +132,8 @@ def _read_buckets(agg: dict[str, Any], key: Any, into: Counts) -> None:
         count = int(bucket["doc_count"])
         if not count:
             continue
-        start = int(bucket["from"] if "from" in bucket else bucket["key"])
-        into[(EPOCH + dt.timedelta(days=start), key)] = into.get((EPOCH + dt.timedelta(days=start), key), 0) + count
+        start = (int(bucket["from"] if "from" in bucket else bucket["key"]), key)
+        into[start] = into.get(start, 0) + count
 
 
 def _aggregate(searcher: tantivy.Searcher, query: tantivy.Query, agg: dict[str, Any]) -> dict[str, Any]:
@@ -129,27 +144,111 @@ def _aggregate(searcher: tantivy.Searcher, query: tantivy.Query, agg: dict[str, 
                                "narrow the scope with --since/--until") from None
 
 
-def _fast_counts(indexed: _Indexed, query: Query | None, by: str, split: str | None) -> Counts:
+def _fast_counts(indexed: _Indexed, query: Query | None, by: str | None, split: str | None,
+                 only: list[str] | None = None) -> Counts:
+    """`by=None`: no time buckets (a plain count, or a terms aggregation alone), key day 0. `only`:
+    among these ids only."""
     counts: Counts = {}
     for group, (_, searcher) in indexed.groups.items():
-        full = indexed.full(group, query)
-        span = _span(searcher, full) if by == "month" else None
+        full = indexed.full(group, query, only)
+        if by is None and split is None:
+            n = searcher.search(full, 1, count=True).count
+            if n:
+                counts[(0, None)] = counts.get((0, None), 0) + n
+            continue
+        span = _span(searcher) if by == "month" else None
         if by == "month" and span is None:
             continue
-        buckets = _bucket_agg(by, span)
+        buckets = _bucket_agg(by, span) if by is not None else None
         if split is None:
             _read_buckets(_aggregate(searcher, full, {"b": buckets})["b"], None, counts)
             continue
-        terms = {"terms": {"field": split, "size": MAX_KEYS}, "aggs": {"b": buckets}}
+        terms: dict[str, Any] = {"terms": {"field": split, "size": MAX_KEYS}}
+        if buckets is not None:
+            terms["aggs"] = {"b": buckets}
         result = _aggregate(searcher, full, {"k": terms})
         if int(result["k"].get("sum_other_doc_count", 0)):
             raise NewsarchiveError(f"more than {MAX_KEYS:,} values of {split} in scope; narrow it with --{split}")
         for term in result["k"]["buckets"]:
-            _read_buckets(term["b"], str(term["key"]), counts)
+            if buckets is not None:
+                _read_buckets(term["b"], str(term["key"]), counts)
+            elif int(term["doc_count"]):
+                key = (0, str(term["key"]))
+                counts[key] = counts.get(key, 0) + int(term["doc_count"])
     return counts
 
 
-# --- the older-version path ----------------------------------------------------------------------
+# --- the older-version paths ---------------------------------------------------------------------
+MAX_ADDED = 200_000  # articles added since an older version that the index still subtracts quickly
+_ADDED: dict[tuple[str, int, int], list[str] | None] = {}
+
+
+def _added_since(root: str, old: int, new: int) -> list[str] | None:
+    """The ids in version `new` that version `old` lacks, or None when `old` holds an article `new`
+    lacks (deleted since: the index cannot count it) or too many were added. Once per pair of versions."""
+    key = (root, old, new)
+    with _LOCK:
+        if key in _ADDED:
+            return _ADDED[key]
+    import pyarrow.compute as pc
+
+    from toolkit.archive import open_archive
+
+    archive = open_archive(root)
+    before, after = archive.at(old), archive.at(new)
+    kept = set(before.files().column("path").to_pylist())
+    paths_after = after.files().column("path").to_pylist()
+    if kept <= set(paths_after):  # appends only: the new files hold the new articles
+        added: list[str] | None = _ids_of(archive, [p for p in paths_after if p not in kept]).to_pylist()
+    else:  # a compaction rewrote files: compare the ids themselves
+        old_ids = before.articles.to_table(columns=["id"]).column("id")
+        new_ids = after.articles.to_table(columns=["id"]).column("id")
+        if pc.sum(pc.invert(pc.is_in(old_ids, value_set=new_ids.combine_chunks()))).as_py():
+            added = None
+        else:
+            added = pc.filter(new_ids, pc.invert(pc.is_in(new_ids, value_set=old_ids.combine_chunks()))).to_pylist()
+    if added is not None and len(added) > MAX_ADDED:
+        added = None
+    with _LOCK:
+        if len(_ADDED) >= _MAX_CACHED:
+            _ADDED.clear()
+        _ADDED[key] = added
+    return added
+
+
+def _ids_of(archive: Any, paths: list[str]) -> pa.ChunkedArray:
+    import pyarrow.dataset as ds
+
+    from toolkit.archive.layout import ARTICLES
+
+    if not paths:
+        return pa.chunked_array([], pa.string())
+    fmt = ds.ParquetFileFormat()
+    dataset = ds.FileSystemDataset.from_paths(paths, schema=pa.schema([("id", pa.string())]), format=fmt,
+                                              filesystem=archive.storage.subtree(ARTICLES))
+    return dataset.to_table(columns=["id"]).column("id")
+
+
+def _older_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str | None, split: str | None,
+                  ) -> Counts:
+    """An older version from the latest index: its counts minus those of the articles added since
+    (`_added_since`); the DuckDB path when that cannot be known."""
+    added = _added_since(scope.root, scope.as_of, indexed.version) if scope.as_of < indexed.version else None
+    if added is None:
+        return _slow_counts(scope, indexed, query, by, split)
+    if scope.copies == "one":  # the clusters of that version
+        indexed.hidden = _clusters.hidden_copies(scope.root, scope.as_of)
+    counts = _fast_counts(indexed, query, by, split)
+    if added:
+        for key, n in _fast_counts(indexed, query, by, split, only=added).items():
+            left = counts[key] - n
+            if left:
+                counts[key] = left
+            else:
+                del counts[key]
+    return counts
+
+
 def _matching_ids(indexed: _Indexed, query: Query) -> pa.Array:
     ids: list[str] = []
     for group, (_, searcher) in indexed.groups.items():
@@ -162,11 +261,12 @@ def _matching_ids(indexed: _Indexed, query: Query) -> pa.Array:
     return pa.array(ids, pa.string())
 
 
-_TRUNC = {"day": "published_date", "week": "date_trunc('week', published_date)::DATE",
+_TRUNC = {None: "DATE '1970-01-01'", "day": "published_date", "week": "date_trunc('week', published_date)::DATE",
           "month": "date_trunc('month', published_date)::DATE"}
 
 
-def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str, split: str | None) -> Counts:
+def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str | None, split: str | None,
+                 ) -> Counts:
     from toolkit.sql import connect
 
     con = connect(scope.root, as_of=scope.as_of)
@@ -183,7 +283,7 @@ def _slow_counts(scope: Scope, indexed: _Indexed, query: Query | None, by: str, 
         key = split if split is not None else "NULL"
         sql = (f"SELECT {_TRUNC[by]} AS bucket, {key} AS key, count(*) FROM articles "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} GROUP BY ALL")
-        return {(row[0], row[1]): int(row[2]) for row in con.execute(sql, params).fetchall()}
+        return {((row[0] - EPOCH).days, row[1]): int(row[2]) for row in con.execute(sql, params).fetchall()}
     finally:
         con.close()
 
@@ -212,9 +312,9 @@ _LOCK = threading.Lock()
 _MAX_CACHED = 256
 
 
-def _counts(scope: Scope, query: Query | None, by: str, split: str | None) -> Counts:
+def _counts(scope: Scope, query: Query | None, by: str | None, split: str | None) -> Counts:
     """{(bucket start, split value or None): articles} for the query (None: every article in scope)."""
-    if by not in BY:
+    if by is not None and by not in BY:
         raise NewsarchiveError(f"--by {by!r}: use day, week or month")
     if split not in SPLITS:
         raise NewsarchiveError(f"--split {split!r}: use source or language")
@@ -226,7 +326,7 @@ def _counts(scope: Scope, query: Query | None, by: str, split: str | None) -> Co
             cached = _DENOMINATORS.get(key)
         if cached is not None:
             return cached
-    counts = _fast_counts(indexed, query, by, split) if fast else _slow_counts(scope, indexed, query, by, split)
+    counts = _fast_counts(indexed, query, by, split) if fast else _older_counts(scope, indexed, query, by, split)
     if query is None:
         with _LOCK:
             if len(_DENOMINATORS) >= _MAX_CACHED:
@@ -235,12 +335,12 @@ def _counts(scope: Scope, query: Query | None, by: str, split: str | None) -> Co
     return counts
 
 
-def _parse_all(queries: list[str] | tuple[str, ...] | str) -> list[Query]:
+def _parse_all(queries: list[str | Query] | tuple[str | Query, ...] | str) -> list[Query]:
     if isinstance(queries, str):
         queries = [queries]
     if not queries:
         raise NewsarchiveError("no query given; pass at least one, e.g. newsarchive attention Bourita")
-    return [parse_query(q) for q in queries]
+    return [q if isinstance(q, Query) else parse_query(q) for q in queries]  # parsed already: taken as is
 
 
 def _share(matches: int, articles: int) -> float:
@@ -252,10 +352,10 @@ def summary(scope: Scope, queries: list[str]) -> pa.Table:
     """Per query: matching articles, articles in scope, and their ratio (one version: the scope's)."""
     scope = _pin(scope)
     parsed = _parse_all(queries)
-    total = sum(_counts(scope, None, "month", None).values())
+    total = sum(_counts(scope, None, None, None).values())
     rows = []
     for query in parsed:
-        matches = sum(_counts(scope, query, "month", None).values())
+        matches = sum(_counts(scope, query, None, None).values())
         rows.append((query.text, matches, total, _share(matches, total)))
     return pa.table({"query": pa.array([r[0] for r in rows], pa.string()),
                      "matches": pa.array([r[1] for r in rows], pa.int64()),
@@ -269,26 +369,57 @@ def attention(scope: Scope, queries: list[str], by: str = "day", split: str | No
     (a chart shows the gap); buckets without any article in scope are absent."""
     scope = _pin(scope)
     parsed = _parse_all(queries)
-    denominators = _counts(scope, None, by, split)
-    keys = sorted(denominators, key=lambda k: (k[0], k[1] or ""))
-    columns: dict[str, list[Any]] = defaultdict(list)
-    for query in parsed:
-        matches = _counts(scope, query, by, split)
-        for key in keys:
-            n, total = matches.get(key, 0), denominators[key]
-            columns["query"].append(query.text)
-            columns["bucket"].append(key[0])
-            if split is not None:
-                columns[split].append(key[1])
-            columns["matches"].append(n)
-            columns["articles"].append(total)
-            columns["share"].append(_share(n, total))
+    frame = _frame(scope, by, split)
     fields = [("query", pa.string()), ("bucket", pa.date32())]
     if split is not None:
         fields.append((split, pa.string()))
     fields += [("matches", pa.int64()), ("articles", pa.int64()), ("share", pa.float64())]
     schema = pa.schema(fields, metadata=_metadata(scope, by=by, split=split or ""))
-    return pa.table({name: pa.array(columns[name], type_) for name, type_ in fields}, schema=schema)
+    tables = []
+    for query in parsed:
+        found = np.zeros(len(frame.positions), np.int64)
+        for key, n in _counts(scope, query, by, split).items():
+            found[frame.positions[key]] = n  # every match is an article in scope: its key is there
+        share = found / frame.totals_np  # totals are never 0: a bucket is there because it has articles
+        columns = [pa.array([query.text] * len(found), pa.string()), frame.days, *([frame.values] if split else []),
+                   pa.array(found), frame.totals, pa.array(share)]
+        tables.append(pa.Table.from_arrays(columns, schema=schema))
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+@dataclass(frozen=True)
+class _Frame:
+    """The buckets (and split values) with articles in scope, sorted, as arrays, and where each key is."""
+
+    positions: dict[tuple[int, Any], int]
+    days: pa.Array
+    values: pa.Array
+    totals: pa.Array
+    totals_np: np.ndarray
+
+
+_FRAMES: dict[tuple[Any, ...], _Frame] = {}
+
+
+def _frame(scope: Scope, by: str, split: str | None) -> _Frame:
+    """Built once per scope (the denominators are cached too): a page's later queries pay only for
+    their own matches."""
+    denominators = _counts(scope, None, by, split)
+    key = (scope, by, split, id(denominators))
+    with _LOCK:
+        cached = _FRAMES.get(key)
+    if cached is not None:
+        return cached
+    keys = sorted(denominators)  # (day, split value): days are unique without a split, so None never compares
+    totals = np.fromiter((denominators[k] for k in keys), np.int64, len(keys))
+    frame = _Frame({k: i for i, k in enumerate(keys)},
+                   pa.array(np.fromiter((k[0] for k in keys), np.int32, len(keys))).cast(pa.date32()),
+                   pa.array([k[1] for k in keys], pa.string()), pa.array(totals), totals.astype(np.float64))
+    with _LOCK:
+        if len(_FRAMES) >= _MAX_CACHED:
+            _FRAMES.clear()
+        _FRAMES[key] = frame
+    return frame
 
 
 def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
@@ -299,12 +430,12 @@ def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
     scope = _pin(scope)
     parsed = _parse_all(queries)
     output: dict[str, int] = defaultdict(int)
-    for (_, source), n in _counts(scope, None, "month", "source").items():
+    for (_, source), n in _counts(scope, None, None, "source").items():
         output[source] += n
     columns: dict[str, list[Any]] = defaultdict(list)
     for query in parsed:
         matches: dict[str, int] = defaultdict(int)
-        for (_, source), n in _counts(scope, query, "month", "source").items():
+        for (_, source), n in _counts(scope, query, None, "source").items():
             matches[source] += n
         ranked = sorted(matches.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
         for source, n in ranked:

@@ -19,8 +19,6 @@ FORMATS = ("table", "csv", "json", "parquet")
 def _cell(value: Any) -> Any:
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
-    if isinstance(value, float):
-        return round(value, 10)  # a share such as 0.1 + 0.2 reads the same everywhere
     return value
 
 

@@ -33,6 +33,13 @@ class Scope:
     copies: Literal["one", "all"] = "one"
 
     def __post_init__(self) -> None:
+        for name in ("language", "source"):  # one value alone is taken as a tuple of one
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
+        for name in ("since", "until"):  # ISO strings (a URL's parameters) are taken too
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, parse_date(value, f"--{name}"))
         for lang in self.language:
             if not _CODE.match(lang):
                 raise NewsarchiveError(f"--language {lang!r}: not a language code; use an ISO code such as fr or ar")
@@ -42,10 +49,6 @@ class Scope:
             raise NewsarchiveError(f"copies={self.copies!r}: use one (a near-duplicate cluster counts once) or all")
         if self.as_of is not None and self.as_of < 0:
             raise NewsarchiveError(f"--as-of {self.as_of}: versions start at 0 (see `newsarchive history`)")
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                object.__setattr__(self, name, parse_date(value, f"--{name}"))
         object.__setattr__(self, "language", tuple(self.language))
         object.__setattr__(self, "source", tuple(self.source))
 

@@ -18,6 +18,7 @@ from toolkit.search.analysis import ANALYZER_VERSION, STEMMERS, group_of
 from toolkit.search.folder import INDEX_NAME, IndexUpdate
 from toolkit.search.output import FORMATS, render_hits, write_hits
 from toolkit.search.query import SearchHit, SearchResult, collapse, current_index, search, snippet
+from toolkit.search.syntax import Query, QueryError, parse_query
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +31,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "ANALYZER_VERSION", "FORMATS", "INDEX_NAME", "STEMMERS", "IndexUpdate", "SearchHit", "SearchResult", "collapse",
-    "current_index", "group_of", "index_path", "render_hits", "search", "snippet", "update_index", "write_hits",
+    "ANALYZER_VERSION", "FORMATS", "INDEX_NAME", "STEMMERS", "IndexUpdate", "Query", "QueryError", "SearchHit",
+    "SearchResult", "collapse", "current_index", "group_of", "index_path", "parse_query", "render_hits", "search",
+    "snippet", "update_index", "write_hits",
 ]

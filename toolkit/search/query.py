@@ -5,11 +5,11 @@
     >>> hits[0].title                                                   # doctest: +SKIP
     'Maroc-US : le partenariat stratégique bilatéral au centre des entretiens de Bourita-Blinken'
 
-A query is the distinct terms of the search words (analysed like the articles), any of which may
-match (OR), scored by BM25 over title and text together (k1 1.2, b 0.75) within the article's
-language group. Filters are exact terms (language, source) and a range on the day, scored zero,
-so they only select. Search words are terms, never query syntax: quotes, `-`, `:` or `AND` mean
-nothing special. The index is updated first if the archive has a commit it does not reflect.
+A query is written in the query language of docs/query-language.md (toolkit.search.syntax): words
+side by side may any of them match (OR: articles with more of them rank higher), "phrases", AND, OR,
+NOT, parentheses, title: and source:; scored by BM25 over title and text together (k1 1.2, b 0.75)
+within the article's language group. Filters are exact terms (language, source) and a range on the
+day, scored zero, so they only select. The index is updated first if the archive has a commit it does not reflect.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from toolkit.core.errors import NewsarchiveError
 from toolkit.search import analysis
 from toolkit.search.analysis import group_of
 from toolkit.search.folder import IndexUpdate, State, folder_for, is_current_local, local_root, open_group, read_state
+from toolkit.search.syntax import Query, parse_query
 
 if TYPE_CHECKING:
     from toolkit.archive.tables import Archive
@@ -116,6 +117,7 @@ def search(
     since_date, until_date = _date(since, "--since"), _date(until, "--until")
     if since_date and until_date and since_date > until_date:
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
+    parsed = parse_query(text, default="OR")  # a malformed query fails before any work
     update, groups = current_index(archive, index=index)
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
@@ -123,7 +125,7 @@ def search(
         groups = {g: s for g, s in groups.items() if g == group_of(language)}
     wanted = limit
     while True:
-        found = _search(groups, text, language, source, since_date, until_date, wanted)
+        found = _search(groups, parsed, language, source, since_date, until_date, wanted)
         hits = collapse(found, cluster_of) if cluster_of is not None else found
         if len(hits) >= limit or len(found) < wanted or cluster_of is None:
             break
@@ -234,17 +236,14 @@ def _open(path: Path) -> dict[str, tuple[tantivy.Index, tantivy.Searcher]]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _search(groups: dict[str, tuple[tantivy.Index, tantivy.Searcher]], text: str, language: str | None,
+def _search(groups: dict[str, tuple[tantivy.Index, tantivy.Searcher]], parsed: Query, language: str | None,
             source: str | None, since: dt.date | None, until: dt.date | None, limit: int) -> list[SearchHit]:
     found: list[tuple[float, int, str, str, tantivy.Searcher, tantivy.DocAddress]] = []
     docs: dict[tuple[str, int], Any] = {}
+    text = " ".join(word.text for word in parsed.words())  # what snippets are placed on
     for group, (index, searcher) in groups.items():
-        words = analysis.query_terms(text, group)
-        if not words:
-            continue
         schema = index.schema
-        query = tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "body", w, index_option="freq")) for w in words])
+        query = parsed.to_tantivy(index, group)
         filters = []
         if language is not None:
             filters.append(tantivy.Query.term_query(schema, "language", language))
