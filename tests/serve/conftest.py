@@ -31,7 +31,8 @@ def article_id(n: int | str) -> str:
 
 
 def news_records() -> list[dict]:
-    """24 articles: every day a French one (Rabat, Bourita on even days), an Arabic one every third day."""
+    """26 articles: every day a French one (Rabat, Bourita on even days), an Arabic one every third day,
+    and a wire story published by two outlets."""
     rows = []
     for day in range(18):
         date = (START + dt.timedelta(days=day)).isoformat()
@@ -44,7 +45,20 @@ def news_records() -> list[dict]:
             rows.append({"id": article_id(f"ar{day}"), "source": "هسبريس", "language": "ar", "published_date": date,
                          "url": f"https://example.org/ar/{day}", "title": f"بوريطة يستقبل نظيره {day}",
                          "text": ARABIC_TEXT})
+    # a wire story in two outlets: near-duplicates (one cluster once the archive clusters them)
+    for n, (source, title) in enumerate((("Le Matin", "Le port de Casablanca bat son record"),
+                                         ("Médias24", "Casablanca : record historique au port"))):
+        rows.append({"id": article_id(f"wire{n}"), "source": source, "language": "fr", "published_date":
+                     (START + dt.timedelta(days=2 + n)).isoformat(), "url": f"https://example.org/wire/{n}",
+                     "title": title, "text": WIRE_TEXT + ("" if n == 0 else " (avec MAP)")})
     return rows
+
+
+WIRE_TEXT = ("Le port de Casablanca a traité un volume record de conteneurs au premier trimestre, selon "
+             "l'Agence nationale des ports, qui cite la hausse des échanges avec l'Afrique de l'Ouest et "
+             "l'ouverture de nouvelles lignes maritimes vers l'Europe du Nord. Les opérateurs annoncent des "
+             "investissements dans les grues et la numérisation des procédures douanières, afin de réduire "
+             "le temps d'attente des navires et des camions aux portes du terminal.")
 
 
 HOSTILE_TITLE = '<script>window.__pwned = 1; alert(1)</script>Bourita "><img src=x onerror=alert(2)>'
