@@ -177,8 +177,7 @@ class Pages:
                 raise NewsarchiveError(f"as_of={raw!r}: pass a version number (see /archive)")
             as_of = int(raw)
         version = self.archive.at(as_of)
-        table = self.archive.table("articles", version.version)
-        history = table.history(1)
+        history = version.articles_table.history(1)  # the commit that made this version
         stamp = history[0].get("timestamp") if history else None
         date = dt.datetime.fromtimestamp(stamp / 1000, dt.timezone.utc).replace(microsecond=0).isoformat() \
             if stamp else ""

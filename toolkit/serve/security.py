@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -108,7 +108,7 @@ class Guard:
                 # the cookie carries it from now on; the address loses it (history, copies, Referer)
                 rest = urlencode([(k, v) for k, v in params if k != "token"])
                 location = scope.get("root_path", "") + scope["path"] + (f"?{rest}" if rest else "")
-                cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
+                cookie = f"{COOKIE}={quote(self.token, safe='')}; Path=/; HttpOnly; SameSite=Strict"
                 await _plain(send_with_headers, 303, "token accepted",
                              [(b"location", location.encode("utf-8")), (b"set-cookie", cookie.encode("utf-8"))])
                 return
@@ -137,13 +137,13 @@ class Guard:
 
 
 def _text(value: bytes | None) -> str | None:
-    return value.decode("latin-1") if value is not None else None
+    return value.decode("utf-8", "surrogateescape") if value is not None else None
 
 
 def _bearer(value: bytes | None) -> str | None:
     if value is None:
         return None
-    scheme, _, credentials = value.decode("latin-1").partition(" ")
+    scheme, _, credentials = value.decode("utf-8", "surrogateescape").partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" else None
 
 
@@ -156,7 +156,7 @@ def _cookie(value: bytes | None) -> str | None:
     except Exception:  # a malformed Cookie header is simply no token
         return None
     morsel = jar.get(COOKIE)
-    return morsel.value if morsel is not None else None
+    return unquote(morsel.value) if morsel is not None else None
 
 
 async def _plain(send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
