@@ -318,3 +318,20 @@ def test_a_20_mb_article_renders_its_first_part(tmp_path):
     assert "Show all" in page.text and f"of {len(text):,} characters" in page.text
     whole = client.get(f"/article/{article_id('big')}", params={"all": "1"})
     assert whole.status_code == 200 and len(whole.content) > len(text) and "Show all" not in whole.text
+
+
+def test_too_many_buckets_for_a_chart_or_a_page(client, monkeypatch):
+    """Days over years, split by outlet, are tens of thousands of points: no chart (seconds to draw,
+    megabytes of SVG), the first rows in the page, all of them in the CSV."""
+    import toolkit.serve.app as app_module
+    from toolkit.serve import charts
+
+    params = {"q": "Rabat", "by": "day", "split": "source"}
+    everything = client.get("/index.json", params=params).json()["attention"]
+    monkeypatch.setattr(charts, "MAX_BUCKETS", len(everything) - 1)
+    monkeypatch.setattr(app_module, "TABLE_ROWS", 3)
+    page = client.get("/", params=params).text
+    assert "<svg" not in page and "points are too many for a chart" in page
+    table = page[page.index('id="attention"'):page.index('id="outlets"')]
+    assert table.count("<tr>") == 1 + 3 and f"The first 3 rows of {len(everything)}" in table
+    assert client.get("/attention.csv", params=params).text.count("\n") == 1 + len(everything)

@@ -40,6 +40,7 @@ TITLE_CHARS = 300  # longest title a list shows (the article page shows it whole
 SNIPPET_CHARS = 600
 ARTICLE_CHARS = 200_000  # the first part of a long article; "show all" lifts it
 SAMPLES = 10
+TABLE_ROWS = 1_000  # rows of the attention table the page shows (the CSV and the JSON hold them all)
 CACHED_ANSWERS = 128  # pages' numbers kept per (version, parameters): explore, article and archive pages
 RTL_LANGUAGES = {"ar", "ary", "arz", "apc", "acm", "fa", "he", "ur", "ps", "yi", "ckb", "dv", "ug", "sd"}
 PANELS = ("summary", "attention", "outlets", "terms", "samples")
@@ -214,13 +215,15 @@ class Pages:
         except NewsarchiveError as exc:
             return self.failed(request, "explore.html", exc, {"form": form, "params": None}, pinned)
         chart = None
-        if data.get("attention") is not None and data["attention"].num_rows:
+        buckets = data["attention"].num_rows if data.get("attention") is not None else 0
+        if 0 < buckets <= charts.MAX_BUCKETS:
             chart = charts.svg(charts.attention_spec(data["attention"], measure=params["measure"],
                                                      split=params["split"], by=params["by"]))
         downloads = {panel: panel_url(request, panel, "csv") for panel in PANELS}
         return self.render(request, "explore.html", {"form": form, "params": _jsonable(params_public(params)),
                                                      **data}, pinned=pinned,
-                           page={"chart": chart, "downloads": downloads,
+                           page={"chart": chart, "downloads": downloads, "table_rows": TABLE_ROWS,
+                                 "max_buckets": charts.MAX_BUCKETS,
                                  "chart_svg": panel_url(request, "chart", "svg"),
                                  "chart_png": panel_url(request, "chart", "png")})
 

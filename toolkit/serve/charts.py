@@ -13,6 +13,8 @@ from typing import Any
 
 import pyarrow as pa
 
+POINTS = 1_000  # up to this many buckets, each is a point on its line (more: the line alone, a lighter SVG)
+MAX_BUCKETS = 20_000  # beyond, no chart (seconds to draw): the page asks for coarser buckets
 WIDTH = 640
 HEIGHT = 240
 
@@ -40,7 +42,7 @@ def attention_spec(table: pa.Table, *, measure: str = "matches", split: str | No
     unit = {"day": "yearmonthdate", "week": "yearmonthdate", "month": "yearmonth"}.get(by, "yearmonthdate")
     chart = (
         alt.Chart(alt.Data(values=rows))
-        .mark_line(point=True)
+        .mark_line(point=len(rows) <= POINTS)
         .encode(x=alt.X(f"{unit}(bucket):T", title=f"{by} (bucket start)", axis=alt.Axis(format="%Y-%m-%d")),
                 y=y, color=alt.Color(f"{series}:N", title="query" if not split else f"query · {split}"))
         .properties(width=WIDTH, height=HEIGHT)
