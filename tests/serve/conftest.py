@@ -135,7 +135,12 @@ class Server:
     def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
-        self.proc.wait(timeout=30)  # (communicate() would skip what readline() already buffered)
+        try:
+            self.proc.wait(timeout=30)  # (communicate() would skip what readline() already buffered)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"serve did not stop within 30 s of signal {signum}") from None
         return self.proc.returncode, self.first_line + self.proc.stdout.read(), self.proc.stderr.read()
 
 

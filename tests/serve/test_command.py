@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import time
 
 import httpx
 import pytest
@@ -63,3 +64,32 @@ def test_refusals_are_one_line(news_archive, tmp_path, capsys, monkeypatch):
     assert missing.code == 2 and len(missing.err.strip().splitlines()) == 1 and "no archive here" in missing.err
     version = run_cli("serve", "--archive", str(news_archive), "--as-of", "9", "--port", "0")
     assert version.code == 2 and "no version 9" in version.err and len(version.err.strip().splitlines()) == 1
+
+
+def test_stopping_does_not_wait_for_a_running_query(news_archive, tmp_path):
+    """A query of /sql runs for up to --sql-timeout; SIGTERM while it runs stops it, and serve exits at
+    once, in one line. The test hook marks the query's start, and the signal is sent then."""
+    import threading
+
+    from tests.serve.conftest import wait_until
+
+    started_marker = tmp_path / "query-started"
+    server = Server("--archive", str(news_archive), "--sql-timeout", "300",
+                    env={"NEWSARCHIVE_TEST_SQL_STARTED": str(started_marker)})
+    answers = []
+
+    def slow() -> None:
+        try:
+            answers.append(httpx.get(f"{server.url}/sql", timeout=300, params={
+                "sql": "SELECT count(*) FROM range(100000000000) a(i) WHERE i % 7 = 3"}).status_code)
+        except httpx.HTTPError as exc:
+            answers.append(type(exc).__name__)
+
+    client = threading.Thread(target=slow)
+    client.start()
+    wait_until(started_marker.exists, timeout=60)
+    started = time.monotonic()
+    code, _, err = server.stop(signal.SIGTERM)
+    client.join(60)
+    assert code == 130 and err.strip().splitlines() == ["newsarchive: interrupted"], err
+    assert time.monotonic() - started < 30 and answers == [400]  # the page said it was interrupted

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import socket
 import sys
 from typing import IO
+
+import uvicorn
 
 from toolkit.core.errors import NewsarchiveError
 from toolkit.serve.security import is_loopback
@@ -43,14 +46,33 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, which also stops the queries of /sql when asked to stop."""
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        super().handle_exit(sig, frame)
+        from toolkit.serve.sqlpage import interrupt_all
+
+        interrupt_all()
+
+
+def _one_line(record: logging.LogRecord) -> bool:
+    """uvicorn's log without tracebacks: the exception's own line after the message."""
+    if record.exc_info and record.exc_info[1] is not None:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+    return True
+
+
 def serve(archive: str | os.PathLike | None = None, *, as_of: int | None = None, host: str = "127.0.0.1",
           port: int = 8001, token: str | None = None, sql_timeout: float = 30.0, out: IO[str] | None = None) -> None:
     """Serve the archive read-only until interrupted (KeyboardInterrupt, which the CLI turns into 130).
 
     Any host that is not loopback needs a token: the page is then readable only with it.
     """
-    import uvicorn
-
     from toolkit.serve.app import create_app
 
     stream = out or sys.stdout
@@ -78,7 +100,8 @@ def serve(archive: str | os.PathLike | None = None, *, as_of: int | None = None,
     stream.flush()
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off", server_header=False,
                             timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    logging.getLogger("uvicorn.error").addFilter(_one_line)
+    server = _Server(config)
     try:
         server.run(sockets=[sock])
     finally:

@@ -46,10 +46,42 @@ class SqlPage:
     messages: list[str] = field(default_factory=list)
 
 
+#: Test hook (test-only): a file created when a query of the page starts, so a test can act then.
+RUNNING_MARKER = "NEWSARCHIVE_TEST_SQL_STARTED"
+_RUNNING: set[duckdb.DuckDBPyConnection] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+_STOPPING = threading.Event()
+
+
+def interrupt_all() -> None:
+    """Interrupt every query the pages are running, and any that starts from now on: serve is stopping
+    (Ctrl-C, SIGTERM) and must not wait for them (up to --sql-timeout) before it exits.
+
+    DuckDB's interrupt only stops a query that is executing, so a thread keeps interrupting until no
+    query is left (one may be between its registration and its start)."""
+    _STOPPING.set()
+
+    def keep_interrupting() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with _RUNNING_LOCK:
+                running = list(_RUNNING)
+            if not running:
+                return
+            for con in running:
+                con.interrupt()
+            time.sleep(0.05)
+
+    threading.Thread(target=keep_interrupting, name="newsarchive-stop-queries", daemon=True).start()
+
+
 class Timeout:
     """Interrupts a DuckDB connection after `seconds` (a timer thread calls `con.interrupt()`)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, seconds: float) -> None:
+        self.con = con
         self.seconds = seconds
         self.fired = threading.Event()
         self._timer = threading.Timer(seconds, self._fire, args=(con,))
@@ -60,11 +92,20 @@ class Timeout:
         con.interrupt()
 
     def __enter__(self) -> Timeout:
+        if _STOPPING.is_set():
+            raise NewsarchiveError("serve is stopping: the query was not run")
+        with _RUNNING_LOCK:
+            _RUNNING.add(self.con)
         self._timer.start()
+        marker = os.environ.get(RUNNING_MARKER)
+        if marker:  # test-only: tells a test that a query is about to run, so it can stop serve then
+            Path(marker).touch()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self.con)
 
 
 def cancelled_message(seconds: float) -> str:
