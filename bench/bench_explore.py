@@ -8,7 +8,8 @@
 The archive is N generated records (seed 1) appended for real, then its search index built (timed
 apart). The measured process then calls the API the page calls, as a server would: `attention` for a
 query matching about 10 % of the archive ('"Lions Atlas"', a phrase), by day, by week and by month,
-without and with `split="source"`, plus `summary` and `outlets`. For each, the first call (denominators
+without and with `split="source"`, plus `summary`, `outlets`, `sample_articles`, `top_terms`,
+`archive_overview` and `article_detail`. For each, the first call (denominators
 not yet cached) and the p50 / p95 of 10 later calls with the same scope, in milliseconds. Issue 19's
 targets: attention < 300 ms, split by source < 500 ms, at 1,000,000 articles on 2 cores.
 """
@@ -64,15 +65,29 @@ def timed(call) -> tuple[float, list[float], float]:
 
 
 def measure(archive: Path) -> list[dict]:
-    from toolkit.explore import Scope, attention, outlets, summary
+    from toolkit.explore import (
+        Scope,
+        archive_overview,
+        article_detail,
+        attention,
+        outlets,
+        sample_articles,
+        summary,
+        top_terms,
+    )
 
     scope = Scope(archive).resolved()  # a page pins the version once
     share = summary(scope, [QUERY]).to_pylist()[0]
+    some_id = sample_articles(scope, "Casablanca", limit=1)[0]["id"]
     print(f"{QUERY} matches {share['matches']:,} of {share['articles']:,} articles ({share['share']:.1%})")
     cases = [(f"attention by {by}{' split by source' if split else ''}",
               lambda by=by, split=split: attention(scope, [QUERY], by=by, split=split))
              for split in (None, "source") for by in ("day", "week", "month")]
-    cases += [("summary", lambda: summary(scope, [QUERY])), ("outlets", lambda: outlets(scope, [QUERY]))]
+    cases += [("summary", lambda: summary(scope, [QUERY])), ("outlets", lambda: outlets(scope, [QUERY])),
+              ("sample_articles (20)", lambda: sample_articles(scope, QUERY)),
+              ("top_terms (sample of 1,000)", lambda: top_terms(scope, QUERY)),
+              ("archive_overview", lambda: archive_overview(scope.archive, scope.as_of)),
+              ("article_detail", lambda: article_detail(scope.archive, some_id, scope.as_of))]
     rows = []
     for name, call in cases:
         first, later, cpu = timed(call)

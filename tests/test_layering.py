@@ -1,4 +1,4 @@
-"""Code depends one way: core < extract < validate < archive < sql < search < publish < cli.
+"""Code depends one way: core < extract < validate < archive < sql < search < explore < publish < serve < cli.
 
 Every module's imports are read with `ast` (top-level and inside functions alike: a lazy import is
 still a dependency), and no stage may import a later one: no upward import, hence no cycle between

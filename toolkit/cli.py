@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import click
 
 from toolkit import __version__
-from toolkit.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error
+from toolkit.core.errors import EXIT_INTERRUPTED, EXIT_USAGE, NewsarchiveError, environment_error, note
 from toolkit.core.interrupts import as_interrupt, interrupted
 
 EXIT_CODES_HELP = (
@@ -341,6 +341,8 @@ def search_cmd(terms: Sequence[str], archive: str | None, language: str | None, 
     result = search(terms, archive, language=language, source=source, since=since, until=until, limit=limit)
     if result.index.changed:
         click.echo(result.index.describe(), err=True)
+    if result.note:
+        note(f"{result.note}; searched its words as plain words instead (docs/query-language.md)")
     write_hits(result, fmt, output, sys.stdout)
     if output is not None:
         click.echo(f"{len(result.hits)} hits -> {output}", err=True)

@@ -144,3 +144,55 @@ def test_write_table_formats(explore_archive, fmt, tmp_path):
         assert "share" in text.splitlines()[0] and " %" in text
     else:
         assert text.count("\n") == 4
+
+
+def test_article_detail_reads_the_month_the_index_gives(explore_archive, monkeypatch):
+    """The index's date narrows the read to one month; a wrong date (a rewritten row) still finds it."""
+    import datetime as dt
+
+    from toolkit.explore import archive
+
+    seen = []
+    real = archive._rows
+
+    def rows(con, sql, params=None):
+        seen.append(sql)
+        return real(con, sql, params)
+
+    monkeypatch.setattr(archive, "_rows", rows)
+    assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
+    assert "year = ? AND month = ? AND id = ?" in seen[-1]
+    monkeypatch.setattr(archive, "_day_of", lambda *args: dt.date(1999, 1, 1))
+    assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
+    assert seen[-1].endswith("WHERE id = ? LIMIT 1")
+
+
+@pytest.mark.parametrize("call", [
+    lambda scope: sample_articles(scope, "zebra", limit=0),
+    lambda scope: top_terms(scope, "zebra", sample=0),
+    lambda scope: top_terms(scope, "zebra", limit=-1),
+    lambda scope: outlets(scope, ["zebra"], limit=0),
+])
+def test_sizes_below_one_are_one_line(explore_archive, call):
+    """tantivy panics on a limit of 0: it is refused before, with the user's words."""
+    from toolkit.core.errors import NewsarchiveError
+
+    with pytest.raises(NewsarchiveError, match="1 or more"):
+        call(Scope(explore_archive))
+
+
+def test_a_kept_connection_whose_files_are_gone_is_replaced(explore_archive, tmp_path, monkeypatch):
+    """Connections are kept per version; one whose files a vacuum removed is dropped and made again."""
+    import duckdb
+    import pyarrow as pa
+
+    from toolkit.explore import archive
+
+    stale = duckdb.connect()
+    gone = tmp_path / "gone.parquet"
+    pq.write_table(pa.table({"id": ["x"]}), gone)
+    stale.execute(f"CREATE VIEW articles AS SELECT * FROM read_parquet('{gone}')")
+    gone.unlink()
+    monkeypatch.setattr(archive, "_CONNECTIONS", {(str(explore_archive), 2): stale})
+    assert article_detail(explore_archive, _rid(1))["title"] == "Zèbre au zoo"
+    assert archive._CONNECTIONS[(str(explore_archive), 2)] is not stale

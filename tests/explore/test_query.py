@@ -100,5 +100,12 @@ def test_ranked_search_speaks_the_same_language(explore_archive):
     assert ids("title:zoo OR title:crossing") == {1, 3}
     hits = search("zebra crossing", explore_archive, source="Le Test", limit=3).hits
     assert {int(h.id, 16) - 0xE0000 for h in hits} == {1, 2, 3}  # both words rank above one
-    with pytest.raises(QueryError, match="at character 7"):
-        search("zebra (", explore_archive)
+    # a malformed query is still a fair question for ranked search: its plain words, with a note
+    pasted = search('Le passage "zebra (crossing', explore_archive, source="Le Test", limit=50)
+    assert "at character 12" in pasted.note and pasted.hits[0].id == _rid(1)
+    assert search("zebra crossing", explore_archive).note is None
+    with pytest.raises(QueryError, match="no letters or digits"):
+        search("-- ...", explore_archive)
+    result = run_cli("search", "zebra", "(crossing", "--archive", str(explore_archive), "--format", "json")
+    assert result.code == 0 and result.out.count("\n") >= 3
+    assert result.err.startswith("newsarchive: note: query 'zebra (crossing', at character 7: the parenthesis")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import os
+import threading
 from typing import Any
 
 import pyarrow.compute as pc
@@ -10,11 +13,49 @@ import pyarrow.compute as pc
 from toolkit.core.errors import NewsarchiveError
 from toolkit.explore import _clusters
 
+_LOCK = threading.Lock()
+_CONNECTIONS: dict[tuple[str, int], Any] = {}
+_MAX_CONNECTIONS = 4
 
-def _connect(archive: Any, as_of: int | None) -> Any:
+
+def _connect(target: Any, version: int) -> Any:
+    """A cursor of a DuckDB connection kept per archive version: defining the views costs a tenth of a
+    second, and a version never changes. (A cursor is a connection of its own to the same database,
+    so threads do not share one.)"""
     from toolkit.sql import connect
 
-    return connect(archive, as_of=as_of)
+    key = (target.root, version)
+    with _LOCK:
+        base = _CONNECTIONS.get(key)
+    if base is None:
+        fresh = connect(target, as_of=version)
+        with _LOCK:
+            base = _CONNECTIONS.get(key)
+            if base is None:
+                if len(_CONNECTIONS) >= _MAX_CONNECTIONS:  # dropped, not closed: a cursor may be in use
+                    _CONNECTIONS.pop(next(iter(_CONNECTIONS)))
+                base = _CONNECTIONS[key] = fresh
+        if base is not fresh:
+            fresh.close()
+    return base.cursor()
+
+
+def _with_connection(target: Any, version: int, work: Any) -> Any:
+    """`work(cursor)`, again on a fresh connection if the kept one's files are gone (a vacuum)."""
+    import duckdb
+
+    for attempt in (1, 2):
+        con = _connect(target, version)
+        try:
+            return work(con)
+        except duckdb.IOException:
+            with _LOCK:
+                _CONNECTIONS.pop((target.root, version), None)
+            if attempt == 2:
+                raise
+        finally:
+            con.close()
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -25,24 +66,43 @@ def _rows(con: Any, sql: str, params: list[Any] | None = None) -> list[dict[str,
 
 def archive_overview(archive: str | os.PathLike | None, as_of: int | None = None) -> dict[str, Any]:
     """Everything the archive page shows, at ONE version (the latest when `as_of` is None)."""
-    from toolkit.archive import history, open_archive
+    from toolkit.archive import open_archive
 
     target = open_archive(archive)
     at = target.at(as_of)
+    key = (target.root, at.version)
+    with _LOCK:
+        cached = _OVERVIEWS.get(key)
+    if cached is None:  # a version never changes: computed once per version and process
+        cached = _overview(target, at)
+        with _LOCK:
+            if len(_OVERVIEWS) >= 32:
+                _OVERVIEWS.clear()
+            _OVERVIEWS[key] = cached
+    return {**copy.deepcopy(cached), "latest": at.latest}
+
+
+_OVERVIEWS: dict[tuple[str, int], dict[str, Any]] = {}
+
+
+def _overview(target: Any, at: Any) -> dict[str, Any]:
+    from toolkit.archive import history
+
     entries = [e for e in history(target) if e.version <= at.version]
-    con = _connect(target, at.version)
-    try:
-        quarantine = _rows(con, "SELECT coalesce(json_extract_string(errors, '$[0].keyword'), 'unknown') AS reason, "
-                                "count(*) AS count FROM quarantine GROUP BY ALL ORDER BY count DESC, reason")
-        outlet_rows = _rows(con, "SELECT source, count(*) AS articles FROM articles GROUP BY ALL "
-                                 "ORDER BY articles DESC, source")
-        languages = _rows(con, "SELECT language, count(*) AS articles FROM articles GROUP BY ALL "
-                               "ORDER BY articles DESC, language")
-        timeline = _rows(con, "SELECT strftime(date_trunc('month', published_date), '%Y-%m') AS month, "
-                              "count(*) AS articles FROM articles GROUP BY ALL ORDER BY month")
-        snapshots = _rows(con, "SELECT * FROM snapshots ORDER BY ALL") if _clusters._has_view(con, "snapshots") else []
-    finally:
-        con.close()
+
+    def read(con: Any) -> tuple[list[dict[str, Any]], ...]:
+        return (
+            _rows(con, "SELECT coalesce(json_extract_string(errors, '$[0].keyword'), 'unknown') AS reason, "
+                       "count(*) AS count FROM quarantine GROUP BY ALL ORDER BY count DESC, reason"),
+            _rows(con, "SELECT source, count(*) AS articles FROM articles GROUP BY ALL ORDER BY articles DESC, source"),
+            _rows(con, "SELECT language, count(*) AS articles FROM articles GROUP BY ALL "
+                       "ORDER BY articles DESC, language"),
+            _rows(con, "SELECT strftime(date_trunc('month', published_date), '%Y-%m') AS month, "
+                       "count(*) AS articles FROM articles GROUP BY ALL ORDER BY month"),
+            _rows(con, "SELECT * FROM snapshots ORDER BY ALL") if _clusters._has_view(con, "snapshots") else [],
+        )
+
+    quarantine, outlet_rows, languages, timeline, snapshots = _with_connection(target, at.version, read)
     this = next((e for e in entries if e.version == at.version), None)
     versions = []
     for entry in entries:
@@ -71,17 +131,24 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
         raise NewsarchiveError(f"max_chars {max_chars}: must be 0 or more")
     target = open_archive(archive)
     at = target.at(as_of)
-    con = _connect(target, at.version)
-    try:
-        columns = [c for c in target.articles_schema.names if c != "text"]
-        found = _rows(con, f"SELECT {', '.join(_quote(c) for c in columns)}, substr(text, 1, ?) AS text, "
-                           "length(text) AS text_length FROM articles WHERE id = ? LIMIT 1", [max_chars, id])
-        if not found:
-            return None
-        record = found[0]
-        cluster = _clusters.cluster_of(con, id)
-    finally:
-        con.close()
+    columns = [c for c in target.articles_schema.names if c != "text"]
+    where, params = "id = ?", [id]
+    day = _day_of(target, id)
+    if day is not None and {"year", "month"} <= set(target.partition_by):  # one month's files, not all
+        where, params = "year = ? AND month = ? AND id = ?", [day.year, day.month, id]
+    select = (f"SELECT {', '.join(_quote(c) for c in columns)}, substr(text, 1, ?) AS text, "
+              f"length(text) AS text_length FROM articles WHERE {where} LIMIT 1")
+
+    def read(con: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        found = _rows(con, select, [max_chars, *params])
+        if not found and day is not None:  # not where the index said (a rewritten article): look everywhere
+            found = _rows(con, select.replace(where, "id = ?"), [max_chars, id])
+        return found, (_clusters.cluster_of(con, id) if found else [])
+
+    found, cluster = _with_connection(target, at.version, read)
+    if not found:
+        return None
+    record = found[0]
     for key, value in list(record.items()):
         if hasattr(value, "isoformat"):
             record[key] = value.isoformat()
@@ -99,6 +166,24 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["cluster"] = cluster
     record["versions"] = versions
     return record
+
+
+def _day_of(target: Any, article_id: str) -> dt.date | None:
+    """The article's publication date from the search index (a term lookup), so that only its
+    partition is read; None when the index does not have it."""
+    import tantivy
+
+    from toolkit.search import current_index
+
+    try:
+        _, groups = current_index(target)
+    except NewsarchiveError:
+        return None
+    for index, searcher in groups.values():
+        hits = searcher.search(tantivy.Query.term_query(index.schema, "id", article_id), 1, count=False).hits
+        if hits:
+            return dt.date(1970, 1, 1) + dt.timedelta(days=int(searcher.doc(hits[0][1]).get_first("day")))
+    return None
 
 
 def is_link(url: Any) -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from toolkit.core.errors import NewsarchiveError
 from toolkit.explore import _clusters
 from toolkit.explore.counts import EPOCH, _Indexed, _matching_ids, _pin
 from toolkit.explore.query import Query, parse_query
@@ -37,6 +38,12 @@ def _ranked(scope: Scope, query: Query, limit: int) -> list[tuple[str, Any]]:
             found.append((-float(score), -int(doc.get_first("day")), str(doc.get_first("id")), group, doc))
     found.sort(key=lambda f: f[:3])
     return [(f[3], f[4]) for f in found[:limit]]
+
+
+def _positive(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or value < 1:
+            raise NewsarchiveError(f"{name}={value!r}: must be a whole number, 1 or more")
 
 
 def _ids_at(scope: Scope, ids: pa.Array) -> set[str]:
@@ -84,6 +91,7 @@ def segments(text: str, terms: set[str], group: str) -> list[list[Any]]:
 def sample_articles(scope: Scope, query: str, limit: int = 20) -> list[dict[str, Any]]:
     """The best-matching articles (BM25), each with a snippet as [text, highlighted] segments (not
     HTML: the web layer escapes) and the size of its near-duplicate cluster (1 if none)."""
+    _positive(limit=limit)
     scope = _pin(scope)
     parsed = parse_query(query)
     rows = []
@@ -125,6 +133,7 @@ def top_terms(scope: Scope, query: str, sample: int = 1000, limit: int = 40) -> 
     article's language removed, the query's own words left out, stemmed forms counted together under
     their most common surface word. `count`: occurrences; `documents`: articles using it. The sample's
     size is in the table's metadata (`sample_size`), as Media Cloud states it."""
+    _positive(sample=sample, limit=limit)
     scope = _pin(scope)
     parsed = parse_query(query)
     counts: Counter[tuple[str, str]] = Counter()

@@ -72,8 +72,22 @@ class _Indexed:
                 (scope.since - EPOCH).days if scope.since else -(1 << 40),
                 (scope.until - EPOCH).days if scope.until else 1 << 40)))
         if self.hidden:
-            clauses.append((tantivy.Occur.MustNot, tantivy.Query.term_set_query(schema, "id", sorted(self.hidden))))
+            clauses.append((tantivy.Occur.MustNot, _hidden_query(self.hidden, schema, group)))
         return tantivy.Query.boolean_query(clauses) if len(clauses) > 1 else base
+
+
+_HIDDEN: dict[tuple[int, str], tuple[frozenset[str], tantivy.Query]] = {}
+
+
+def _hidden_query(hidden: frozenset[str], schema: tantivy.Schema, group: str) -> tantivy.Query:
+    """The term set of the copies left out, built once per set (it may hold many ids)."""
+    key = (id(hidden), group)
+    cached = _HIDDEN.get(key)
+    if cached is None or cached[0] is not hidden:
+        if len(_HIDDEN) >= 64:
+            _HIDDEN.clear()
+        cached = _HIDDEN[key] = (hidden, tantivy.Query.term_set_query(schema, "id", sorted(hidden)))
+    return cached[1]
 
 
 def _pin(scope: Scope) -> Scope:
@@ -425,8 +439,8 @@ def _frame(scope: Scope, by: str, split: str | None) -> _Frame:
 def outlets(scope: Scope, queries: list[str], limit: int = 50) -> pa.Table:
     """Per query, the outlets with the most matches (up to `limit`), with each outlet's output in scope
     and the share of it that matched. Ties: the outlet's name."""
-    if limit < 1:
-        raise NewsarchiveError(f"--limit {limit}: must be 1 or more")
+    if not isinstance(limit, int) or limit < 1:
+        raise NewsarchiveError(f"--limit {limit!r}: must be a whole number, 1 or more")
     scope = _pin(scope)
     parsed = _parse_all(queries)
     output: dict[str, int] = defaultdict(int)

@@ -65,6 +65,7 @@ class SearchResult:
     terms: str
     index: IndexUpdate
     filters: dict[str, Any] = field(default_factory=dict)
+    note: str | None = None  # the query was not valid syntax: why (its plain words were searched)
 
     def to_arrow(self) -> Any:
         """The hits as a pyarrow Table (id, published_date, source, language, title, snippet, score)."""
@@ -117,7 +118,7 @@ def search(
     since_date, until_date = _date(since, "--since"), _date(until, "--until")
     if since_date and until_date and since_date > until_date:
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
-    parsed = parse_query(text, default="OR")  # a malformed query fails before any work
+    parsed = parse_query(text, default="OR", lenient=True)  # malformed: its plain words, with a note
     update, groups = current_index(archive, index=index)
     filters = {k: v for k, v in (("language", language), ("source", source), ("since", since_date),
                                  ("until", until_date)) if v is not None}
@@ -130,7 +131,7 @@ def search(
         if len(hits) >= limit or len(found) < wanted or cluster_of is None:
             break
         wanted *= 4  # collapsing left fewer than `limit`: look further down the ranking
-    return SearchResult(hits[:limit], text, update, filters)
+    return SearchResult(hits[:limit], text, update, filters, parsed.note)
 
 
 def current_index(archive: str | os.PathLike | Archive | None = None, *, index: str | os.PathLike | None = None,

@@ -77,6 +77,7 @@ class Query:
 
     text: str
     root: Word | And | Or | Not
+    note: str | None = None  # lenient parsing: why the text was taken as plain words
 
     def words(self) -> list[Word]:
         """The words and phrases that must or may match (not those under NOT): for highlighting."""
@@ -245,11 +246,23 @@ def _with_field(node: Word | And | Or | Not, field: str) -> Word | And | Or | No
     return dataclasses.replace(node, parts=tuple(_with_field(p, field) for p in node.parts))
 
 
-def parse_query(text: str, default: str = "AND") -> Query:
+def parse_query(text: str, default: str = "AND", *, lenient: bool = False) -> Query:
     """Parse a query; a malformed one raises QueryError (one line with the position). `default` is what
-    words side by side mean: AND (counting) or OR (ranked search: any, more of them ranks higher)."""
+    words side by side mean: AND (counting) or OR (ranked search: any, more of them ranks higher).
+
+    `lenient` (ranked search, where any text is a fair question: a title pasted whole, with its
+    parentheses and quotes): a malformed query is taken as its plain words, any of them, and
+    `Query.note` says why; only a text without any word is refused."""
     if default not in ("AND", "OR"):
         raise ValueError(f"default={default!r}: AND or OR")
+    if lenient:
+        try:
+            return parse_query(text, default)
+        except QueryError as exc:
+            words = list(dict.fromkeys(analysis.analyzer(None).analyze(analysis.strip_marks_text(text))))
+            if not words:
+                raise
+            return Query(text, And(tuple(Word(w) for w in words), any=True), note=str(exc))
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is {len(text):,} characters long; keep it under {MAX_QUERY_CHARS:,}",
                          MAX_QUERY_CHARS, text)
