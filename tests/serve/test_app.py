@@ -335,3 +335,10 @@ def test_too_many_buckets_for_a_chart_or_a_page(client, monkeypatch):
     table = page[page.index('id="attention"'):page.index('id="outlets"')]
     assert table.count("<tr>") == 1 + 3 and f"The first 3 rows of {len(everything)}" in table
     assert client.get("/attention.csv", params=params).text.count("\n") == 1 + len(everything)
+    assert client.get("/chart.svg", params=params).status_code == 400
+
+
+def test_a_download_without_a_query_is_one_line(client):
+    for path in ("/attention.csv", "/chart.svg", "/terms.parquet"):
+        response = client.get(path)
+        assert response.status_code == 400 and response.text.count("\n") == 1 and "no query" in response.text

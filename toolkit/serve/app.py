@@ -236,11 +236,16 @@ class Pages:
         panel, fmt = request.path_params["panel"], request.path_params["fmt"]
         pinned = self.pin(request)
         params = explore_params(request)
+        if (panel == "chart" or panel in PANELS) and not params["queries"]:
+            return _plain_error(f"/{panel}.{fmt}: no query; pass q=... as on the explore page", 400)
         if panel == "chart":
             if fmt not in ("svg", "png"):
                 return _not_found(f"/chart.{fmt}: the chart downloads as .svg or .png")
             table = self.cached(("explore", pinned.version, _key(params)),
                                 lambda: explore_data(self.settings.archive, pinned.version, params))["attention"]
+            if table.num_rows > charts.MAX_BUCKETS:
+                return _plain_error(f"{table.num_rows:,} points are too many for a chart (at most "
+                                    f"{charts.MAX_BUCKETS:,}): choose week or month buckets", 400)
             spec = charts.attention_spec(table, measure=params["measure"], split=params["split"], by=params["by"])
             name = f"attention-v{pinned.version}.{fmt}"
             if fmt == "svg":
