@@ -93,3 +93,30 @@ def test_stopping_does_not_wait_for_a_running_query(news_archive, tmp_path):
     client.join(60)
     assert code == 130 and err.strip().splitlines() == ["newsarchive: interrupted"], err
     assert time.monotonic() - started < 30 and answers == [400]  # the page said it was interrupted
+
+
+def test_an_append_while_serving(news_archive, tmp_path):
+    """Real processes: serve keeps serving while `newsarchive append` commits (and does not block it);
+    the next load shows the new version, and the old one stays citable with as_of."""
+    import shutil
+
+    from tests.conftest import run_cli
+    from tests.serve.conftest import article_id, write_records
+
+    root = tmp_path / "archive"
+    shutil.copytree(news_archive, root, ignore=shutil.ignore_patterns("search-index*", ".search-index*"))
+    batch = write_records(tmp_path / "more.jsonl", [
+        {"id": article_id(f"later{i}"), "source": "Le Matin", "language": "fr", "published_date": "2024-03-06",
+         "title": f"Bourita, encore {i}", "text": "Bourita à Rabat."} for i in range(3)])
+    server = Server("--archive", str(root))
+    try:
+        before = httpx.get(f"{server.url}/index.json", params={"q": "Bourita"}, timeout=120).json()
+        appended = run_cli("append", str(batch), "--archive", str(root), "--quiet")
+        assert appended.code == 0, appended.err
+        after = httpx.get(f"{server.url}/index.json", params={"q": "Bourita"}, timeout=120)
+        again = httpx.get(f"{server.url}/index.json", params={"q": "Bourita", "as_of": "1"}, timeout=120).json()
+    finally:
+        server.stop()
+    assert before["version"] == 1 and after.status_code == 200 and after.json()["version"] == 2
+    assert after.json()["summary"][0]["matches"] == before["summary"][0]["matches"] + 3
+    assert again["version"] == 1 and again["summary"] == before["summary"]
