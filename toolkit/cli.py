@@ -560,6 +560,9 @@ def serve_cmd(archive: str | None, as_of: int | None, host: str, port: int, toke
     (see docs/serve.md). Serves until Ctrl-C."""
     from toolkit.serve import serve
 
+    for value, what in ((host, "--host"), (token, "--token")):
+        if value is not None:
+            _utf8_text(value, what)
     serve(archive, as_of=as_of, host=host, port=port, token=token, sql_timeout=sql_timeout)
 
 

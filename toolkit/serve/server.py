@@ -77,6 +77,12 @@ def serve(archive: str | os.PathLike | None = None, *, as_of: int | None = None,
 
     stream = out or sys.stdout
     token = token or os.environ.get(TOKEN_VARIABLE) or None
+    if token is not None:
+        try:
+            token.encode("utf-8")
+        except UnicodeEncodeError:
+            raise NewsarchiveError(f"the token ({TOKEN_VARIABLE} or --token) is not valid UTF-8; "
+                                   "write it in UTF-8") from None
     if not is_loopback(host) and not token:
         raise NewsarchiveError(f"--host {host} is reachable from other machines: pass --token T (or set "
                                f"{TOKEN_VARIABLE}) so that only those who have it can read the archive")
