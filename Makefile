@@ -39,6 +39,8 @@ demo: $(STAMP_BASE)
 	$(NA) verify snapshots/v1.0.0
 	$(NA) deposit snapshots/v1.0.0 --output deposits/v1.0.0 --force
 	$(NA) verify deposits/v1.0.0
+	@echo "--- explore the archive in your browser (read-only; Ctrl-C stops it):"
+	@echo "$(NA) serve --archive archive    # then open http://127.0.0.1:8001/?q=Bourita"
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m ruff check toolkit tests bench

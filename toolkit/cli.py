@@ -574,6 +574,30 @@ def _echo_deposit(snapshot_dir: str, output: str, **options: object) -> None:
                f"manifests {', '.join(result.algorithms)}, Bagging-Date {result.bagging_date} -> {result.path}")
 
 
+@cli.command("serve", epilog="Exit status: 130 when stopped (Ctrl-C or SIGTERM), 2 it could not start.")
+@archive_option
+@click.option("--as-of", type=click.IntRange(min=0), default=None, metavar="VERSION",
+              help="Serve this past version (default: each page shows the latest when it loads).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; any other than loopback needs --token.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port (0: a free one).")
+@click.option("--token", default=None, metavar="T",
+              help="Every request must carry it (?token=T once, or Authorization: Bearer T); "
+                   "default: $NEWSARCHIVE_SERVE_TOKEN.")
+@click.option("--sql-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
+              metavar="SECONDS", help="Cancel a query of the /sql page after this long.")
+def serve_cmd(archive: str | None, as_of: int | None, host: str, port: int, token: str | None,
+              sql_timeout: float) -> None:
+    """A read-only web app over the archive: coverage over time, outlets, articles, the archive, SQL
+    (see docs/serve.md). Serves until Ctrl-C."""
+    from toolkit.serve import serve
+
+    for value, what in ((host, "--host"), (token, "--token")):
+        if value is not None:
+            _utf8_text(value, what)
+    serve(archive, as_of=as_of, host=host, port=port, token=token, sql_timeout=sql_timeout)
+
+
 # --- end of commands --------------------------------------------------------------------------
 
 
