@@ -30,6 +30,16 @@ def article_id(n: int | str) -> str:
     return hashlib.sha256(str(n).encode()).hexdigest()[:32]
 
 
+FILLER = ["port", "marché", "école", "hôpital", "route", "budget", "récolte", "festival", "tribunal", "université",
+          "théâtre", "stade", "musée", "gare", "usine", "forêt", "barrage", "plage", "village", "quartier"]
+
+
+def filler(n: int) -> str:
+    """Words of its own for article `n`, so that articles made from one template stay distinct articles
+    (the archive clusters near-duplicates: shared 5-word shingles above its threshold)."""
+    return " ".join(f"{FILLER[(n * 7 + k) % len(FILLER)]}{n}x{k}" for k in range(24))
+
+
 def news_records() -> list[dict]:
     """26 articles: every day a French one (Rabat, Bourita on even days), an Arabic one every third day,
     and a wire story published by two outlets."""
@@ -39,12 +49,12 @@ def news_records() -> list[dict]:
         rows.append({"id": article_id(f"fr{day}"), "source": "Le Matin" if day % 2 else "Hespress FR",
                      "language": "fr", "published_date": date, "url": f"https://example.org/fr/{day}",
                      "title": f"Rabat accueille la réunion {day}" + (" avec Bourita" if day % 2 == 0 else ""),
-                     "text": f"Le ministre Nasser Bourita a reçu à Rabat son homologue, jour {day}."
-                     if day % 2 == 0 else f"La pluie est tombée sur Rabat, jour {day}."})
+                     "text": (f"Le ministre Nasser Bourita a reçu à Rabat son homologue, jour {day}."
+                              if day % 2 == 0 else f"La pluie est tombée sur Rabat, jour {day}.") + " " + filler(day)})
         if day % 3 == 0:
             rows.append({"id": article_id(f"ar{day}"), "source": "هسبريس", "language": "ar", "published_date": date,
                          "url": f"https://example.org/ar/{day}", "title": f"بوريطة يستقبل نظيره {day}",
-                         "text": ARABIC_TEXT})
+                         "text": ARABIC_TEXT + " " + filler(100 + day)})
     # a wire story in two outlets: near-duplicates (one cluster once the archive clusters them)
     for n, (source, title) in enumerate((("Le Matin", "Le port de Casablanca bat son record"),
                                          ("Médias24", "Casablanca : record historique au port"))):

@@ -101,13 +101,13 @@ def test_an_append_while_serving(news_archive, tmp_path):
     import shutil
 
     from tests.conftest import run_cli
-    from tests.serve.conftest import article_id, write_records
+    from tests.serve.conftest import article_id, filler, write_records
 
     root = tmp_path / "archive"
     shutil.copytree(news_archive, root, ignore=shutil.ignore_patterns("search-index*", ".search-index*"))
     batch = write_records(tmp_path / "more.jsonl", [
         {"id": article_id(f"later{i}"), "source": "Le Matin", "language": "fr", "published_date": "2024-03-06",
-         "title": f"Bourita, encore {i}", "text": "Bourita à Rabat."} for i in range(3)])
+         "title": f"Bourita, encore {i}", "text": "Bourita à Rabat. " + filler(300 + i)} for i in range(3)])
     server = Server("--archive", str(root))
     try:
         before = httpx.get(f"{server.url}/index.json", params={"q": "Bourita"}, timeout=120).json()
