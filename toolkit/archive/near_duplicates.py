@@ -340,19 +340,17 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
     empty_clusters = CLUSTERS_SCHEMA.empty_table()
     if len(ids) == 0:
         return bands, empty_clusters, 0
-    con = _connect()
+    # Pairs within the batch (in memory: the batch is), then with the archive (minus the batch's own
+    # rows, committed when a run is repaired after its minhash commit).
+    inner = _batch_pairs(ids, bands.column("hash").to_numpy().reshape(len(ids), params.bands))
+    outer = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
+    members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
+    old_rows = MINHASH_SCHEMA.empty_table()
+    minhash = archive.dataset(MINHASH)
+    con = _connect() if _has_files(minhash) else None
     try:
-        con.register("new", bands.select(["id", "band", "hash"]))
-        con.register("batch_ids", pa.table({"id": ids}))
-        # Pairs within the batch, then with the archive (minus the batch's own rows, committed when a
-        # run is repaired after its minhash commit).
-        inner = con.execute("SELECT DISTINCT x.id AS a, y.id AS b FROM new x JOIN new y "
-                            "ON x.band = y.band AND x.hash = y.hash WHERE x.id < y.id").to_arrow_table()
-        outer = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
-        members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
-        old_rows = MINHASH_SCHEMA.empty_table()
-        minhash = archive.dataset(MINHASH)
-        if _has_files(minhash):
+        if con is not None:
+            con.register("new", bands.select(["id", "band", "hash"]))
             con.register("archived", minhash.scanner(columns=["id", "band", "hash"]))
             outer = con.execute("SELECT DISTINCT n.id AS a, m.id AS b FROM archived m JOIN new n "
                                 "ON m.band = n.band AND m.hash = n.hash").to_arrow_table()
@@ -378,7 +376,8 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
         raise NewsarchiveError(f"cannot look the batch's near-duplicates up in {archive.root}/minhash "
                                f"({' '.join(str(exc).split())[:300]}); run `newsarchive verify`") from None
     finally:
-        con.close()
+        if con is not None:
+            con.close()
 
     old_ids, old_sigs = _signatures_of(old_rows, params)
     old_dates: dict = {}
@@ -460,6 +459,36 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
                      "source": pa.array(out_sources, pa.string()),
                      "seq": pa.array(np.zeros(len(out_ids), np.int64))}, schema=CLUSTERS_SCHEMA)
     return bands, rows, clustered_new
+
+
+def _batch_pairs(ids: pa.Array, hashes: np.ndarray) -> pa.Table:
+    """The distinct pairs (a < b) of the batch's articles sharing a band: what a self-join of its
+    `minhash/` rows on (band, hash) gives, by sorting each band's hashes in numpy (a DuckDB self-join
+    of 32 rows per article cost a fifth of the indexing time)."""
+    n = len(ids)
+    left, right = [], []
+    for band in range(hashes.shape[1] if n else 0):
+        column = hashes[:, band]
+        order = np.argsort(column, kind="stable")
+        ranked = column[order]
+        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        lengths = np.diff(np.r_[starts, n])
+        # Every pair within a run of equal hashes (runs are short: the copies of one text).
+        for first, length in zip(starts[lengths > 1], lengths[lengths > 1], strict=True):
+            stop = first + length
+            members = order[first:stop]
+            a, b = np.triu_indices(len(members), 1)
+            left.append(members[a])
+            right.append(members[b])
+    if not left:
+        return pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
+    pairs = np.unique(np.stack([np.concatenate(left), np.concatenate(right)], axis=1), axis=0)
+    a, b = pc.take(ids, pa.array(pairs[:, 0])), pc.take(ids, pa.array(pairs[:, 1]))
+    swap = pc.greater(a, b).to_numpy(zero_copy_only=False)
+    low = np.where(swap, pairs[:, 1], pairs[:, 0])
+    high = np.where(swap, pairs[:, 0], pairs[:, 1])
+    distinct = pc.not_equal(pc.take(ids, pa.array(low)), pc.take(ids, pa.array(high))).to_numpy(zero_copy_only=False)
+    return pa.table({"a": pc.take(ids, pa.array(low[distinct])), "b": pc.take(ids, pa.array(high[distinct]))})
 
 
 def _has_files(dataset: ds.FileSystemDataset) -> bool:
