@@ -82,9 +82,6 @@ _U64 = np.uint64
 #: U+0085, U+00A0 (2 UTF-8 bytes), U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 (3 bytes).
 WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
               + "\u2028\u2029\u202f\u205f\u3000")
-_BYTE_CLASS = np.zeros(256, np.uint8)  # 1: an ASCII space; 2: the lead byte of a possible non-ASCII space
-_BYTE_CLASS[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = 1
-_BYTE_CLASS[[0xC2, 0xE1, 0xE2, 0xE3]] = 2
 
 
 def _word_hash(word: str) -> int:
@@ -102,19 +99,22 @@ def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     dictionary-encoded, so lowering, trimming and hashing run once per distinct string.
     """
     n = len(texts)
-    if texts.offset:
-        texts = pa.concat_arrays([texts])
     wide = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
-    bounds = np.frombuffer(texts.buffers()[1], np.int64 if wide else np.int32)[:n + 1].astype(np.int64)
+    bounds = np.frombuffer(texts.buffers()[1], np.int64 if wide else np.int32)[texts.offset:texts.offset + n + 1]
+    bounds = bounds.astype(np.int64)
     first, last = int(bounds[0]), int(bounds[-1])
     size = last - first
     if size == 0:
         return np.zeros(0, _U64), np.zeros(0, np.int64)
     data = np.frombuffer(texts.buffers()[2], np.uint8, size, first)
     bounds -= first
-    cls = _BYTE_CLASS[data]
-    space = cls == 1
-    lead = np.flatnonzero(cls == 2)
+    # Comparisons rather than a 256-entry table: a ufunc pass costs a fraction of a fancy index.
+    space = (data - np.uint8(0x09)) < 5  # \t \n \v \f \r (uint8 wraps below 9)
+    space |= (data - np.uint8(0x1C)) < 4  # \x1c-\x1f
+    space |= data == 0x20
+    maybe = (data - np.uint8(0xE1)) < 3  # lead bytes of the 3-byte spaces, then of U+0085, U+00A0
+    maybe |= data == 0xC2
+    lead = np.flatnonzero(maybe)
     if len(lead):
         padded = np.zeros(size + 2, np.uint8)
         padded[:size] = data
@@ -150,6 +150,8 @@ def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     table = np.fromiter((_word_hash(w) for w in words), _U64, len(words))
     kept = np.fromiter(map(bool, words), bool, len(words))
     indices = encoded.indices.to_numpy()
+    if kept.all():
+        return table[indices], parents
     keep = kept[indices]
     return table[indices[keep]], parents[keep]
 
@@ -167,7 +169,7 @@ def shingle_hashes(texts: pa.Array | Sequence[str | None], ids: Sequence[str], p
     """
     n, k = len(texts), params.shingle
     arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
-    h, parents = _word_hashes(pc.fill_null(arr, ""))
+    h, parents = _word_hashes(pc.fill_null(arr, "") if arr.null_count else arr)
     counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, np.int64)
     with np.errstate(over="ignore"):
         x = h * _U64(0x9E3779B97F4A7C15)
