@@ -381,6 +381,8 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
         if con is not None:
             con.close()
 
+    if not inner.num_rows and not outer.num_rows:  # no candidate: no cluster changes (most batches)
+        return bands, empty_clusters, 0
     old_ids, old_sigs = _signatures_of(old_rows, params)
     old_dates: dict = {}
     old_sources: dict = {}
