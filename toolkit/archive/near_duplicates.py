@@ -310,14 +310,41 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _batch_articles(archive: Archive, paths: Iterable[str]) -> pa.Table:
-    """id, text, published_date and source of the rows in the given articles data files."""
+def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = PARAMETERS
+                    ) -> tuple[pa.Table, np.ndarray]:
+    """id, published_date and source of the rows in the given articles data files, and their
+    signatures. Why together: the texts are signed chunk by chunk on a thread per core as the scan
+    reads them (Arrow decodes on its own threads), so reading them back overlaps the signing and the
+    batch's texts are never all held at once."""
     wanted = set(paths)
     dataset = archive.dataset(ARTICLES)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
     # Files a compaction merged meanwhile are not found: their rows are left to `backfill` (compact).
     part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
-    return part.to_table(columns=_columns(dataset))
+    columns = _columns(dataset)
+    kept = [c for c in columns if c != TEXT_FIELD]
+    tables: list[pa.Table] = []
+    futures = []
+    pending: list[pa.RecordBatch] = []
+    with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="minhash") as pool:
+        def submit() -> None:
+            chunk = pa.Table.from_batches(pending)
+            futures.append(pool.submit(_signature_chunk, chunk.column(TEXT_FIELD).combine_chunks(),
+                                       chunk.column(ID_FIELD).to_pylist(), params))
+            tables.append(chunk.select(kept))
+            pending.clear()
+
+        for rows in part.to_batches(columns=columns, batch_size=SIGNATURE_CHUNK):
+            if rows.num_rows:
+                pending.append(rows)
+            if sum(b.num_rows for b in pending) >= SIGNATURE_CHUNK:
+                submit()
+        if pending:
+            submit()
+        sigs = [f.result() for f in futures]
+    schema = pa.schema([dataset.schema.field(c) for c in kept])
+    articles = pa.concat_tables(tables) if tables else schema.empty_table()
+    return articles, (np.concatenate(sigs) if sigs else np.zeros((0, params.permutations), np.uint32))
 
 
 def _columns(dataset: ds.Dataset) -> list[str]:
@@ -331,13 +358,14 @@ def _sources(articles: pa.Table) -> pa.Array:
     return pa.nulls(articles.num_rows, pa.string())
 
 
-def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS
-                  ) -> tuple[pa.Table, pa.Table, int]:
+def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS,
+                  sigs: np.ndarray | None = None) -> tuple[pa.Table, pa.Table, int]:
     """The batch's `minhash/` rows, the `clusters/` rows it changes (seq still 0), and how many of its
     articles are in a cluster of two or more. Reads the archive's bands and clusters, never writes."""
     ids = articles.column(ID_FIELD).combine_chunks()
     dates = articles.column(DATE_FIELD).combine_chunks()
-    sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
+    if sigs is None:  # `articles` has their texts
+        sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
     sources = _sources(articles)
     bands = band_rows(ids, dates, sources, sigs, params)
     empty_clusters = CLUSTERS_SCHEMA.empty_table()
@@ -509,15 +537,18 @@ def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
     ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
     if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
         return Indexed(0, 0, 0)
-    return index_rows(archive, batch, _batch_articles(archive, data_files), params)
+    articles, sigs = _batch_articles(archive, data_files, params)
+    return index_rows(archive, batch, articles, params, sigs)
 
 
-def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS) -> Indexed:
-    """Compute and commit the bands of `articles` (id, text, published_date) and the clusters they
-    change, each commit once under the transaction id of `batch`."""
+def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS,
+               sigs: np.ndarray | None = None) -> Indexed:
+    """Compute and commit the bands of `articles` (id, text, published_date; no text if their
+    signatures `sigs` are given) and the clusters they change, each commit once under the
+    transaction id of `batch`."""
     from toolkit.archive.ledger import commit_once
 
-    bands, clusters, joined = cluster_batch(archive, articles, params)
+    bands, clusters, joined = cluster_batch(archive, articles, params, sigs)
     import rensa
 
     meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),
