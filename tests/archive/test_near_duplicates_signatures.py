@@ -111,3 +111,21 @@ def test_a_batch_read_back_is_signed_row_for_row(tmp_path, monkeypatch) -> None:
         ids = articles.column("id").to_pylist()
         assert sorted(ids) == sorted(by_id) and "text" not in articles.column_names
         assert np.array_equal(sigs, nd.signatures([by_id[i] for i in ids], ids))
+
+
+def test_append_signs_on_as_many_threads_as_its_jobs(tmp_path, monkeypatch) -> None:
+    texts = _texts(20, 4)
+    records = [{"id": hashlib.sha256(t.encode()).hexdigest()[:32], "source": "outlet", "title": f"t{i}",
+                "text": t, "language": "fr", "published_date": "2020-01-01"} for i, t in enumerate(texts)]
+    write_jsonl(tmp_path / "batch.jsonl", records)
+    pools = []
+
+    class Recording(nd.ThreadPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(nd, "ThreadPoolExecutor", Recording)
+    monkeypatch.setattr(nd.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    result = append([tmp_path / "batch.jsonl"], archive=tmp_path / "archive", jobs=1)
+    assert result.appended == 20 and pools == [1]

@@ -310,8 +310,8 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = PARAMETERS
-                    ) -> tuple[pa.Table, np.ndarray]:
+def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = PARAMETERS,
+                    jobs: int | None = None) -> tuple[pa.Table, np.ndarray]:
     """id, published_date and source of the rows in the given articles data files, and their
     signatures. Why together: the texts are signed chunk by chunk on a thread per core as the scan
     reads them (Arrow decodes on its own threads), so reading them back overlaps the signing and the
@@ -326,7 +326,8 @@ def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters =
     tables: list[pa.Table] = []
     futures = []
     pending: list[pa.RecordBatch] = []
-    with ThreadPoolExecutor(max_workers=len(os.sched_getaffinity(0)), thread_name_prefix="minhash") as pool:
+    threads = max(1, min(jobs or os.cpu_count() or 1, len(os.sched_getaffinity(0))))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minhash") as pool:
         def submit() -> None:
             chunk = pa.Table.from_batches(pending)
             futures.append(pool.submit(_signature_chunk, chunk.column(TEXT_FIELD).combine_chunks(),
@@ -529,15 +530,16 @@ def _has_files(dataset: ds.FileSystemDataset) -> bool:
 
 
 def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
-                params: Parameters = PARAMETERS) -> Indexed:
-    """Compute and commit (each at most once) the batch's bands and the clusters it changes."""
+                params: Parameters = PARAMETERS, jobs: int | None = None) -> Indexed:
+    """Compute and commit (each at most once) the batch's bands and the clusters it changes, signing
+    the articles on `jobs` threads (append's --jobs; default: a thread per core)."""
     from toolkit.archive.ledger import app_id  # ledger calls this module
 
     ensure_table(archive, MINHASH, MINHASH_SCHEMA)
     ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
     if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
         return Indexed(0, 0, 0)
-    articles, sigs = _batch_articles(archive, data_files, params)
+    articles, sigs = _batch_articles(archive, data_files, params, jobs)
     return index_rows(archive, batch, articles, params, sigs)
 
 
