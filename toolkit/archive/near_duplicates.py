@@ -335,7 +335,7 @@ def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters =
             tables.append(chunk.select(kept))
             pending.clear()
 
-        for rows in part.to_batches(columns=columns, batch_size=SIGNATURE_CHUNK):
+        for rows in part.to_batches(columns=columns, batch_size=SIGNATURE_CHUNK, use_threads=False):
             if rows.num_rows:
                 pending.append(rows)
             if sum(b.num_rows for b in pending) >= SIGNATURE_CHUNK:
