@@ -147,9 +147,14 @@ def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     pieces = pa.Array.from_buffers(kind, len(starts), [None, pa.py_buffer((ends - starts[0]).astype(width)),
                                                        pa.py_buffer(data[starts[0]:])])
     encoded = pc.dictionary_encode(pieces)
-    words = pc.utf8_trim(pc.utf8_lower(pc.utf8_rtrim(encoded.dictionary, WHITESPACE)), PUNCTUATION).to_pylist()
-    table = np.fromiter((_word_hash(w) for w in words), _U64, len(words))
-    kept = np.fromiter(map(bool, words), bool, len(words))
+    # Pieces differing only by case, punctuation or the spaces after them are one word: hashed once.
+    words = pc.dictionary_encode(pc.utf8_trim(pc.utf8_lower(pc.utf8_rtrim(encoded.dictionary, WHITESPACE)),
+                                              PUNCTUATION))
+    distinct = words.dictionary.to_pylist()
+    table = np.fromiter((_word_hash(w) for w in distinct), _U64, len(distinct))
+    kept = np.fromiter(map(bool, distinct), bool, len(distinct))
+    at = words.indices.to_numpy()
+    table, kept = table[at], kept[at]
     indices = encoded.indices.to_numpy()
     if kept.all():
         return table[indices], parents
