@@ -251,7 +251,8 @@ APPEND = """
 import json, os, resource, sys, time
 from toolkit.archive import append
 def cpu():
-    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
+    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, who))
 c, t = cpu(), time.perf_counter()
 r = append([sys.argv[1]], archive=sys.argv[2], jobs=int(sys.argv[3]))
 print(json.dumps({"seconds": time.perf_counter() - t, "cpu": cpu() - c, "near_duplicates": r.near_duplicates}))
