@@ -449,7 +449,7 @@ class _BatchRun:
                 continue  # another commit landed after `version`: look at it, then try again
             fault("append.committed")
             record.version = version + 1  # no retries inside delta-rs: right after what we read
-            joined = complete(self.archive, record)
+            joined = complete(self.archive, record, jobs=self.stagers.jobs)
             return AppendResult(version=record.version, batch=self.batch, input=self.input,
                                 appended=record.appended, duplicates=record.duplicates,
                                 quarantined=self.quarantined, near_duplicates=joined)

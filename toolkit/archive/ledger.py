@@ -135,7 +135,7 @@ def commit_once(archive: Archive, table: str, batch: str,
     raise AssertionError("unreachable")
 
 
-def complete(archive: Archive, record: BatchRecord) -> int:
+def complete(archive: Archive, record: BatchRecord, jobs: int | None = None) -> int:
     """Record a committed batch in the quarantine and the ledger, then its near-duplicate bands and
     clusters (each commit at most once); returns how many of its articles joined a cluster.
 
@@ -163,14 +163,15 @@ def complete(archive: Archive, record: BatchRecord) -> int:
             files.delete([row])
             raise
     commit_once(archive, BATCHES, record.batch, add_row, f"ledger row of batch {record.batch}")
-    return index_if_needed(archive, record)
+    return index_if_needed(archive, record, jobs)
 
 
-def index_if_needed(archive: Archive, record: BatchRecord) -> int:
-    """Index the batch's articles for near-duplicates unless done (or it appended none)."""
+def index_if_needed(archive: Archive, record: BatchRecord, jobs: int | None = None) -> int:
+    """Index the batch's articles for near-duplicates unless done (or it appended none), signing
+    them on `jobs` threads (default: a thread per core)."""
     if not record.appended or os.environ.get(BENCH_SWITCH):
         return 0
-    return index_batch(archive, record.batch, record.data_files).near_duplicates
+    return index_batch(archive, record.batch, record.data_files, jobs=jobs).near_duplicates
 
 
 def committed_batches(archive: Archive, after: int | None = None) -> list[BatchRecord]:

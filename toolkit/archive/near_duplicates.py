@@ -54,7 +54,8 @@ from toolkit.core.errors import NewsarchiveError
 
 TEXT_FIELD = "text"
 SOURCE_FIELD = "source"
-SIGNATURE_CHUNK = 2048  # texts shingled at a time, per thread
+SIGNATURE_CHUNK = 512  # texts shingled at a time, per thread: its arrays stay in the heap (larger ones are
+#                       mapped and faulted in afresh each time: a quarter more time, in the kernel)
 JOIN_MEMORY = "256MB"  # DuckDB's limit for the band join: the archive side streams, memory stays flat
 
 
@@ -78,11 +79,98 @@ PARAMETERS = Parameters()
 #: Stripped from both ends of every word: ASCII, French, Arabic punctuation and typographic quotes.
 PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~«»“”‘’„‚‹›–—…·•،؛؟٪٫٬ـ"
 _U64 = np.uint64
+#: What Arrow's utf8_split_whitespace splits on (every code point, checked by the tests): ASCII, then
+#: U+0085, U+00A0 (2 UTF-8 bytes), U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000 (3 bytes).
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+              + "\u2028\u2029\u202f\u205f\u3000")
+
+
+def _memory() -> pa.MemoryPool:
+    """Where indexing's Arrow buffers come from: jemalloc when pyarrow has it, passed to each call
+    (the process's default pool is the caller's to choose). Why: the batch's texts and their
+    pieces are fresh memory each append, and faulting it in through the default mimalloc cost more
+    system time than the signing itself (20,000 gen_articles records: 0.3-0.4 s against 0.1 s)."""
+    try:
+        return pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return pa.default_memory_pool()
 
 
 def _word_hash(word: str) -> int:
     """A stable 64-bit hash of a word (blake2b: the same in every process and Python version)."""
     return int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Each word's hash (uint64) and the index of its text, in text order: the words of
+    `utf8_split_whitespace(utf8_lower(text))` trimmed of PUNCTUATION, empty ones left out.
+
+    Why not those Arrow kernels: on a batch they cost 3-4x more than the whole MinHash. The words are
+    found on the UTF-8 bytes in numpy (a byte table, then the few multi-byte spaces), and each is
+    viewed, with the spaces after it, as a string of one zero-copy Arrow array; that array is
+    dictionary-encoded, so lowering, trimming and hashing run once per distinct string.
+    """
+    n = len(texts)
+    wide = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
+    bounds = np.frombuffer(texts.buffers()[1], np.int64 if wide else np.int32)[texts.offset:texts.offset + n + 1]
+    bounds = bounds.astype(np.int64)
+    first, last = int(bounds[0]), int(bounds[-1])
+    size = last - first
+    if size == 0:
+        return np.zeros(0, _U64), np.zeros(0, np.int64)
+    data = np.frombuffer(texts.buffers()[2], np.uint8, size, first)
+    bounds -= first
+    # Comparisons rather than a 256-entry table: a ufunc pass costs a fraction of a fancy index.
+    space = (data - np.uint8(0x09)) < 5  # \t \n \v \f \r (uint8 wraps below 9)
+    space |= (data - np.uint8(0x1C)) < 4  # \x1c-\x1f
+    space |= data == 0x20
+    maybe = (data - np.uint8(0xE1)) < 3  # lead bytes of the 3-byte spaces, then of U+0085, U+00A0
+    maybe |= data == 0xC2
+    lead = np.flatnonzero(maybe)
+    if len(lead):
+        padded = np.zeros(size + 2, np.uint8)
+        padded[:size] = data
+        a, b, c = padded[lead], padded[lead + 1], padded[lead + 2]
+        two = lead[(a == 0xC2) & ((b == 0x85) | (b == 0xA0))]
+        three = lead[((a == 0xE1) & (b == 0x9A) & (c == 0x80))
+                     | ((a == 0xE2) & (b == 0x80) & (((c >= 0x80) & (c <= 0x8A)) | (c == 0xA8) | (c == 0xA9)
+                                                    | (c == 0xAF)))
+                     | ((a == 0xE2) & (b == 0x81) & (c == 0x9F)) | ((a == 0xE3) & (b == 0x80) & (c == 0x80))]
+        for step in range(2):
+            space[two + step] = True
+        for step in range(3):
+            space[three + step] = True
+    word = ~space
+    start = np.empty(size, bool)  # a word starts after a space or at its text's first byte
+    start[0] = word[0]
+    np.logical_and(word[1:], space[:-1], out=start[1:])
+    heads = bounds[:-1][bounds[:-1] < size]
+    start[heads] = word[heads]
+    starts = np.flatnonzero(start)
+    if not len(starts):
+        return np.zeros(0, _U64), np.zeros(0, np.int64)
+    per_text = np.diff(np.searchsorted(starts, bounds))
+    parents = np.repeat(np.arange(n, dtype=np.int64), per_text)
+    ends = np.empty(len(starts) + 1, np.int64)
+    ends[:-1] = starts
+    ends[-1] = size
+    kind, width = (pa.string(), np.int32) if size < 2**31 else (pa.large_string(), np.int64)
+    pieces = pa.Array.from_buffers(kind, len(starts), [None, pa.py_buffer((ends - starts[0]).astype(width)),
+                                                       pa.py_buffer(data[starts[0]:])])
+    encoded = pc.dictionary_encode(pieces, memory_pool=_memory())
+    # Pieces differing only by case, punctuation or the spaces after them are one word: hashed once.
+    words = pc.dictionary_encode(pc.utf8_trim(pc.utf8_lower(pc.utf8_rtrim(encoded.dictionary, WHITESPACE)),
+                                              PUNCTUATION))
+    distinct = words.dictionary.to_pylist()
+    table = np.fromiter((_word_hash(w) for w in distinct), _U64, len(distinct))
+    kept = np.fromiter(map(bool, distinct), bool, len(distinct))
+    at = words.indices.to_numpy()
+    table, kept = table[at], kept[at]
+    indices = encoded.indices.to_numpy()
+    if kept.all():
+        return table[indices], parents
+    keep = kept[indices]
+    return table[indices[keep]], parents[keep]
 
 
 def shingle_hashes(texts: pa.Array | Sequence[str | None], ids: Sequence[str], params: Parameters = PARAMETERS
@@ -98,19 +186,7 @@ def shingle_hashes(texts: pa.Array | Sequence[str | None], ids: Sequence[str], p
     """
     n, k = len(texts), params.shingle
     arr = texts if isinstance(texts, pa.Array) else pa.array(texts, pa.large_string())
-    arr = pc.fill_null(arr, "")
-    words = pc.utf8_split_whitespace(pc.utf8_lower(arr))
-    flat = pc.utf8_trim(pc.list_flatten(words), PUNCTUATION)
-    parents = pc.list_parent_indices(words).to_numpy()
-    nonempty = pc.greater(pc.binary_length(flat), 0)
-    flat = pc.filter(flat, nonempty)
-    parents = parents[nonempty.to_numpy(zero_copy_only=False)]
-    encoded = pc.dictionary_encode(flat) if len(flat) else None
-    if encoded is not None:
-        table = np.fromiter((_word_hash(w) for w in encoded.dictionary.to_pylist()), _U64, len(encoded.dictionary))
-        h = table[encoded.indices.to_numpy()]
-    else:
-        h = np.zeros(0, _U64)
+    h, parents = _word_hashes(pc.fill_null(arr, "") if arr.null_count else arr)
     counts = np.bincount(parents, minlength=n) if len(parents) else np.zeros(n, np.int64)
     with np.errstate(over="ignore"):
         x = h * _U64(0x9E3779B97F4A7C15)
@@ -198,12 +274,12 @@ def band_rows(ids: pa.Array, dates: pa.Array, sources: pa.Array, sigs: np.ndarra
     raw = np.ascontiguousarray(sigs.astype("<u4")).tobytes()
     mins = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 * r), n * b, [None, pa.py_buffer(raw)])
     return pa.table({
-        "id": pc.take(ids, take),
+        "id": pc.take(ids, take, memory_pool=_memory()),
         "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
         "hash": pa.array(band_hashes(sigs, params).reshape(-1)),
         "mins": mins.cast(pa.binary()),
-        "published_date": pc.take(dates, take),
-        "source": pc.take(sources, take),
+        "published_date": pc.take(dates, take, memory_pool=_memory()),
+        "source": pc.take(sources, take, memory_pool=_memory()),
     }, schema=MINHASH_SCHEMA)
 
 
@@ -250,14 +326,43 @@ def _connect() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _batch_articles(archive: Archive, paths: Iterable[str]) -> pa.Table:
-    """id, text, published_date and source of the rows in the given articles data files."""
+def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = PARAMETERS,
+                    jobs: int | None = None) -> tuple[pa.Table, np.ndarray]:
+    """id, published_date and source of the rows in the given articles data files, and their
+    signatures. Why together: the texts are signed chunk by chunk on a thread per core as the scan
+    reads them (Arrow decodes on its own threads), so reading them back overlaps the signing and the
+    batch's texts are never all held at once."""
     wanted = set(paths)
     dataset = archive.dataset(ARTICLES)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
     # Files a compaction merged meanwhile are not found: their rows are left to `backfill` (compact).
     part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
-    return part.to_table(columns=_columns(dataset))
+    columns = _columns(dataset)
+    kept = [c for c in columns if c != TEXT_FIELD]
+    memory = _memory()
+    tables: list[pa.Table] = []
+    futures = []
+    pending: list[pa.RecordBatch] = []
+    threads = max(1, min(jobs or os.cpu_count() or 1, len(os.sched_getaffinity(0))))
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minhash") as pool:
+        def submit() -> None:
+            chunk = pa.Table.from_batches(pending)
+            futures.append(pool.submit(_signature_chunk, chunk.column(TEXT_FIELD).combine_chunks(memory),
+                                       chunk.column(ID_FIELD).to_pylist(), params))
+            tables.append(chunk.select(kept))
+            pending.clear()
+
+        for rows in part.to_batches(columns=columns, batch_size=SIGNATURE_CHUNK, use_threads=False, memory_pool=memory):
+            if rows.num_rows:
+                pending.append(rows)
+            if sum(b.num_rows for b in pending) >= SIGNATURE_CHUNK:
+                submit()
+        if pending:
+            submit()
+        sigs = [f.result() for f in futures]
+    schema = pa.schema([dataset.schema.field(c) for c in kept])
+    articles = pa.concat_tables(tables) if tables else schema.empty_table()
+    return articles, (np.concatenate(sigs) if sigs else np.zeros((0, params.permutations), np.uint32))
 
 
 def _columns(dataset: ds.Dataset) -> list[str]:
@@ -271,31 +376,30 @@ def _sources(articles: pa.Table) -> pa.Array:
     return pa.nulls(articles.num_rows, pa.string())
 
 
-def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS
-                  ) -> tuple[pa.Table, pa.Table, int]:
+def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS,
+                  sigs: np.ndarray | None = None) -> tuple[pa.Table, pa.Table, int]:
     """The batch's `minhash/` rows, the `clusters/` rows it changes (seq still 0), and how many of its
     articles are in a cluster of two or more. Reads the archive's bands and clusters, never writes."""
     ids = articles.column(ID_FIELD).combine_chunks()
     dates = articles.column(DATE_FIELD).combine_chunks()
-    sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
+    if sigs is None:  # `articles` has their texts
+        sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
     sources = _sources(articles)
     bands = band_rows(ids, dates, sources, sigs, params)
     empty_clusters = CLUSTERS_SCHEMA.empty_table()
     if len(ids) == 0:
         return bands, empty_clusters, 0
-    con = _connect()
+    # Pairs within the batch (in memory: the batch is), then with the archive (minus the batch's own
+    # rows, committed when a run is repaired after its minhash commit).
+    inner = _batch_pairs(ids, bands.column("hash").to_numpy().reshape(len(ids), params.bands))
+    outer = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
+    members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
+    old_rows = MINHASH_SCHEMA.empty_table()
+    minhash = archive.dataset(MINHASH)
+    con = _connect() if _has_files(minhash) else None
     try:
-        con.register("new", bands.select(["id", "band", "hash"]))
-        con.register("batch_ids", pa.table({"id": ids}))
-        # Pairs within the batch, then with the archive (minus the batch's own rows, committed when a
-        # run is repaired after its minhash commit).
-        inner = con.execute("SELECT DISTINCT x.id AS a, y.id AS b FROM new x JOIN new y "
-                            "ON x.band = y.band AND x.hash = y.hash WHERE x.id < y.id").to_arrow_table()
-        outer = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
-        members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
-        old_rows = MINHASH_SCHEMA.empty_table()
-        minhash = archive.dataset(MINHASH)
-        if _has_files(minhash):
+        if con is not None:
+            con.register("new", bands.select(["id", "band", "hash"]))
             con.register("archived", minhash.scanner(columns=["id", "band", "hash"]))
             outer = con.execute("SELECT DISTINCT n.id AS a, m.id AS b FROM archived m JOIN new n "
                                 "ON m.band = n.band AND m.hash = n.hash").to_arrow_table()
@@ -321,8 +425,11 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
         raise NewsarchiveError(f"cannot look the batch's near-duplicates up in {archive.root}/minhash "
                                f"({' '.join(str(exc).split())[:300]}); run `newsarchive verify`") from None
     finally:
-        con.close()
+        if con is not None:
+            con.close()
 
+    if not inner.num_rows and not outer.num_rows:  # no candidate: no cluster changes (most batches)
+        return bands, empty_clusters, 0
     old_ids, old_sigs = _signatures_of(old_rows, params)
     old_dates: dict = {}
     old_sources: dict = {}
@@ -405,28 +512,62 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
     return bands, rows, clustered_new
 
 
+def _batch_pairs(ids: pa.Array, hashes: np.ndarray) -> pa.Table:
+    """The distinct pairs (a < b) of the batch's articles sharing a band: what a self-join of its
+    `minhash/` rows on (band, hash) gives, by sorting each band's hashes in numpy (a DuckDB self-join
+    of 32 rows per article cost a fifth of the indexing time)."""
+    n = len(ids)
+    left, right = [], []
+    for band in range(hashes.shape[1] if n else 0):
+        column = hashes[:, band]
+        order = np.argsort(column, kind="stable")
+        ranked = column[order]
+        starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        lengths = np.diff(np.r_[starts, n])
+        # Every pair within a run of equal hashes (runs are short: the copies of one text).
+        for first, length in zip(starts[lengths > 1], lengths[lengths > 1], strict=True):
+            stop = first + length
+            members = order[first:stop]
+            a, b = np.triu_indices(len(members), 1)
+            left.append(members[a])
+            right.append(members[b])
+    if not left:
+        return pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
+    pairs = np.unique(np.stack([np.concatenate(left), np.concatenate(right)], axis=1), axis=0)
+    a, b = pc.take(ids, pa.array(pairs[:, 0])), pc.take(ids, pa.array(pairs[:, 1]))
+    swap = pc.greater(a, b).to_numpy(zero_copy_only=False)
+    low = np.where(swap, pairs[:, 1], pairs[:, 0])
+    high = np.where(swap, pairs[:, 0], pairs[:, 1])
+    distinct = pc.not_equal(pc.take(ids, pa.array(low)), pc.take(ids, pa.array(high))).to_numpy(zero_copy_only=False)
+    return pa.table({"a": pc.take(ids, pa.array(low[distinct])), "b": pc.take(ids, pa.array(high[distinct]))})
+
+
 def _has_files(dataset: ds.FileSystemDataset) -> bool:
     return bool(dataset.files)
 
 
 def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
-                params: Parameters = PARAMETERS) -> Indexed:
-    """Compute and commit (each at most once) the batch's bands and the clusters it changes."""
+                params: Parameters = PARAMETERS, jobs: int | None = None) -> Indexed:
+    """Compute and commit (each at most once) the batch's bands and the clusters it changes, signing
+    the articles on `jobs` threads (append's --jobs; default: a thread per core)."""
     from toolkit.archive.ledger import app_id  # ledger calls this module
 
     ensure_table(archive, MINHASH, MINHASH_SCHEMA)
     ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
     if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
         return Indexed(0, 0, 0)
-    return index_rows(archive, batch, _batch_articles(archive, data_files), params)
+    articles, sigs = _batch_articles(archive, data_files, params, jobs)
+    return index_rows(archive, batch, articles, params, sigs)
 
 
-def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS) -> Indexed:
-    """Compute and commit the bands of `articles` (id, text, published_date) and the clusters they
-    change, each commit once under the transaction id of `batch`."""
+def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS,
+               sigs: np.ndarray | None = None) -> Indexed:
+    """Compute and commit the bands of `articles` (id, text, published_date; no text if their
+    signatures `sigs` are given) and the clusters they change, each commit once under the
+    transaction id of `batch`."""
     from toolkit.archive.ledger import commit_once
 
-    bands, clusters, joined = cluster_batch(archive, articles, params)
+    bands, clusters, joined = cluster_batch(archive, articles, params, sigs)
     import rensa
 
     meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),

@@ -1,0 +1,131 @@
+"""Near-duplicate signatures computed fast must be the same signatures (toolkit/archive/near_duplicates.py).
+
+The words are found on the UTF-8 bytes in numpy, the batch's own candidate pairs by sorting band
+hashes, and a batch read back is signed chunk by chunk: each against a plain reference (Python's
+`str.split`, a DuckDB self-join, `signatures` of the texts), and the values pinned, because stored
+bands computed by one version must match the bands of the next.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from tests.archive.conftest import write_jsonl
+from toolkit.archive import append, open_archive
+from toolkit.archive import near_duplicates as nd
+from toolkit.archive.ledger import BENCH_SWITCH, committed_batches
+
+#: Every character Python's str.split and Arrow's utf8_split_whitespace split on, punctuation, and
+#: characters sharing a lead byte with a multi-byte space (U+00C2 Â, U+200B, U+2060, U+3001, U+2080).
+ALPHABET = (list(nd.WHITESPACE) + list(nd.PUNCTUATION[:30]) + list("aBcÉé")
+            + ["مرحبا", "\u00c2", "\u200b", "\u2060", "\u3001", "\u2080", "\u1680x", "\u00c5\u00a0"])
+
+
+def _reference(texts: list[str | None]) -> tuple[np.ndarray, np.ndarray]:
+    hashes, owners = [], []
+    for i, text in enumerate(texts):
+        for word in (text or "").lower().split():
+            word = word.strip(nd.PUNCTUATION)
+            if word:
+                hashes.append(nd._word_hash(word))
+                owners.append(i)
+    return np.array(hashes, np.uint64), np.array(owners, np.int64)
+
+
+def test_words_are_those_of_str_split_lowered_and_trimmed_of_punctuation() -> None:
+    rng = random.Random(7)
+    for trial in range(1500):
+        texts = ["".join(rng.choice(ALPHABET) for _ in range(rng.randint(0, 12))) for _ in range(rng.randint(1, 6))]
+        texts = [None if rng.random() < 0.1 else t for t in texts]
+        kind = pa.string() if trial % 2 else pa.large_string()
+        array, expected = pa.array(texts, kind), texts
+        if len(texts) > 2 and trial % 3 == 0:  # a slice: offsets that do not start at 0
+            array, expected = array.slice(1), texts[1:]
+        array = array.fill_null("") if array.null_count else array
+        hashes, owners = nd._word_hashes(array)
+        want_hashes, want_owners = _reference(expected)
+        assert np.array_equal(hashes, want_hashes) and np.array_equal(owners, want_owners), expected
+
+
+PINNED_TEXTS = [
+    "Le Maroc a signé\u00a0: un accord « historique » avec l'Espagne, a annoncé mardi le ministre.\n\n"
+    "Lire aussi : la suite.",
+    "أعلنت وزارة الاقتصاد والمالية، اليوم الثلاثاء، عن ارتفاع مداخيل الضرائب بنسبة 8 في المائة.",
+    "", None, "Court texte.", "  — … « »  ", "ÉTÉ À CASABLANCA\u2003\u2003: LES PRIX MONTENT " * 5,
+]
+
+
+def test_signatures_are_the_ones_stored_before_the_speedup() -> None:
+    # The SHA-256 of these texts' signatures as computed by the first implementation (Arrow's split
+    # kernels, chunks of 2,048): archives hold bands of that version, new bands must match them.
+    sigs = nd.signatures(PINNED_TEXTS, [f"id{i}" for i in range(len(PINNED_TEXTS))])
+    digest = hashlib.sha256(np.ascontiguousarray(sigs, "<u4").tobytes()).hexdigest()
+    assert digest == "5a5fe96764ad15a62a93756611da1c1f952251693a6809f72e8b74a121c7d61e"
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = [f"mot{i}" for i in range(400)]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(40, 120))) for _ in range(count)]
+
+
+def test_batch_pairs_are_the_self_join_of_its_bands() -> None:
+    base = _texts(150, 1)
+    rng = random.Random(2)
+    edited = [" ".join(t.split()[rng.randint(0, 20):]) for t in rng.sample(base, 60)]  # cut openings
+    texts = base + edited + [base[0]] * 12  # and a run of exact copies
+    ids = pa.array([f"{rng.random():.15f}" for _ in texts])
+    sigs = nd.signatures(texts, ids.to_pylist())
+    bands = nd.band_rows(ids, pa.nulls(len(ids), pa.date32()), pa.nulls(len(ids), pa.string()), sigs)
+    con = duckdb.connect()
+    con.register("new", bands.select(["id", "band", "hash"]))
+    joined = set(con.execute("SELECT DISTINCT x.id, y.id FROM new x JOIN new y "
+                             "ON x.band = y.band AND x.hash = y.hash WHERE x.id < y.id").fetchall())
+    con.close()
+    pairs = nd._batch_pairs(ids, bands.column("hash").to_numpy().reshape(len(ids), nd.PARAMETERS.bands))
+    found = list(zip(pairs.column("a").to_pylist(), pairs.column("b").to_pylist(), strict=True))
+    assert len(joined) > 100 and len(found) == len(set(found)) and set(found) == joined
+
+
+def test_a_batch_read_back_is_signed_row_for_row(tmp_path, monkeypatch) -> None:
+    # Small chunks: the scan's batches (one data file per month here) are gathered across files.
+    texts = _texts(90, 3)
+    records = [{"id": hashlib.sha256(t.encode()).hexdigest()[:32], "source": f"outlet{i % 4}", "title": f"t{i}",
+                "text": t, "language": "fr", "published_date": f"20{10 + i % 9}-{i % 12 + 1:02d}-01"}
+               for i, t in enumerate(texts)]
+    write_jsonl(tmp_path / "batch.jsonl", records)
+    monkeypatch.setenv(BENCH_SWITCH, "1")  # append without indexing: the test reads the batch back itself
+    append([tmp_path / "batch.jsonl"], archive=tmp_path / "archive", jobs=1)
+    archive = open_archive(tmp_path / "archive")
+    record = committed_batches(archive)[-1]
+    assert len(record.data_files) > 5
+    by_id = {r["id"]: r["text"] for r in records}
+    for chunk in (7, 1000):  # chunks gathered across files; the whole batch as the last, partial chunk
+        monkeypatch.setattr(nd, "SIGNATURE_CHUNK", chunk)
+        articles, sigs = nd._batch_articles(archive, record.data_files)
+        ids = articles.column("id").to_pylist()
+        assert sorted(ids) == sorted(by_id) and "text" not in articles.column_names
+        assert np.array_equal(sigs, nd.signatures([by_id[i] for i in ids], ids))
+
+
+def test_append_signs_on_as_many_threads_as_its_jobs(tmp_path, monkeypatch) -> None:
+    texts = _texts(20, 4)
+    records = [{"id": hashlib.sha256(t.encode()).hexdigest()[:32], "source": "outlet", "title": f"t{i}",
+                "text": t, "language": "fr", "published_date": "2020-01-01"} for i, t in enumerate(texts)]
+    write_jsonl(tmp_path / "batch.jsonl", records)
+    pools = []
+
+    class Recording(nd.ThreadPoolExecutor):
+        def __init__(self, max_workers: int, **kwargs) -> None:
+            pools.append(max_workers)
+            super().__init__(max_workers, **kwargs)
+
+    monkeypatch.setattr(nd, "ThreadPoolExecutor", Recording)
+    monkeypatch.setattr(nd.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    result = append([tmp_path / "batch.jsonl"], archive=tmp_path / "archive", jobs=1)
+    assert result.appended == 20 and pools == [1]
