@@ -93,7 +93,7 @@ def test_crash_between_commits_is_completed_by_the_next_run(tmp_path, record, mo
     """Articles committed, then the process dies before the quarantine and ledger commits."""
     batch = write_jsonl(tmp_path / "b.jsonl", [record(1), record(2), "broken line"])
 
-    def die(archive, rec):
+    def die(archive, rec, **options):
         raise KeyboardInterrupt  # as if killed right after the articles commit
 
     monkeypatch.setattr(append_module, "complete", die)

@@ -449,7 +449,8 @@ class _BatchRun:
                 continue  # another commit landed after `version`: look at it, then try again
             fault("append.committed")
             record.version = version + 1  # no retries inside delta-rs: right after what we read
-            joined = complete(self.archive, record, jobs=self.stagers.jobs)
+            # Ray's task stagers have no `jobs`: their indexing threads take the default
+            joined = complete(self.archive, record, jobs=getattr(self.stagers, "jobs", None))
             return AppendResult(version=record.version, batch=self.batch, input=self.input,
                                 appended=record.appended, duplicates=record.duplicates,
                                 quarantined=self.quarantined, near_duplicates=joined)

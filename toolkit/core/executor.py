@@ -187,19 +187,21 @@ class LocalExecutor(Executor):
         pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=start_context(), initializer=_setup_worker,
                                    initargs=(task.setup, task.setup_args, os.getpid()))
         finished = False
+        seen: dict[int, Any] = {}
         try:
             pending: deque[Future] = deque()
             limit = self.jobs * max(1, in_flight_per_job)
             for item in everything:
                 pending.append(_done(item.result) if isinstance(item, Done) else
                                pool.submit(_call, task.run, item, task.what))
+                _workers(pool, seen)
                 while len(pending) > limit:
                     yield self._answer(pending.popleft())
             while pending:
                 yield self._answer(pending.popleft())
             finished = True
         except BrokenProcessPool:  # from a result, or from `submit` once the pool knows
-            raise worker_died(task.what, _dead_exit_code(pool)) from None
+            raise worker_died(task.what, _dead_exit_code(pool, seen)) from None
         finally:
             if finished:
                 pool.shutdown(wait=True)
@@ -257,10 +259,16 @@ def _done(result: Any) -> Future:
     return future
 
 
-def _dead_exit_code(pool: ProcessPoolExecutor) -> int | None:
+def _workers(pool: ProcessPoolExecutor, seen: dict[int, Any]) -> None:
+    """Remember the pool's worker processes: once one dies, the pool may drop it from its own list
+    before we ask, and only the dead one's exit code says why."""
+    seen.update(getattr(pool, "_processes", None) or {})
+
+
+def _dead_exit_code(pool: ProcessPoolExecutor, seen: dict[int, Any] | None = None) -> int | None:
     """The exit code of a pool worker that died (ProcessPoolExecutor only says that one did)."""
     codes = []
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+    for proc in list({**(seen or {}), **(getattr(pool, "_processes", None) or {})}.values()):
         with contextlib.suppress(Exception):
             proc.join(timeout=1)
             codes.append(proc.exitcode)
