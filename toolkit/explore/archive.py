@@ -8,6 +8,7 @@ import os
 import threading
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit.core.errors import NewsarchiveError
@@ -125,16 +126,20 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     `max_chars` characters of its text with `text_length` and `truncated`, whether its address may be a
     link (http/https only), its provenance, its near-duplicate cluster, the versions holding it.
     Values are returned raw: escaping them is the web layer's job."""
-    from toolkit.archive import history, open_archive
+    from toolkit.archive import open_archive
 
     if max_chars < 0:
         raise NewsarchiveError(f"max_chars {max_chars}: must be 0 or more")
     target = open_archive(archive)
     at = target.at(as_of)
-    columns = [c for c in target.articles_schema.names if c != "text"]
+    # The schema and partitioning of the version already loaded (the archive's own properties would
+    # open the table again, a few ms each on a 2-core box under load).
+    schema = pa.schema(at.articles_table.schema().to_arrow())
+    partition_by = tuple(at.articles_table.metadata().partition_columns)
+    columns = [c for c in schema.names if c != "text"]
     where, params = "id = ?", [id]
     day = _day_of(target, id)
-    if day is not None and {"year", "month"} <= set(target.partition_by):  # one month's files, not all
+    if day is not None and {"year", "month"} <= set(partition_by):  # one month's files, not all
         where, params = "year = ? AND month = ? AND id = ?", [day.year, day.month, id]
     select = (f"SELECT {', '.join(_quote(c) for c in columns)}, substr(text, 1, ?) AS text, "
               f"length(text) AS text_length FROM articles WHERE {where} LIMIT 1")
@@ -143,7 +148,7 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
         found = _rows(con, select, [max_chars, *params])
         if not found and day is not None:  # not where the index said (a rewritten article): look everywhere
             found = _rows(con, select.replace(where, "id = ?"), [max_chars, id])
-        return found, (_clusters.cluster_of(con, id) if found else [])
+        return found, (_clusters.cluster_of(con, id, target.root, at.version) if found else [])
 
     found, cluster = _with_connection(target, at.version, read)
     if not found:
@@ -155,9 +160,9 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["truncated"] = record["text_length"] > len(record["text"])
     url = record.get("url") or ""
     record["url_is_link"] = is_link(url)
-    versions = _versions_holding(target, id, at.version, record)
+    versions = _versions_holding(target, id, at.version, record, partition_by)
     added = versions[0] if versions else at.version
-    entry = next((e for e in history(target) if e.version == added), None)
+    entry = next((e for e in _history(target, at.latest) if e.version == added), None)
     record["provenance"] = {
         "batch": entry.batch if entry else None, "version_added": added,
         "input_file": entry.files[0] if entry and len(entry.files) == 1 else (list(entry.files) if entry else None),
@@ -166,6 +171,26 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["cluster"] = cluster
     record["versions"] = versions
     return record
+
+
+_HISTORIES: dict[tuple[str, int], list[Any]] = {}
+
+
+def _history(target: Any, latest: int) -> list[Any]:
+    """The archive's history up to its latest version `latest`, read once per latest version (reading
+    it opens the table and the ledger: tens of ms that every article page paid)."""
+    from toolkit.archive import history
+
+    key = (target.root, latest)
+    with _LOCK:
+        cached = _HISTORIES.get(key)
+    if cached is None:
+        cached = history(target)
+        with _LOCK:
+            if len(_HISTORIES) >= 16:
+                _HISTORIES.clear()
+            _HISTORIES[key] = cached
+    return cached
 
 
 def _day_of(target: Any, article_id: str) -> dt.date | None:
@@ -197,24 +222,71 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _versions_holding(target: Any, article_id: str, last: int, record: dict[str, Any]) -> list[int]:
-    """The versions (up to `last`) whose files hold the article: its partition's files only."""
+def _versions_holding(target: Any, article_id: str, last: int, record: dict[str, Any],
+                      partition_by: tuple[str, ...]) -> list[int]:
+    """The versions (up to `last`) whose files hold the article: its partition's files only.
+
+    Each version's file list is read from the log once per process (a version never changes), and
+    each distinct file of the article's partition is read once per call, however many versions share
+    it: opening the table per version cost ~10 ms a version on every article page."""
     import pyarrow.dataset as ds
 
-    from toolkit.archive.layout import ARTICLES
-
     wanted = ds.field("id") == article_id
-    for column in target.partition_by:
+    partition = None
+    for column in partition_by:
         if column in ("year", "month") and record.get("published_date"):
             value = int(record["published_date"][:4]) if column == "year" else int(record["published_date"][5:7])
-            wanted = wanted & (ds.field(column) == value)
+            condition = ds.field(column) == value
+            partition = condition if partition is None else partition & condition
+    holds: dict[str, bool] = {}
     held = []
     for version in range(last + 1):
-        try:
-            dataset = target.dataset(ARTICLES, version)
-        except NewsarchiveError:  # a version whose log was cleaned up
-            continue
-        table = dataset.to_table(columns=["id"], filter=wanted)
-        if table.num_rows and pc.any(pc.equal(table["id"], article_id)).as_py():
-            held.append(version)
+        for attempt in (1, 2):
+            dataset = _version_dataset(target, version)
+            if dataset is None:  # a version whose log was cleaned up
+                break
+            try:
+                if _holds(dataset, partition, wanted, article_id, holds):
+                    held.append(version)
+                break
+            except OSError:  # a kept file list whose files were vacuumed since: read the log again
+                with _LOCK:
+                    _DATASETS.pop((target.root, version), None)
+                if attempt == 2:
+                    raise
     return held
+
+
+def _holds(dataset: Any, partition: Any, wanted: Any, article_id: str, holds: dict[str, bool]) -> bool:
+    """Whether one of the dataset's files (of the partition) holds the id; `holds` keeps each file's answer."""
+    fragments = dataset.get_fragments(filter=partition) if partition is not None else dataset.get_fragments()
+    for fragment in fragments:
+        if fragment.path not in holds:
+            table = fragment.to_table(columns=["id"], filter=wanted)
+            holds[fragment.path] = bool(table.num_rows) and bool(pc.any(pc.equal(table["id"], article_id)).as_py())
+        if holds[fragment.path]:
+            return True
+    return False
+
+
+_DATASETS: dict[tuple[str, int], Any] = {}
+_MAX_DATASETS = 512
+
+
+def _version_dataset(target: Any, version: int) -> Any:
+    """The articles' files at `version` as a dataset (None when its log was cleaned up), once per version."""
+    from toolkit.archive.layout import ARTICLES
+
+    key = (target.root, version)
+    with _LOCK:
+        if key in _DATASETS:
+            return _DATASETS[key]
+    try:
+        dataset = target.dataset(ARTICLES, version)
+    except NewsarchiveError:
+        dataset = None
+    with _LOCK:
+        if len(_DATASETS) >= _MAX_DATASETS:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = dataset
+    return dataset
