@@ -20,12 +20,12 @@ _MAX_CONNECTIONS = 4
 
 
 def _connect(target: Any, version: int) -> Any:
-    """A cursor of a DuckDB connection kept per archive version: defining the views costs a tenth of a
-    second, and a version never changes. (A cursor is a connection of its own to the same database,
-    so threads do not share one.)"""
+    """A cursor of a DuckDB connection kept per archive version (`target`: an archive or its root):
+    defining the views costs a tenth of a second, and a version never changes. (A cursor is a
+    connection of its own to the same database, so threads do not share one.)"""
     from toolkit.sql import connect
 
-    key = (target.root, version)
+    key = (target if isinstance(target, str) else target.root, version)
     with _LOCK:
         base = _CONNECTIONS.get(key)
     if base is None:
