@@ -1,0 +1,65 @@
+"""What explore keeps per archive version so that pages stay fast (issue 19's speed targets): the
+numbers must not change, and the expensive reads must not happen again. Spies wrap the real
+functions (the real archive, DuckDB and index answer)."""
+
+from __future__ import annotations
+
+from tests.explore.conftest import _rid
+from toolkit.explore import Scope, article_detail, sample_articles, top_terms
+
+
+def _count_calls(monkeypatch, owner, name):
+    calls = []
+    real = getattr(owner, name)
+
+    def spy(*args, **kwargs):
+        calls.append(args[1:] if args else ())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+    return calls
+
+
+def test_an_article_page_does_not_open_the_table_per_version(explore_archive, monkeypatch):
+    """The versions holding an article come from each version's file list, read once per process:
+    a later article opens the articles table once (to pin its version), not once per version."""
+    from toolkit.archive.tables import Archive
+
+    article_detail(explore_archive, _rid(2))  # the file lists of both versions are read here
+    opened = _count_calls(monkeypatch, Archive, "table")
+    detail = article_detail(explore_archive, _rid(1))
+    assert detail["versions"] == [1, 2] and detail["provenance"]["version_added"] == 1
+    assert len(opened) <= 1, opened
+    assert article_detail(explore_archive, _rid(99))["versions"] == [2]  # added by the second batch
+    assert article_detail(explore_archive, _rid(1), as_of=1)["versions"] == [1]
+
+
+def test_sample_and_terms_are_kept_per_scope_and_query(explore_archive, monkeypatch):
+    """The sample and the top terms are computed once per pinned scope and query (another --by or
+    split asks them again), and a caller changing its copy does not change the next answer."""
+    from toolkit.explore import articles
+
+    scope = Scope(explore_archive, copies="all").resolved()
+    first = sample_articles(scope, "zebra", limit=3)
+    terms = top_terms(scope, "zebra")
+    ranked = _count_calls(monkeypatch, articles, "_ranked")
+    first[0]["title"] = "changed by the caller"
+    again = sample_articles(scope, "zebra", limit=3)
+    assert again[0]["title"] != "changed by the caller"
+    assert top_terms(scope, "zebra").equals(terms)
+    assert ranked == []
+    sample_articles(scope, "crossing", limit=3)  # another query is computed
+    assert len(ranked) == 1
+
+
+def test_cluster_sizes_reuse_the_kept_connection(explore_archive, monkeypatch):
+    """A sample's cluster sizes are read from what is kept per version, without defining the
+    catalog's views again (a new connection cost tenths of a second per explore page)."""
+    import toolkit.sql
+
+    scope = Scope(explore_archive, copies="all").resolved()
+    sample_articles(scope, "zèbre", limit=2)
+    connects = _count_calls(monkeypatch, toolkit.sql, "connect")
+    rows = sample_articles(scope, "rabat", limit=2)
+    assert rows and all(row["copies"] >= 1 for row in rows)
+    assert connects == []
