@@ -63,3 +63,21 @@ def test_cluster_sizes_reuse_the_kept_connection(explore_archive, monkeypatch):
     rows = sample_articles(scope, "rabat", limit=2)
     assert rows and all(row["copies"] >= 1 for row in rows)
     assert connects == []
+
+
+def test_an_article_read_from_its_month_equals_the_duckdb_row(explore_archive, monkeypatch):
+    """Article pages read the article's row from its month's files; every field must be what the
+    DuckDB view gives (dates, lists, the cut text and its length), at both versions."""
+    from toolkit.explore import archive
+    from toolkit.sql import connect
+
+    con = connect(explore_archive)
+    ids = [r[0] for r in con.execute("SELECT id FROM articles ORDER BY id").fetchall()]
+    con.close()
+    direct = _count_calls(monkeypatch, archive, "_read_direct")
+    fast = {(i, v): article_detail(explore_archive, i, as_of=v, max_chars=40) for i in ids for v in (1, 2)}
+    assert len(direct) == len(fast)  # every article was read directly
+    monkeypatch.setattr(archive, "_read_direct", lambda *args: None)  # DuckDB's view answers
+    slow = {(i, v): article_detail(explore_archive, i, as_of=v, max_chars=40) for i in ids for v in (1, 2)}
+    assert fast == slow
+    assert fast[(_rid(99), 2)]["text_length"] == 20_000_000 and fast[(_rid(99), 1)] is None
