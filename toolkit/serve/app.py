@@ -152,22 +152,43 @@ class Pages:
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
         self._dates: dict[int, str] = {}
+        self._running: dict[tuple, threading.Event] = {}  # keys being computed, set when done
+        self._heavy = threading.Lock()  # one new explore address computed at a time
         self._pins: dict[tuple[int | None, int], Pinned] = {}  # (as_of asked, newest logged version) -> pinned
 
     # -- helpers --
-    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def cached(self, key: tuple, compute: Callable[[], Any], heavy: bool = False) -> Any:
         """`compute()`, kept for the next request with the same key. Every key holds the archive
         version, and a version never changes, so a kept answer is never stale; a new version is a
-        new key (the oldest answers leave first)."""
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        value = compute()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > CACHED_ANSWERS:
-                self._cache.popitem(last=False)
+        new key (the oldest answers leave first).
+
+        Requests for a key being computed wait for that computation instead of repeating it, and
+        `heavy` computations (a new explore address: seconds of CPU at 1,000,000 articles) run one at
+        a time, so that on 2 cores the light pages (articles, kept answers) keep a core and the GIL."""
+        while True:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait()  # computed by another request (or failed there: then computed here)
+        try:
+            if heavy:
+                with self._heavy:
+                    value = compute()
+            else:
+                value = compute()
+            with self._lock:
+                self._cache[key] = value
+                while len(self._cache) > CACHED_ANSWERS:
+                    self._cache.popitem(last=False)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            running.set()
         return value
 
     def pin(self, request: Request) -> Pinned:
@@ -253,7 +274,7 @@ class Pages:
             pinned = self.pin(request)
             params = explore_params(request)
             data = self.cached(("explore", pinned.version, _key(params)),
-                               lambda: explore_data(self.settings.archive, pinned.version, params))
+                               lambda: explore_data(self.settings.archive, pinned.version, params), heavy=True)
         except NewsarchiveError as exc:
             return self.failed(request, "explore.html", exc, {"form": form, "params": None}, pinned)
         chart = None
@@ -285,7 +306,8 @@ class Pages:
             if fmt not in ("svg", "png"):
                 return _not_found(f"/chart.{fmt}: the chart downloads as .svg or .png")
             table = self.cached(("explore", pinned.version, _key(params)),
-                                lambda: explore_data(self.settings.archive, pinned.version, params))["attention"]
+                                lambda: explore_data(self.settings.archive, pinned.version, params),
+                                heavy=True)["attention"]
             if table.num_rows > charts.MAX_BUCKETS:
                 return _plain_error(f"{table.num_rows:,} points are too many for a chart (at most "
                                     f"{charts.MAX_BUCKETS:,}): choose week or month buckets", 400)
@@ -297,7 +319,7 @@ class Pages:
         if panel not in PANELS or fmt not in TABLE_FORMATS:
             return _not_found(f"/{panel}.{fmt}: the panels are {', '.join(PANELS)}, as .csv, .json or .parquet")
         data = self.cached(("explore", pinned.version, _key(params)),
-                           lambda: explore_data(self.settings.archive, pinned.version, params))
+                           lambda: explore_data(self.settings.archive, pinned.version, params), heavy=True)
         table = data[panel] if panel != "samples" else samples_table(data["samples"])
         out = io.BytesIO()
         write_table(table, fmt, out)
