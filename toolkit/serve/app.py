@@ -542,10 +542,12 @@ def explore_data(archive: Any, version: int, params: dict[str, Any],
     data: dict[str, Any] = {}
     if not queries:
         return data
+    # attention first: its pass over the matches also counts them in all and per outlet (kept)
+    counted = attention(scope, queries, by=params["by"], split=params["split"]) if "attention" in panels else None
     if "summary" in panels:
         data["summary"] = summary(scope, queries)
-    if "attention" in panels:
-        data["attention"] = attention(scope, queries, by=params["by"], split=params["split"])
+    if counted is not None:
+        data["attention"] = counted
     if "outlets" in panels:
         data["outlets"] = outlets(scope, queries)
     if "samples" in panels:
