@@ -81,3 +81,36 @@ def test_an_article_read_from_its_month_equals_the_duckdb_row(explore_archive, m
     slow = {(i, v): article_detail(explore_archive, i, as_of=v, max_chars=40) for i in ids for v in (1, 2)}
     assert fast == slow
     assert fast[(_rid(99), 2)]["text_length"] == 20_000_000 and fast[(_rid(99), 1)] is None
+
+
+def test_the_ranking_reads_only_documents_that_can_be_kept(explore_archive, monkeypatch):
+    """`_ranked` reads the documents of the hits that can make the cut only, and ranks exactly as
+    reading every group's `limit` best would (score, then newer, then id), ties at the cut included."""
+    import tantivy
+
+    from toolkit.explore import articles
+    from toolkit.explore.counts import _Indexed
+    from toolkit.explore.query import parse_query
+
+    scope = Scope(explore_archive, copies="all").resolved()
+    indexed = _Indexed(scope)
+
+    def every_hit(query, limit):
+        found = []
+        for group, (_, searcher) in indexed.groups.items():
+            for score, address in searcher.search(indexed.full(group, query), limit, count=False).hits:
+                doc = searcher.doc(address)
+                found.append((-float(score), -int(doc.get_first("day")), str(doc.get_first("id"))))
+        return [f[2] for f in sorted(found)[:limit]]
+
+    reads = []
+    real_doc = tantivy.Searcher.doc
+    monkeypatch.setattr(tantivy.Searcher, "doc", lambda self, address: reads.append(address) or real_doc(self, address))
+    for text in ("Lions", "source:\"Le Test\"", "zebra OR crossing", "الرباط OR Lions"):
+        query = parse_query(text)
+        for limit in (1, 3, 7, 40):
+            expected = every_hit(query, limit)
+            reads.clear()
+            got = [str(doc.get_first("id")) for _, doc in articles._ranked(scope, query, limit)]
+            assert got == expected, (text, limit)
+            assert len(reads) <= max(limit, len(expected)) + 5 or text.startswith("source"), (text, limit, len(reads))

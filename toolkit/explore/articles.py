@@ -30,15 +30,24 @@ def _ranked(scope: Scope, query: Query, limit: int) -> list[tuple[str, Any]]:
     allowed: set[str] | None = None
     if indexed.version != scope.as_of:  # an older version: keep the ids it holds
         allowed = _ids_at(scope, _matching_ids(indexed, query))
-    found = []
+    hits = []
     for group, (_, searcher) in indexed.groups.items():
         full = indexed.full(group, query)
         wanted = limit if allowed is None else max(1, searcher.search(full, 1, count=True).count)
-        for score, address in searcher.search(full, wanted, count=False).hits:
-            doc = searcher.doc(address)
-            if allowed is not None and str(doc.get_first("id")) not in allowed:
-                continue
-            found.append((-float(score), -int(doc.get_first("day")), str(doc.get_first("id")), group, doc))
+        hits += [(-float(score), group, searcher, address) for score, address in searcher.search(
+            full, wanted, count=False).hits]
+    if allowed is None and len(hits) > limit:
+        # Only hits scoring at least the limit-th best can be kept (ties there are decided by date and
+        # id below): the documents of the others are not read (each group gave `limit` hits).
+        hits.sort(key=lambda h: h[0])
+        cut = hits[limit - 1][0]
+        hits = [h for h in hits if h[0] <= cut]
+    found = []
+    for negative, group, searcher, address in hits:
+        doc = searcher.doc(address)
+        if allowed is not None and str(doc.get_first("id")) not in allowed:
+            continue
+        found.append((negative, -int(doc.get_first("day")), str(doc.get_first("id")), group, doc))
     found.sort(key=lambda f: f[:3])
     return [(f[3], f[4]) for f in found[:limit]]
 
