@@ -114,3 +114,24 @@ def test_the_ranking_reads_only_documents_that_can_be_kept(explore_archive, monk
             got = [str(doc.get_first("id")) for _, doc in articles._ranked(scope, query, limit)]
             assert got == expected, (text, limit)
             assert len(reads) <= max(limit, len(expected)) + 5 or text.startswith("source"), (text, limit, len(reads))
+
+
+def test_summary_and_outlets_reuse_the_pass_of_attention(explore_archive, monkeypatch):
+    """After attention, a page's summary and outlets for the same query and scope read no index again,
+    and give the numbers they give alone (a phrase's positions were read three times)."""
+    from toolkit.explore import attention, counts, outlets, summary
+
+    alone_scope = Scope(explore_archive, copies="all", language=("fr",)).resolved()
+    counts._MATCHES.clear()
+    alone_summary = summary(alone_scope, ['"zebra crossing"', "zebra"]).to_pylist()
+    counts._MATCHES.clear()
+    alone = (alone_summary, outlets(alone_scope, ['"zebra crossing"', "zebra"]).to_pylist())
+    scope = Scope(explore_archive, copies="all", language=("fr",)).resolved()
+    for by, split in (("week", None), ("month", "language"), ("day", "source")):
+        counts._MATCHES.clear()
+        attention(scope, ['"zebra crossing"', "zebra"], by=by, split=split)
+        passes = _count_calls(monkeypatch, counts, "_fast_counts")
+        assert (summary(scope, ['"zebra crossing"', "zebra"]).to_pylist(),
+                outlets(scope, ['"zebra crossing"', "zebra"]).to_pylist()) == alone
+        assert [p for p in passes if p and p[0] is not None] == [], (by, split)
+        monkeypatch.undo()

@@ -64,3 +64,61 @@ def test_a_commit_shows_at_the_next_request(news_archive, tmp_path):
     assert client.get("/", params={"q": "Bourita"}).text != page
     assert client.get("/index.json", params={"q": "Bourita", "as_of": str(before["version"])}).json()["summary"] \
         == before["summary"]
+
+
+def test_a_page_being_computed_is_waited_for_not_computed_twice(news_archive, monkeypatch):
+    """Two clients opening the same new address at once: the second waits for the first one's
+    numbers (explore_data runs once). The second request is let go only once it is seen waiting."""
+    import threading
+
+    import toolkit.serve.app as app_module
+
+    pages = []
+    real_init = app_module.Pages.__init__
+
+    def keep(self, settings):
+        real_init(self, settings)
+        pages.append(self)
+
+    monkeypatch.setattr(app_module.Pages, "__init__", keep)
+    client = TestClient(create_app(news_archive), base_url=LOCAL)
+
+    class Watched(dict):
+        """The keys being computed; notes when a request finds its key already running."""
+
+        found = threading.Event()
+
+        def get(self, key, default=None):
+            value = super().get(key, default)
+            if value is not None:
+                self.found.set()
+            return value
+
+    pages[0]._running = Watched()
+    started, go, calls = threading.Event(), threading.Event(), []
+    real = app_module.explore_data
+
+    def slow(*args, **kwargs):
+        calls.append(args)
+        started.set()
+        go.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "explore_data", slow)
+    answers = {}
+
+    def fetch(name):
+        answers[name] = client.get("/index.json", params={"q": "Bourita", "by": "month"})
+
+    first = threading.Thread(target=fetch, args=("first",))
+    first.start()
+    assert started.wait(60)
+    second = threading.Thread(target=fetch, args=("second",))
+    second.start()
+    assert pages[0]._running.found.wait(15)  # the second request found the computation running
+    go.set()
+    first.join(60)
+    second.join(60)
+    assert len(calls) == 1
+    assert answers["first"].status_code == answers["second"].status_code == 200
+    assert answers["first"].json() == answers["second"].json()
