@@ -32,6 +32,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from bench_explore import append_in_batches  # noqa: E402  (the same batches as bench_explore's archive)
+
 GEN = ROOT.parent / "shared" / "tools" / "gen_articles.py"
 NA = [sys.executable, "-m", "toolkit"]
 # title: words are in ~15 % of the titles of gen_articles' French records (about 10 % of the archive)
@@ -46,7 +49,7 @@ def build(size: int, workdir: Path) -> Path:
         return archive
     batch = workdir / f"batch-{size}.jsonl"
     subprocess.run([sys.executable, str(GEN), str(size), str(batch), "--seed", "1"], check=True)
-    subprocess.run([*NA, "append", str(batch), "--archive", str(archive), "--quiet"], check=True)
+    append_in_batches(batch, archive)
     batch.unlink()
     return archive
 

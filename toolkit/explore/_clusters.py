@@ -14,9 +14,10 @@ _CACHE: dict[tuple[str, int], frozenset[str]] = {}
 
 
 def _connect(root: str, version: int) -> Any:
-    from toolkit.sql import connect
+    """A cursor of the connection kept per version (defining the views costs tenths of a second under load)."""
+    from toolkit.explore.archive import _connect as kept
 
-    return connect(root, as_of=version)
+    return kept(root, version)
 
 
 def _has_view(con: Any, name: str) -> bool:
@@ -69,28 +70,62 @@ def hidden_copies(root: str, version: int) -> frozenset[str]:
 
 
 def cluster_sizes(root: str, version: int, ids: list[str]) -> dict[str, int]:
-    """Each id's cluster size (1 when it has no cluster, or without clusters)."""
+    """Each id's cluster size (1 when it has no cluster, or without clusters), from the membership
+    kept per version (no query per call)."""
     sizes = dict.fromkeys(ids, 1)
     if not ids or not has_clusters(root, version):
         return sizes
     con = _connect(root, version)
     try:
-        if _has_view(con, "near_duplicates"):
-            rows = con.execute("SELECT id, max(cluster_size) FROM near_duplicates WHERE id IN (SELECT unnest(?)) "
-                               "GROUP BY id", [ids]).fetchall()
-            sizes.update({str(i): int(n) for i, n in rows if n is not None})
+        members, clusters = _membership(con, root, version)
     finally:
         con.close()
+    for i in ids:
+        if i in members:
+            sizes[i] = len(clusters[members[i][0]])
     return sizes
 
 
-def cluster_of(con: Any, article_id: str) -> list[dict[str, Any]]:
-    """The other members of the article's cluster with their similarity ([] without clusters)."""
+Membership = tuple[dict[str, tuple[str, float | None]], dict[str, list[str]]]
+_MEMBERS: dict[tuple[str, int], Membership] = {}
+
+
+def _membership(con: Any, root: str, version: int) -> Membership:
+    """id -> (cluster, similarity) of every clustered article at a version, read once per version: the
+    view groups the whole clusters table, which every article page used to pay twice."""
+    key = (root, version)
+    with _LOCK:
+        cached = _MEMBERS.get(key)
+    if cached is None:
+        rows = con.execute("SELECT id, cluster, similarity FROM near_duplicates").fetchall()
+        of = {str(r[0]): (str(r[1]), r[2]) for r in rows}
+        clusters: dict[str, list[str]] = {}
+        for member, (cluster, _) in of.items():
+            clusters.setdefault(cluster, []).append(member)
+        cached = (of, clusters)
+        with _LOCK:
+            if len(_MEMBERS) >= 8:
+                _MEMBERS.pop(next(iter(_MEMBERS)))
+            _MEMBERS[key] = cached
+    return cached
+
+
+def cluster_of(con: Any, article_id: str, root: str, version: int) -> list[dict[str, Any]]:
+    """The other members of the article's cluster with their similarity ([] without clusters); the
+    articles table is read only for the members (none for an article without a cluster)."""
     if not _has_view(con, "near_duplicates"):
         return []
-    rows = con.execute(
-        "SELECT a.id, a.title, a.source, a.published_date, d.similarity FROM near_duplicates d "
-        "JOIN articles a ON a.id = d.id WHERE d.cluster IN (SELECT cluster FROM near_duplicates WHERE id = ?) "
-        "AND d.id <> ? ORDER BY d.similarity DESC NULLS LAST, a.id", [article_id, article_id]).fetchall()
-    return [{"id": r[0], "title": r[1], "source": r[2], "published_date": r[3].isoformat() if r[3] else None,
-             "similarity": float(r[4]) if r[4] is not None else None} for r in rows]
+    members, clusters = _membership(con, root, version)
+    mine = members.get(article_id)
+    if mine is None:
+        return []
+    others = [i for i in clusters[mine[0]] if i != article_id]
+    if not others:
+        return []
+    rows = con.execute("SELECT id, title, source, published_date FROM articles WHERE id IN (SELECT unnest(?))",
+                       [others]).fetchall()
+    found = [{"id": r[0], "title": r[1], "source": r[2], "published_date": r[3].isoformat() if r[3] else None,
+              "similarity": float(members[r[0]][1]) if members[r[0]][1] is not None else None} for r in rows]
+    # ORDER BY similarity DESC NULLS LAST, id
+    found.sort(key=lambda m: (m["similarity"] is None, -(m["similarity"] or 0.0), m["id"]))
+    return found

@@ -8,6 +8,7 @@ import os
 import threading
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from toolkit.core.errors import NewsarchiveError
@@ -19,12 +20,12 @@ _MAX_CONNECTIONS = 4
 
 
 def _connect(target: Any, version: int) -> Any:
-    """A cursor of a DuckDB connection kept per archive version: defining the views costs a tenth of a
-    second, and a version never changes. (A cursor is a connection of its own to the same database,
-    so threads do not share one.)"""
+    """A cursor of a DuckDB connection kept per archive version (`target`: an archive or its root):
+    defining the views costs a tenth of a second, and a version never changes. (A cursor is a
+    connection of its own to the same database, so threads do not share one.)"""
     from toolkit.sql import connect
 
-    key = (target.root, version)
+    key = (target if isinstance(target, str) else target.root, version)
     with _LOCK:
         base = _CONNECTIONS.get(key)
     if base is None:
@@ -125,27 +126,32 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     `max_chars` characters of its text with `text_length` and `truncated`, whether its address may be a
     link (http/https only), its provenance, its near-duplicate cluster, the versions holding it.
     Values are returned raw: escaping them is the web layer's job."""
-    from toolkit.archive import history, open_archive
+    from toolkit.archive import open_archive
 
     if max_chars < 0:
         raise NewsarchiveError(f"max_chars {max_chars}: must be 0 or more")
     target = open_archive(archive)
-    at = target.at(as_of)
-    columns = [c for c in target.articles_schema.names if c != "text"]
+    version, latest, schema, partition_by = _pinned(target, as_of)
+    columns = [c for c in schema.names if c != "text"]
     where, params = "id = ?", [id]
     day = _day_of(target, id)
-    if day is not None and {"year", "month"} <= set(target.partition_by):  # one month's files, not all
+    in_month = day is not None and {"year", "month"} <= set(partition_by)
+    if in_month:  # one month's files, not all
         where, params = "year = ? AND month = ? AND id = ?", [day.year, day.month, id]
     select = (f"SELECT {', '.join(_quote(c) for c in columns)}, substr(text, 1, ?) AS text, "
               f"length(text) AS text_length FROM articles WHERE {where} LIMIT 1")
+    # The month's files read directly (a few ms); DuckDB's view over every file of the version took
+    # ~25 ms an article at 1,000,000 articles. DuckDB still answers when the index has no date for it.
+    positions: dict[str, int] = {}  # the article's row in each file read, shared with _versions_holding
+    direct = _read_direct(target, version, id, day, columns, max_chars, positions) if in_month else None
 
     def read(con: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        found = _rows(con, select, [max_chars, *params])
+        found = direct if direct is not None else _rows(con, select, [max_chars, *params])
         if not found and day is not None:  # not where the index said (a rewritten article): look everywhere
             found = _rows(con, select.replace(where, "id = ?"), [max_chars, id])
-        return found, (_clusters.cluster_of(con, id) if found else [])
+        return found, (_clusters.cluster_of(con, id, target.root, version) if found else [])
 
-    found, cluster = _with_connection(target, at.version, read)
+    found, cluster = _with_connection(target, version, read)
     if not found:
         return None
     record = found[0]
@@ -155,9 +161,9 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["truncated"] = record["text_length"] > len(record["text"])
     url = record.get("url") or ""
     record["url_is_link"] = is_link(url)
-    versions = _versions_holding(target, id, at.version, record)
-    added = versions[0] if versions else at.version
-    entry = next((e for e in history(target) if e.version == added), None)
+    versions = _versions_holding(target, id, version, record, partition_by, positions)
+    added = versions[0] if versions else version
+    entry = next((e for e in _history(target, latest) if e.version == added), None)
     record["provenance"] = {
         "batch": entry.batch if entry else None, "version_added": added,
         "input_file": entry.files[0] if entry and len(entry.files) == 1 else (list(entry.files) if entry else None),
@@ -166,6 +172,87 @@ def article_detail(archive: str | os.PathLike | None, id: str, as_of: int | None
     record["cluster"] = cluster
     record["versions"] = versions
     return record
+
+
+_PINNED: dict[tuple[str, int], tuple[pa.Schema, tuple[str, ...], int]] = {}
+
+
+def _pinned(target: Any, as_of: int | None) -> tuple[int, int, pa.Schema, tuple[str, ...]]:
+    """(version, latest known, schema, partition columns) of the articles at `as_of`: a version asked
+    before is not opened again (a page pins its version already; opening the table cost 15 ms)."""
+    if as_of is not None:
+        with _LOCK:
+            known = _PINNED.get((target.root, as_of))
+        if known is not None:
+            return as_of, known[2], known[0], known[1]
+    at = target.at(as_of)
+    schema = pa.schema(at.articles_table.schema().to_arrow())
+    partition_by = tuple(at.articles_table.metadata().partition_columns)
+    with _LOCK:
+        if len(_PINNED) >= 256:
+            _PINNED.clear()
+        _PINNED[(target.root, at.version)] = (schema, partition_by, at.latest)
+    return at.version, at.latest, schema, partition_by
+
+
+def _read_direct(target: Any, version: int, article_id: str, day: dt.date, columns: list[str],
+                 max_chars: int, positions: dict[str, int]) -> list[dict[str, Any]] | None:
+    """The article's row from its month's files at `version`, as the DuckDB query gives it ([] when
+    not there; None when the version's files cannot be listed). Each file's ids are read first, then
+    the one row (reading every column of the month and filtering took 5 times longer); `positions`
+    keeps the article's row number in each file read (-1: not there) for `_versions_holding`."""
+    import pyarrow.dataset as ds
+
+    dataset = _version_dataset(target, version)
+    if dataset is None:
+        return None
+    month = (ds.field("year") == day.year) & (ds.field("month") == day.month)
+    try:
+        for fragment in dataset.get_fragments(filter=month):
+            at = _position(fragment, article_id, positions)
+            if at < 0:
+                continue
+            one = ds.FileSystemDataset([fragment], schema=dataset.schema, format=dataset.format,
+                                       filesystem=dataset.filesystem)
+            row = one.take([at], columns=[*columns, "text"]).to_pylist()[0]
+            text = row.pop("text")
+            row["text"] = None if text is None else text[:max_chars]
+            row["text_length"] = None if text is None else len(text)
+            return [row]
+    except OSError:  # files vacuumed since the list was kept: DuckDB's kept connection knows what to do
+        with _LOCK:
+            _DATASETS.pop((target.root, version), None)
+        positions.clear()
+        return None
+    return []
+
+
+def _position(fragment: Any, article_id: str, positions: dict[str, int]) -> int:
+    """The article's row number in a file (-1 when not there), read once per file and call."""
+    if fragment.path not in positions:
+        ids = fragment.to_table(columns=["id"]).column("id")
+        positions[fragment.path] = pc.index(ids, article_id).as_py() if len(ids) else -1
+    return positions[fragment.path]
+
+
+_HISTORIES: dict[tuple[str, int], list[Any]] = {}
+
+
+def _history(target: Any, latest: int) -> list[Any]:
+    """The archive's history up to its latest version `latest`, read once per latest version (reading
+    it opens the table and the ledger: tens of ms that every article page paid)."""
+    from toolkit.archive import history
+
+    key = (target.root, latest)
+    with _LOCK:
+        cached = _HISTORIES.get(key)
+    if cached is None:
+        cached = history(target)
+        with _LOCK:
+            if len(_HISTORIES) >= 16:
+                _HISTORIES.clear()
+            _HISTORIES[key] = cached
+    return cached
 
 
 def _day_of(target: Any, article_id: str) -> dt.date | None:
@@ -197,24 +284,64 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _versions_holding(target: Any, article_id: str, last: int, record: dict[str, Any]) -> list[int]:
-    """The versions (up to `last`) whose files hold the article: its partition's files only."""
+def _versions_holding(target: Any, article_id: str, last: int, record: dict[str, Any],
+                      partition_by: tuple[str, ...], positions: dict[str, int] | None = None) -> list[int]:
+    """The versions (up to `last`) whose files hold the article: its partition's files only.
+
+    Each version's file list is read from the log once per process (a version never changes), and
+    each distinct file of the article's partition is read once per call, however many versions share
+    it: opening the table per version cost ~10 ms a version on every article page."""
     import pyarrow.dataset as ds
 
-    from toolkit.archive.layout import ARTICLES
-
-    wanted = ds.field("id") == article_id
-    for column in target.partition_by:
+    partition = None
+    for column in partition_by:
         if column in ("year", "month") and record.get("published_date"):
             value = int(record["published_date"][:4]) if column == "year" else int(record["published_date"][5:7])
-            wanted = wanted & (ds.field(column) == value)
+            condition = ds.field(column) == value
+            partition = condition if partition is None else partition & condition
+    positions = {} if positions is None else positions
     held = []
     for version in range(last + 1):
-        try:
-            dataset = target.dataset(ARTICLES, version)
-        except NewsarchiveError:  # a version whose log was cleaned up
-            continue
-        table = dataset.to_table(columns=["id"], filter=wanted)
-        if table.num_rows and pc.any(pc.equal(table["id"], article_id)).as_py():
-            held.append(version)
+        for attempt in (1, 2):
+            dataset = _version_dataset(target, version)
+            if dataset is None:  # a version whose log was cleaned up
+                break
+            try:
+                if _holds(dataset, partition, article_id, positions):
+                    held.append(version)
+                break
+            except OSError:  # a kept file list whose files were vacuumed since: read the log again
+                with _LOCK:
+                    _DATASETS.pop((target.root, version), None)
+                if attempt == 2:
+                    raise
     return held
+
+
+def _holds(dataset: Any, partition: Any, article_id: str, positions: dict[str, int]) -> bool:
+    """Whether one of the dataset's files (of the partition) holds the id; `positions` keeps each file's answer."""
+    fragments = dataset.get_fragments(filter=partition) if partition is not None else dataset.get_fragments()
+    return any(_position(fragment, article_id, positions) >= 0 for fragment in fragments)
+
+
+_DATASETS: dict[tuple[str, int], Any] = {}
+_MAX_DATASETS = 512
+
+
+def _version_dataset(target: Any, version: int) -> Any:
+    """The articles' files at `version` as a dataset (None when its log was cleaned up), once per version."""
+    from toolkit.archive.layout import ARTICLES
+
+    key = (target.root, version)
+    with _LOCK:
+        if key in _DATASETS:
+            return _DATASETS[key]
+    try:
+        dataset = target.dataset(ARTICLES, version)
+    except NewsarchiveError:
+        dataset = None
+    with _LOCK:
+        if len(_DATASETS) >= _MAX_DATASETS:
+            _DATASETS.pop(next(iter(_DATASETS)))
+        _DATASETS[key] = dataset
+    return dataset

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import re
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -27,15 +30,24 @@ def _ranked(scope: Scope, query: Query, limit: int) -> list[tuple[str, Any]]:
     allowed: set[str] | None = None
     if indexed.version != scope.as_of:  # an older version: keep the ids it holds
         allowed = _ids_at(scope, _matching_ids(indexed, query))
-    found = []
+    hits = []
     for group, (_, searcher) in indexed.groups.items():
         full = indexed.full(group, query)
         wanted = limit if allowed is None else max(1, searcher.search(full, 1, count=True).count)
-        for score, address in searcher.search(full, wanted, count=False).hits:
-            doc = searcher.doc(address)
-            if allowed is not None and str(doc.get_first("id")) not in allowed:
-                continue
-            found.append((-float(score), -int(doc.get_first("day")), str(doc.get_first("id")), group, doc))
+        hits += [(-float(score), group, searcher, address) for score, address in searcher.search(
+            full, wanted, count=False).hits]
+    if allowed is None and len(hits) > limit:
+        # Only hits scoring at least the limit-th best can be kept (ties there are decided by date and
+        # id below): the documents of the others are not read (each group gave `limit` hits).
+        hits.sort(key=lambda h: h[0])
+        cut = hits[limit - 1][0]
+        hits = [h for h in hits if h[0] <= cut]
+    found = []
+    for negative, group, searcher, address in hits:
+        doc = searcher.doc(address)
+        if allowed is not None and str(doc.get_first("id")) not in allowed:
+            continue
+        found.append((negative, -int(doc.get_first("day")), str(doc.get_first("id")), group, doc))
     found.sort(key=lambda f: f[:3])
     return [(f[3], f[4]) for f in found[:limit]]
 
@@ -88,11 +100,37 @@ def segments(text: str, terms: set[str], group: str) -> list[list[Any]]:
     return merged
 
 
+_ANSWERS: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_ANSWERS_LOCK = threading.Lock()
+_MAX_ANSWERS = 64
+
+
+def _kept(key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """`compute()`, kept per key (a pinned scope, a query, the sizes): a version never changes, and a
+    page's other addresses (another --by, a split) ask the same sample again."""
+    with _ANSWERS_LOCK:
+        if key in _ANSWERS:
+            _ANSWERS.move_to_end(key)
+            return _ANSWERS[key]
+    value = compute()
+    with _ANSWERS_LOCK:
+        _ANSWERS[key] = value
+        while len(_ANSWERS) > _MAX_ANSWERS:
+            _ANSWERS.popitem(last=False)
+    return value
+
+
 def sample_articles(scope: Scope, query: str, limit: int = 20) -> list[dict[str, Any]]:
     """The best-matching articles (BM25), each with a snippet as [text, highlighted] segments (not
     HTML: the web layer escapes) and the size of its near-duplicate cluster (1 if none)."""
     _positive(limit=limit)
     scope = _pin(scope)
+    parse_query(query)  # a malformed query fails here, never from the kept answers
+    rows = _kept(("sample", scope, query, limit), lambda: _sample(scope, query, limit))
+    return copy.deepcopy(rows)  # the caller may change its copy
+
+
+def _sample(scope: Scope, query: str, limit: int) -> list[dict[str, Any]]:
     parsed = parse_query(query)
     rows = []
     for group, doc in _ranked(scope, parsed, limit):
@@ -135,6 +173,11 @@ def top_terms(scope: Scope, query: str, sample: int = 1000, limit: int = 40) -> 
     size is in the table's metadata (`sample_size`), as Media Cloud states it."""
     _positive(sample=sample, limit=limit)
     scope = _pin(scope)
+    parse_query(query)
+    return _kept(("terms", scope, query, sample, limit), lambda: _top_terms(scope, query, sample, limit))
+
+
+def _top_terms(scope: Scope, query: str, sample: int, limit: int) -> pa.Table:
     parsed = parse_query(query)
     counts: Counter[tuple[str, str]] = Counter()
     documents: Counter[tuple[str, str]] = Counter()

@@ -41,7 +41,7 @@ SNIPPET_CHARS = 600
 ARTICLE_CHARS = 200_000  # the first part of a long article; "show all" lifts it
 SAMPLES = 10
 TABLE_ROWS = 1_000  # rows of the attention table the page shows (the CSV and the JSON hold them all)
-CACHED_ANSWERS = 128  # pages' numbers kept per (version, parameters): explore, article and archive pages
+CACHED_ANSWERS = 256  # pages' numbers, charts and HTML kept per (version, parameters)
 RTL_LANGUAGES = {"ar", "ary", "arz", "apc", "acm", "fa", "he", "ur", "ps", "yi", "ckb", "dv", "ug", "sd"}
 PANELS = ("summary", "attention", "outlets", "terms", "samples")
 TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/x-ndjson; charset=utf-8",
@@ -151,21 +151,44 @@ class Pages:
         self.name = settings.name or str(self.archive.root)
         self._cache: OrderedDict[tuple, Any] = OrderedDict()
         self._lock = threading.Lock()
+        self._dates: dict[int, str] = {}
+        self._running: dict[tuple, threading.Event] = {}  # keys being computed, set when done
+        self._heavy = threading.Lock()  # one new explore address computed at a time
+        self._pins: dict[tuple[int | None, int], Pinned] = {}  # (as_of asked, newest logged version) -> pinned
 
     # -- helpers --
-    def cached(self, key: tuple, compute: Callable[[], Any]) -> Any:
+    def cached(self, key: tuple, compute: Callable[[], Any], heavy: bool = False) -> Any:
         """`compute()`, kept for the next request with the same key. Every key holds the archive
         version, and a version never changes, so a kept answer is never stale; a new version is a
-        new key (the oldest answers leave first)."""
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        value = compute()
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > CACHED_ANSWERS:
-                self._cache.popitem(last=False)
+        new key (the oldest answers leave first).
+
+        Requests for a key being computed wait for that computation instead of repeating it, and
+        `heavy` computations (a new explore address: seconds of CPU at 1,000,000 articles) run one at
+        a time, so that on 2 cores the light pages (articles, kept answers) keep a core and the GIL."""
+        while True:
+            with self._lock:
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                    return self._cache[key]
+                running = self._running.get(key)
+                if running is None:
+                    running = self._running[key] = threading.Event()
+                    break
+            running.wait()  # computed by another request (or failed there: then computed here)
+        try:
+            if heavy:
+                with self._heavy:
+                    value = compute()
+            else:
+                value = compute()
+            with self._lock:
+                self._cache[key] = value
+                while len(self._cache) > CACHED_ANSWERS:
+                    self._cache.popitem(last=False)
+        finally:
+            with self._lock:
+                self._running.pop(key, None)
+            running.set()
         return value
 
     def pin(self, request: Request) -> Pinned:
@@ -177,23 +200,63 @@ class Pages:
             if not raw.strip().isdigit():
                 raise NewsarchiveError(f"as_of={raw!r}: pass a version number (see /archive)")
             as_of = int(raw)
+        logged = self._latest_logged()
+        with self._lock:
+            known = self._pins.get((as_of, logged)) if logged is not None else None
+        if known is not None:
+            return known
         version = self.archive.at(as_of)
-        history = version.articles_table.history(1)  # the commit that made this version
-        stamp = history[0].get("timestamp") if history else None
-        date = dt.datetime.fromtimestamp(stamp / 1000, dt.timezone.utc).replace(microsecond=0).isoformat() \
-            if stamp else ""
-        return Pinned(version.version, version.latest, date.replace("+00:00", "Z"))
+        with self._lock:
+            date = self._dates.get(version.version)
+        if date is None:  # a version's commit date never changes: read once
+            history = version.articles_table.history(1)  # the commit that made this version
+            stamp = history[0].get("timestamp") if history else None
+            date = dt.datetime.fromtimestamp(stamp / 1000, dt.timezone.utc).replace(microsecond=0).isoformat() \
+                if stamp else ""
+            with self._lock:
+                self._dates[version.version] = date
+        pinned = Pinned(version.version, version.latest, date.replace("+00:00", "Z"))
+        if logged is not None and logged == version.latest:
+            with self._lock:
+                if len(self._pins) >= 64:
+                    self._pins.clear()
+                self._pins[(as_of, logged)] = pinned
+        return pinned
+
+    def _latest_logged(self) -> int | None:
+        """The newest version in the articles' log, from a listing of the log folder (opening the table
+        to learn it took 10-30 ms a request); None when it cannot be listed."""
+        import pyarrow.fs as pafs
+
+        from toolkit.archive.layout import ARTICLES
+
+        storage = self.archive.storage
+        try:
+            infos = storage.filesystem.get_file_info(pafs.FileSelector(storage.fs_path(ARTICLES, "_delta_log")))
+        except (OSError, ValueError):
+            return None
+        names = [i.base_name[:-len(".json")] for i in infos if i.base_name.endswith(".json")]
+        versions = [int(name) for name in names if name.isdigit()]
+        return max(versions) if versions else None
 
     def render(self, request: Request, template: str, data: dict[str, Any], *, pinned: Pinned | None,
-               status: int = 200, page: dict[str, Any] | None = None) -> Response:
-        """The page, or its JSON twin (`.json` in the path, or Accept: application/json)."""
+               status: int = 200, page: dict[str, Any] | None = None, keep: bool = False) -> Response:
+        """The page, or its JSON twin (`.json` in the path, or Accept: application/json). `keep`: the
+        HTML is kept per address and version (drawing a table of 1,000 rows takes ~0.1 s)."""
         if wants_json(request):
             body = {"archive": self.name, **({"version": pinned.version, "version_date": pinned.date,
                                                "latest_version": pinned.latest} if pinned else {}), **data}
             return JSONResponse(_jsonable(body), status_code=status)
-        html = self.env.get_template(template).render(
-            request=request, archive=self.name, pinned=pinned, json_url=json_url(request),
-            permalink=permalink(request, pinned), **data, **(page or {}))
+        def draw() -> str:
+            return self.env.get_template(template).render(
+                request=request, archive=self.name, pinned=pinned, json_url=json_url(request),
+                permalink=permalink(request, pinned), **data, **(page or {}))
+
+        if keep and status == 200 and pinned is not None:  # the page is a function of its address and version
+            address = tuple((k, v) for k, v in request.query_params.multi_items() if k != "token")
+            html = self.cached(("html", template, pinned, request.url.path, address), draw)
+        else:
+            html = draw()
         return HTMLResponse(html, status_code=status)
 
     def failed(self, request: Request, template: str, exc: NewsarchiveError, data: dict[str, Any],
@@ -211,17 +274,18 @@ class Pages:
             pinned = self.pin(request)
             params = explore_params(request)
             data = self.cached(("explore", pinned.version, _key(params)),
-                               lambda: explore_data(self.settings.archive, pinned.version, params))
+                               lambda: explore_data(self.settings.archive, pinned.version, params), heavy=True)
         except NewsarchiveError as exc:
             return self.failed(request, "explore.html", exc, {"form": form, "params": None}, pinned)
         chart = None
         buckets = data["attention"].num_rows if data.get("attention") is not None else 0
-        if 0 < buckets <= charts.MAX_BUCKETS:
-            chart = charts.svg(charts.attention_spec(data["attention"], measure=params["measure"],
-                                                     split=params["split"], by=params["by"]))
+        if 0 < buckets <= charts.MAX_BUCKETS:  # kept like the numbers: building the spec alone takes 0.1 s
+            chart = self.cached(("chart", pinned.version, _key(params), params["measure"]), lambda: charts.svg(
+                charts.attention_spec(data["attention"], measure=params["measure"], split=params["split"],
+                                      by=params["by"])))
         downloads = {panel: panel_url(request, panel, "csv") for panel in PANELS}
         return self.render(request, "explore.html", {"form": form, "params": _jsonable(params_public(params)),
-                                                     **data}, pinned=pinned,
+                                                     **data}, pinned=pinned, keep=True,
                            page={"chart": chart, "downloads": downloads, "table_rows": TABLE_ROWS,
                                  "max_buckets": charts.MAX_BUCKETS,
                                  "chart_svg": panel_url(request, "chart", "svg"),
@@ -242,7 +306,8 @@ class Pages:
             if fmt not in ("svg", "png"):
                 return _not_found(f"/chart.{fmt}: the chart downloads as .svg or .png")
             table = self.cached(("explore", pinned.version, _key(params)),
-                                lambda: explore_data(self.settings.archive, pinned.version, params))["attention"]
+                                lambda: explore_data(self.settings.archive, pinned.version, params),
+                                heavy=True)["attention"]
             if table.num_rows > charts.MAX_BUCKETS:
                 return _plain_error(f"{table.num_rows:,} points are too many for a chart (at most "
                                     f"{charts.MAX_BUCKETS:,}): choose week or month buckets", 400)
@@ -254,7 +319,7 @@ class Pages:
         if panel not in PANELS or fmt not in TABLE_FORMATS:
             return _not_found(f"/{panel}.{fmt}: the panels are {', '.join(PANELS)}, as .csv, .json or .parquet")
         data = self.cached(("explore", pinned.version, _key(params)),
-                           lambda: explore_data(self.settings.archive, pinned.version, params))
+                           lambda: explore_data(self.settings.archive, pinned.version, params), heavy=True)
         table = data[panel] if panel != "samples" else samples_table(data["samples"])
         out = io.BytesIO()
         write_table(table, fmt, out)
@@ -287,7 +352,7 @@ class Pages:
                                 "error": f"no article with id {article_id!r} in version {pinned.version}"},
                                pinned=pinned, status=404)
         return self.render(request, "article.html", {"article": detail, "id": article_id}, pinned=pinned,
-                           page={"show_all_url": _with(request, all="1"), "show_all": show_all})
+                           page={"show_all_url": _with(request, all="1"), "show_all": show_all}, keep=not show_all)
 
     # -- /archive --
     async def archive_page(self, request: Request) -> Response:
@@ -302,8 +367,9 @@ class Pages:
             return self.failed(request, "archive.html", exc, {"overview": None}, None)
         overview = self.cached(("archive", pinned.version),
                                lambda: archive_overview(self.settings.archive, as_of=pinned.version))
-        chart = charts.svg(charts.timeline_spec(overview["timeline"])) if overview.get("timeline") else None
-        return self.render(request, "archive.html", {"overview": overview}, pinned=pinned,
+        chart = self.cached(("timeline", pinned.version), lambda: charts.svg(charts.timeline_spec(
+            overview["timeline"]))) if overview.get("timeline") else None
+        return self.render(request, "archive.html", {"overview": overview}, pinned=pinned, keep=True,
                            page={"chart": chart, "schema_text": json.dumps(_jsonable(overview.get("schema")),
                                                                            indent=2, ensure_ascii=False)})
 
@@ -476,10 +542,12 @@ def explore_data(archive: Any, version: int, params: dict[str, Any],
     data: dict[str, Any] = {}
     if not queries:
         return data
+    # attention first: its pass over the matches also counts them in all and per outlet (kept)
+    counted = attention(scope, queries, by=params["by"], split=params["split"]) if "attention" in panels else None
     if "summary" in panels:
         data["summary"] = summary(scope, queries)
-    if "attention" in panels:
-        data["attention"] = attention(scope, queries, by=params["by"], split=params["split"])
+    if counted is not None:
+        data["attention"] = counted
     if "outlets" in panels:
         data["outlets"] = outlets(scope, queries)
     if "samples" in panels:
