@@ -330,8 +330,10 @@ def sign_rows(rows: pa.Table, threads: int | None = 1, params: Parameters = PARA
     """
     if not {ID_FIELD, TEXT_FIELD, DATE_FIELD} <= set(rows.column_names):
         return None
-    ids = rows.column(ID_FIELD)
-    sigs = signatures(rows.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params, threads)
+    ids, texts = rows.column(ID_FIELD), rows.column(TEXT_FIELD)
+    # One chunk is used as it is: combine_chunks would copy the block's texts into fresh memory.
+    sigs = signatures(texts.chunk(0) if texts.num_chunks == 1 else texts.combine_chunks(), ids.to_pylist(), params,
+                      threads)
     kept = [c for c in (ID_FIELD, DATE_FIELD, SOURCE_FIELD) if c in rows.column_names]
     return Signed(rows.select(kept).combine_chunks(), sigs)
 

@@ -3,8 +3,10 @@
 An append costs per record: decoding and checking the line, converting the valid row, sorting it
 into its partition and encoding it as zstd Parquet. All of that runs in worker processes, each of
 which keeps the rows it validated in its own `PartitionSpool`. Only what the parent needs in order
-to decide crosses a pipe: per block, the counts, the failures (for the quarantine) and the ids of
-the valid rows. Once the parent has decided the duplicates (over the whole batch and the archive),
+to decide crosses a pipe: per block, the counts, the failures (for the quarantine), the ids of
+the valid rows, and their near-duplicate signatures with the columns their bands carry (signed
+here, while the rows are held: the parent indexes the committed rows without reading the batch
+back). Once the parent has decided the duplicates (over the whole batch and the archive),
 it sends every worker the same list of rows to drop, and each worker writes its partitions' files
 and reports them for the one Delta commit. Rows therefore never travel between processes, and
 encoding runs on every core.
