@@ -9,16 +9,20 @@ bands computed by one version must match the bands of the next.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import random
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from tests.archive.conftest import write_jsonl
-from toolkit.archive import append, open_archive
+from toolkit.archive import append, open_archive, verify
 from toolkit.archive import near_duplicates as nd
 from toolkit.archive.ledger import BENCH_SWITCH, committed_batches
+
+append_module = importlib.import_module("toolkit.archive.append")
 
 #: Every character Python's str.split and Arrow's utf8_split_whitespace split on, punctuation, and
 #: characters sharing a lead byte with a multi-byte space (U+00C2 Â, U+200B, U+2060, U+3001, U+2080).
@@ -113,11 +117,15 @@ def test_a_batch_read_back_is_signed_row_for_row(tmp_path, monkeypatch) -> None:
         assert np.array_equal(sigs, nd.signatures([by_id[i] for i in ids], ids))
 
 
-def test_append_signs_on_as_many_threads_as_its_jobs(tmp_path, monkeypatch) -> None:
+def test_a_batch_read_back_is_signed_on_as_many_threads_as_its_jobs(tmp_path, monkeypatch) -> None:
+    # The read-back path (an interrupted batch completed by the next append, compact's backfill).
     texts = _texts(20, 4)
     records = [{"id": hashlib.sha256(t.encode()).hexdigest()[:32], "source": "outlet", "title": f"t{i}",
                 "text": t, "language": "fr", "published_date": "2020-01-01"} for i, t in enumerate(texts)]
     write_jsonl(tmp_path / "batch.jsonl", records)
+    monkeypatch.setenv(BENCH_SWITCH, "1")
+    result = append([tmp_path / "batch.jsonl"], archive=tmp_path / "archive", jobs=1)
+    monkeypatch.delenv(BENCH_SWITCH)
     pools = []
 
     class Recording(nd.ThreadPoolExecutor):
@@ -127,5 +135,65 @@ def test_append_signs_on_as_many_threads_as_its_jobs(tmp_path, monkeypatch) -> N
 
     monkeypatch.setattr(nd, "ThreadPoolExecutor", Recording)
     monkeypatch.setattr(nd.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
-    result = append([tmp_path / "batch.jsonl"], archive=tmp_path / "archive", jobs=1)
-    assert result.appended == 20 and pools == [1]
+    archive = open_archive(tmp_path / "archive")
+    record = committed_batches(archive)[-1]
+    assert nd.index_batch(archive, record.batch, record.data_files, jobs=1).articles == result.appended == 20
+    assert pools == [1]
+
+
+def _wire_batches(tmp_path) -> tuple:
+    """Two batches with near-duplicate copies, an id repeated in a batch with another text (the
+    first occurrence is kept), ids of the first batch again in the second (with other texts:
+    dropped), and a damaged line: what the committed rows' signatures must follow."""
+    rng = random.Random(5)
+    base = _texts(120, 6)
+    copies = [" ".join(t.split()[rng.randint(1, 8):]) for t in base[:30]]  # cut openings: near-duplicates
+
+    def record(i: int, text: str, ident: str | None = None) -> dict:
+        return {"id": ident or hashlib.sha256(text.encode()).hexdigest()[:32], "source": f"outlet{i % 5}",
+                "title": f"t{i}", "text": text, "language": "fr", "published_date": f"2021-{i % 12 + 1:02d}-03"}
+
+    first = [record(i, t) for i, t in enumerate(base[:80])]
+    first.insert(40, record(999, "un autre texte entier " * 20, first[3]["id"]))  # same id, other text: dropped
+    second = [record(i, t) for i, t in enumerate(base[80:] + copies)]
+    second += [record(7, "encore un autre texte " * 20, first[i]["id"]) for i in (1, 2)]  # archived ids
+    second.append("{not json")
+    return write_jsonl(tmp_path / "first.jsonl", first), write_jsonl(tmp_path / "second.jsonl", second)
+
+
+def _index_tables(root) -> tuple[list, list]:
+    archive = open_archive(root)
+    bands = archive.dataset("minhash").to_table().sort_by([("id", "ascending"), ("band", "ascending")])
+    clusters = archive.dataset("clusters").to_table(columns=["id", "cluster", "similarity", "seq"]).sort_by("id")
+    return bands.to_pylist(), clusters.to_pylist()
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_append_indexes_the_signatures_its_stagers_computed(tmp_path, monkeypatch, jobs) -> None:
+    # Signed in the stagers (worker processes with several jobs): the batch is never read back.
+    def read_back(*args, **kwargs):
+        raise AssertionError("a normal append read its batch back to sign it")
+
+    monkeypatch.setattr(nd, "_batch_articles", read_back)
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 16 << 10)  # several blocks: worker processes
+    first, second = _wire_batches(tmp_path)
+    archive = tmp_path / "archive"
+    assert append([first], archive=archive, jobs=jobs).appended == 80
+    result = append([second], archive=archive, jobs=jobs)
+    assert (result.appended, result.duplicates, result.quarantined, result.near_duplicates) == (70, 2, 1, 30)
+    assert verify(archive).ok
+
+
+def test_bands_signed_by_the_stagers_are_those_of_the_batch_read_back(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 16 << 10)
+    first, second = _wire_batches(tmp_path)
+    results = {}
+    for name, read_back in (("staged", False), ("read", True)):
+        if read_back:  # the committed rows are read back and signed after the commit, as a repair does
+            monkeypatch.setattr(append_module._BatchRun, "_signed", lambda self, keep: None)
+        results[name] = [append([path], archive=tmp_path / name, jobs=3).as_dict() | {"batch": None}
+                         for path in (first, second)]
+    assert results["staged"] == results["read"]
+    staged, read = _index_tables(tmp_path / "staged"), _index_tables(tmp_path / "read")
+    assert len(staged[0]) == 150 * nd.PARAMETERS.bands and len(staged[1]) >= 60
+    assert staged == read

@@ -187,12 +187,20 @@ def test_append_gives_the_same_archive(cluster, tmp_path, record, monkeypatch):
 
     monkeypatch.setattr(sys.modules["toolkit.archive.append"], "BLOCK_BYTES", 16 << 10)  # several blocks, several tasks
 
+    def read_back(*args, **kwargs):
+        raise AssertionError("a normal append read its batch back to sign it")
+
+    # The tasks sign the rows they stage: the driver indexes those signatures, never reads back.
+    monkeypatch.setattr(sys.modules["toolkit.archive.near_duplicates"], "_batch_articles", read_back)
+
     def on_ray(paths, archive):
         result = append(paths, archive=archive, jobs=2, backend="ray")
         assert (result.input, result.appended, result.duplicates, result.quarantined) == (350, 250, 90, 10)
 
     local, other = _two_appends(tmp_path, record, on_ray)
     assert_same_archive(str(local), str(other))
+    for table in ("minhash", "clusters"):  # the tasks' signatures are the local stagers'
+        assert rows(str(local), table).equals(rows(str(other), table)), table
     assert not (other / "_staging").exists()
     assert files_on_disk(other) == files_committed(other)
 

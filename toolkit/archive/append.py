@@ -60,7 +60,16 @@ from toolkit import __version__
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.hooks import committed
 from toolkit.archive.layout import ARTICLES, BATCHES, ID_FIELD, QUARANTINE, QUARANTINE_SCHEMA, SORT_KEYS
-from toolkit.archive.ledger import BatchRecord, app_id, batch_properties, committed_batches, complete, repair
+from toolkit.archive.ledger import (
+    BatchRecord,
+    app_id,
+    batch_properties,
+    committed_batches,
+    complete,
+    indexing,
+    repair,
+)
+from toolkit.archive.near_duplicates import Signed, gather
 from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.staging_tasks import TaskSpec, TaskStaging
@@ -296,16 +305,19 @@ class _BatchRun:
             jobs = jobs or default_jobs()
             self.staging_root = os.path.join(work, "staged") if archive.storage.is_s3 else archive.root
             spec = StageSpec(schema, self.table_schema, self.partition_by, self.staging_root,
-                             os.path.join(work, "spill"), max(1, memory_budget // max(1, jobs)))
+                             os.path.join(work, "spill"), max(1, memory_budget // max(1, jobs)), indexing())
             self.stagers = StagingPool(spec, jobs)
         else:
             self.staging_root = archive.root
-            self.stagers = TaskStaging(TaskSpec(schema, self.table_schema, self.partition_by, archive.root, self.batch),
-                                       executor(jobs, backend, quiet=quiet))
+            self.stagers = TaskStaging(TaskSpec(schema, self.table_schema, self.partition_by, archive.root, self.batch,
+                                                indexing()), executor(jobs, backend, quiet=quiet))
+        self.jobs = jobs  # threads that sign a batch read back (TaskStaging has no `jobs` of its own)
         self.data = TableFiles(archive.storage, ARTICLES, self.table_schema, self.partition_by, SORT_KEYS)
         self.rejects = TableFiles(archive.storage, QUARANTINE, QUARANTINE_SCHEMA)
         self.ids: list[pa.Array] = []  # the valid rows' ids, in batch order
         self.positions: list[np.ndarray] = []  # and their positions (see staging.positions)
+        # and their signatures, from the stagers (None once a block came unsigned: then read back)
+        self.signed: list[Signed] | None = []
         self.input = 0
         self.quarantined = 0
         self.quarantine_file: DataFile | None = None
@@ -384,6 +396,10 @@ class _BatchRun:
                     if len(staged.ids):
                         self.ids.append(staged.ids)
                         self.positions.append(staged.positions)
+                        if self.signed is not None and staged.signed is not None:
+                            self.signed.append(staged.signed)
+                        else:
+                            self.signed = None
                     self._hashes_known(wait=False)
             if pending:
                 sink.write(self._rejected(pending))
@@ -449,12 +465,21 @@ class _BatchRun:
                 continue  # another commit landed after `version`: look at it, then try again
             fault("append.committed")
             record.version = version + 1  # no retries inside delta-rs: right after what we read
-            # Ray's task stagers have no `jobs`: their indexing threads take the default
-            joined = complete(self.archive, record, jobs=getattr(self.stagers, "jobs", None))
+            joined = complete(self.archive, record, jobs=self.jobs, signed=self._signed(keep))
             return AppendResult(version=record.version, batch=self.batch, input=self.input,
                                 appended=record.appended, duplicates=record.duplicates,
                                 quarantined=self.quarantined, near_duplicates=joined)
         raise AssertionError("unreachable")
+
+    def _signed(self, keep: np.ndarray) -> Signed | None:
+        """The committed rows' signatures (`keep`: the batch's valid rows that were committed), as
+        the stagers computed them; None if some block came unsigned (indexing then reads back)."""
+        if self.signed is None or not indexing():
+            return None
+        signed, self.signed = self.signed, None  # held once: the parts go as the whole is made
+        if not signed:
+            return None
+        return gather(signed, keep)
 
     def _publish(self, files: list[DataFile]) -> list[DataFile]:
         """Files the stagers wrote, where the archive is: uploaded from the local staging root (S3)."""

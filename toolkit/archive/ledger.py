@@ -37,7 +37,7 @@ from toolkit.archive.layout import (
     QUARANTINE,
     QUARANTINE_SCHEMA,
 )
-from toolkit.archive.near_duplicates import index_batch
+from toolkit.archive.near_duplicates import Signed, index_batch
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, ensure_table
 from toolkit.core.interrupts import fault, held
@@ -135,9 +135,10 @@ def commit_once(archive: Archive, table: str, batch: str,
     raise AssertionError("unreachable")
 
 
-def complete(archive: Archive, record: BatchRecord, jobs: int | None = None) -> int:
+def complete(archive: Archive, record: BatchRecord, jobs: int | None = None, signed: Signed | None = None) -> int:
     """Record a committed batch in the quarantine and the ledger, then its near-duplicate bands and
-    clusters (each commit at most once); returns how many of its articles joined a cluster.
+    clusters (each commit at most once); returns how many of its articles joined a cluster. `signed`:
+    the batch's committed articles as the staging workers signed them (None: read them back).
 
     A quarantine file that is gone (only a forced vacuum between the crash and the repair can do
     that) is not committed, so the quarantine table stays readable; verify then reports the batch's
@@ -163,15 +164,21 @@ def complete(archive: Archive, record: BatchRecord, jobs: int | None = None) -> 
             files.delete([row])
             raise
     commit_once(archive, BATCHES, record.batch, add_row, f"ledger row of batch {record.batch}")
-    return index_if_needed(archive, record, jobs)
+    return index_if_needed(archive, record, jobs, signed)
 
 
-def index_if_needed(archive: Archive, record: BatchRecord, jobs: int | None = None) -> int:
-    """Index the batch's articles for near-duplicates unless done (or it appended none), signing
-    them on `jobs` threads (default: a thread per core)."""
-    if not record.appended or os.environ.get(BENCH_SWITCH):
+def index_if_needed(archive: Archive, record: BatchRecord, jobs: int | None = None,
+                    signed: Signed | None = None) -> int:
+    """Index the batch's articles for near-duplicates unless done (or it appended none): those
+    `signed` at staging, or else read back and signed on `jobs` threads (default: a thread per core)."""
+    if not record.appended or not indexing():
         return 0
-    return index_batch(archive, record.batch, record.data_files, jobs=jobs).near_duplicates
+    return index_batch(archive, record.batch, record.data_files, jobs=jobs, signed=signed).near_duplicates
+
+
+def indexing() -> bool:
+    """Whether appends index near-duplicates (always, but for the bench's switch)."""
+    return not os.environ.get(BENCH_SWITCH)
 
 
 def committed_batches(archive: Archive, after: int | None = None) -> list[BatchRecord]:

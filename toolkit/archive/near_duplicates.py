@@ -307,6 +307,44 @@ def _signatures_of(rows: pa.Table, params: Parameters) -> tuple[list[str], np.nd
     return keep, sigs
 
 
+# --- signed where the rows are ---------------------------------------------------------------------
+@dataclass
+class Signed:
+    """Articles signed by the process that held their rows (a staging worker): `articles` has id,
+    published_date and source (when the schema has it), `signatures` one row per article, in order."""
+
+    articles: pa.Table
+    signatures: np.ndarray
+
+    def __len__(self) -> int:
+        return self.articles.num_rows
+
+
+def sign_rows(rows: pa.Table, threads: int | None = 1, params: Parameters = PARAMETERS) -> Signed | None:
+    """The signatures of rows in storage form, by the function indexing uses (`signatures`), and the
+    columns their bands carry; None if the rows lack a column indexing needs (then the batch is read
+    back after its commit, as a repair does).
+
+    Why: signing in the staging workers, while they hold the rows, spares reading the batch's texts
+    back after the commit (a second copy of them, on the parent alone) and runs on every --jobs worker.
+    """
+    if not {ID_FIELD, TEXT_FIELD, DATE_FIELD} <= set(rows.column_names):
+        return None
+    ids, texts = rows.column(ID_FIELD), rows.column(TEXT_FIELD)
+    # One chunk is used as it is: combine_chunks would copy the block's texts into fresh memory.
+    sigs = signatures(texts.chunk(0) if texts.num_chunks == 1 else texts.combine_chunks(), ids.to_pylist(), params,
+                      threads)
+    kept = [c for c in (ID_FIELD, DATE_FIELD, SOURCE_FIELD) if c in rows.column_names]
+    return Signed(rows.select(kept).combine_chunks(), sigs)
+
+
+def gather(parts: Sequence[Signed], keep: np.ndarray) -> Signed:
+    """The signed articles of a batch from its blocks' parts (in batch order), minus those not kept."""
+    articles = pa.concat_tables([p.articles for p in parts]).filter(pa.array(keep))
+    sigs = np.concatenate([p.signatures for p in parts])[keep]
+    return Signed(articles, sigs)
+
+
 # --- clusters at append ------------------------------------------------------------------------------
 @dataclass
 class Indexed:
@@ -547,16 +585,22 @@ def _has_files(dataset: ds.FileSystemDataset) -> bool:
 
 
 def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
-                params: Parameters = PARAMETERS, jobs: int | None = None) -> Indexed:
-    """Compute and commit (each at most once) the batch's bands and the clusters it changes, signing
-    the articles on `jobs` threads (append's --jobs; default: a thread per core)."""
+                params: Parameters = PARAMETERS, jobs: int | None = None, signed: Signed | None = None) -> Indexed:
+    """Compute and commit (each at most once) the batch's bands and the clusters it changes.
+
+    The articles are those `signed` by the staging workers (the batch's committed rows) when given;
+    otherwise (a repair: an interrupted batch, compact) they are read back from the batch's data
+    files and signed on `jobs` threads (append's --jobs; default: a thread per core)."""
     from toolkit.archive.ledger import app_id  # ledger calls this module
 
     ensure_table(archive, MINHASH, MINHASH_SCHEMA)
     ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
     if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
         return Indexed(0, 0, 0)
-    articles, sigs = _batch_articles(archive, data_files, params, jobs)
+    if signed is not None:
+        articles, sigs = signed.articles, signed.signatures
+    else:
+        articles, sigs = _batch_articles(archive, data_files, params, jobs)
     return index_rows(archive, batch, articles, params, sigs)
 
 

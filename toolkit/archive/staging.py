@@ -3,8 +3,10 @@
 An append costs per record: decoding and checking the line, converting the valid row, sorting it
 into its partition and encoding it as zstd Parquet. All of that runs in worker processes, each of
 which keeps the rows it validated in its own `PartitionSpool`. Only what the parent needs in order
-to decide crosses a pipe: per block, the counts, the failures (for the quarantine) and the ids of
-the valid rows. Once the parent has decided the duplicates (over the whole batch and the archive),
+to decide crosses a pipe: per block, the counts, the failures (for the quarantine), the ids of
+the valid rows, and their near-duplicate signatures with the columns their bands carry (signed
+here, while the rows are held: the parent indexes the committed rows without reading the batch
+back). Once the parent has decided the duplicates (over the whole batch and the archive),
 it sends every worker the same list of rows to drop, and each worker writes its partitions' files
 and reports them for the one Delta commit. Rows therefore never travel between processes, and
 encoding runs on every core.
@@ -39,6 +41,7 @@ import pyarrow as pa
 from toolkit.archive.convert import to_storage
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
+from toolkit.archive.near_duplicates import Signed, sign_rows
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
 from toolkit.core.errors import NewsarchiveError
@@ -69,6 +72,7 @@ class StageSpec:
     write_root: str  # archive root the data files go under (a local staging root for S3 archives)
     spill_dir: str
     memory_budget: int  # Arrow bytes of rows held in memory before spilling, per stager
+    sign: bool = True  # sign the valid rows for near-duplicate indexing (near_duplicates.sign_rows)
 
 
 @dataclass
@@ -79,14 +83,16 @@ class StagedBlock:
     outcome: BlockOutcome
     ids: pa.Array
     positions: np.ndarray  # of the ids' rows in the batch
+    signed: Signed | None = None  # the valid rows signed, row for row with `ids` (None: not signed)
 
 
 class Stager:
     """One worker's share of a batch: validates blocks, holds their valid rows, writes their files."""
 
-    def __init__(self, spec: StageSpec, name: str) -> None:
+    def __init__(self, spec: StageSpec, name: str, threads: int = 1) -> None:
         self.spec = spec
         self.name = name
+        self.threads = threads  # signing threads: one per worker process, --jobs for the parent's stager
         self.engine = Engine(spec.schema, keep_rows=True)
         spill = os.path.join(spec.spill_dir, name)
         os.makedirs(spill, exist_ok=True)
@@ -102,12 +108,14 @@ class Stager:
         rows = outcome.valid_rows
         ids = strings([])
         places = np.zeros(0, dtype=np.int64)
+        signed = None
         if rows is not None and rows.num_rows:
             places = positions(index, rows.column(LINE_COLUMN).to_numpy())
             table = to_storage(rows, self.spec.table_schema).append_column(SEQ, int64s(places))
             ids = table.column(ID_FIELD).combine_chunks()
+            signed = sign_rows(table, self.threads) if self.spec.sign else None
             self.spool.add(table)
-        return StagedBlock(index, replace(outcome, valid_rows=None), ids, places)
+        return StagedBlock(index, replace(outcome, valid_rows=None), ids, places, signed)
 
     def write(self, drop: np.ndarray) -> list[DataFile]:
         """Write the held rows, minus the positions in `drop`, as data files per partition:
@@ -186,7 +194,7 @@ class StagingPool:
             if sum(not is_marker(x) for x in head) == 2:
                 break
         if self.jobs == 1 or sum(not is_marker(x) for x in head) < 2:  # one block: no process
-            self._local = Stager(self.spec, "local")
+            self._local = Stager(self.spec, "local", threads=self.jobs)
             for index, item in enumerate(itertools.chain(head, stream)):
                 yield self._pass(index, item) if is_marker(item) else self._local.check(index, item)
             return

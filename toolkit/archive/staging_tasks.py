@@ -6,9 +6,10 @@ workers are lost (a node is preempted, a task is killed), and Ray's answer is to
 from its input. So here both phases are stateless tasks whose only state is in the archive's storage
 (a local folder the cluster sees, or S3):
 
-1. one task per block: validate it, convert the valid rows, and write them, split by partition, to
-   `<archive>/_staging/<batch>/b<block>-<piece>.parquet`; the driver gets the block's verdicts, its
-   ids and positions (as from a local stager) and the pieces' names, sizes and partitions;
+1. one task per block: validate it, convert the valid rows, sign them for near-duplicate indexing,
+   and write them, split by partition, to `<archive>/_staging/<batch>/b<block>-<piece>.parquet`;
+   the driver gets the block's verdicts, its ids, positions and signatures (as from a local stager)
+   and the pieces' names, sizes and partitions;
 2. the driver decides duplicates exactly as for a local run; then one task per group of one
    partition's pieces (about FILE_BYTES of rows): read them, drop the rows at the positions the
    driver named, sort, write the archive's data files and return them. The driver makes the one
@@ -37,6 +38,7 @@ import pyarrow.parquet as pq
 from toolkit.archive.convert import to_storage
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
+from toolkit.archive.near_duplicates import sign_rows
 from toolkit.archive.spool import _partition_runs
 from toolkit.archive.staging import FILE_BYTES, SEQ, StagedBlock, StagingPool, member, positions
 from toolkit.archive.storage import Storage
@@ -61,6 +63,7 @@ class TaskSpec:
     partition_by: tuple[str, ...]
     root: str  # the archive root, as the cluster's workers reach it
     batch: str
+    sign: bool = True  # sign the valid rows for near-duplicate indexing (returned with the block's verdicts)
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,12 @@ def _stage(item: tuple[int, Block | FileRange]) -> tuple[StagedBlock, list[Piece
     fault("append.staging")
     outcome = _engine.check_block(block.load() if isinstance(block, FileRange) else block)
     rows = outcome.valid_rows
-    ids, places, pieces = strings([]), np.zeros(0, dtype=np.int64), []
+    ids, places, pieces, signed = strings([]), np.zeros(0, dtype=np.int64), [], None
     if rows is not None and rows.num_rows:
         places = positions(index, rows.column(LINE_COLUMN).to_numpy())
         table = to_storage(rows, _spec.table_schema).append_column(SEQ, int64s(places))
         ids = table.column(ID_FIELD).combine_chunks()
+        signed = sign_rows(table) if _spec.sign else None  # in input order, row for row with `ids`
         if _spec.partition_by:
             table = table.take(pc.sort_indices(table, sort_keys=[(c, "ascending") for c in (*_spec.partition_by, SEQ)]))
         folder = _storage.fs_path(STAGING, _spec.batch)
@@ -122,7 +126,7 @@ def _stage(item: tuple[int, Block | FileRange]) -> tuple[StagedBlock, list[Piece
                 with _storage.filesystem.open_output_stream(f"{folder}/{name}") as out:
                     pq.write_table(piece, out, compression="lz4")
                 pieces.append(Piece(index, key, f"{STAGING}/{_spec.batch}/{name}", piece.num_rows, piece.nbytes))
-    return StagedBlock(index, replace(outcome, valid_rows=None), ids, places), pieces
+    return StagedBlock(index, replace(outcome, valid_rows=None), ids, places, signed), pieces
 
 
 def _write(item: tuple[int, tuple, list[str], np.ndarray]) -> list[DataFile]:
