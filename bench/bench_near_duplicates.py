@@ -316,9 +316,13 @@ print(json.dumps({"signatures": sig, "seconds": total, "joined": joined, "rss_be
 
 def scale(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / "archive"
+        archive = args.archive or Path(tmp) / "archive"
         step = args.records
-        for start in range(0, args.archived, step):
+        if args.archive is not None:  # an archive already built (read only here): its size is counted
+            from toolkit.sql import query
+
+            args.archived = query("SELECT count(*) AS n FROM articles", archive=archive).column("n")[0].as_py()
+        for start in range(0, args.archived if args.archive is None else 0, step):
             batch = Path(tmp) / "b.jsonl"
             subprocess.run([sys.executable, str(GEN), str(min(step, args.archived - start)), str(batch),
                             "--start", str(start), "--seed", str(start)], check=True)
@@ -342,6 +346,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["libraries", "labelled", "cost", "scale"], action="append")
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--archived", type=int, default=100_000)
+    parser.add_argument("--archive", type=Path, default=None,
+                        help="scale: an archive already built (e.g. by bench_serve.py) instead of --archived N new")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--brief", action="store_true", help="labelled: the chosen parameters only")

@@ -197,3 +197,31 @@ def test_bands_signed_by_the_stagers_are_those_of_the_batch_read_back(tmp_path, 
     staged, read = _index_tables(tmp_path / "staged"), _index_tables(tmp_path / "read")
     assert len(staged[0]) == 150 * nd.PARAMETERS.bands and len(staged[1]) >= 60
     assert staged == read
+
+
+FORKED_AFTER_SIGNING = """
+import importlib, sys
+from toolkit.archive import append
+from toolkit.archive import near_duplicates as nd
+importlib.import_module("toolkit.archive.append").BLOCK_BYTES = 1 << 19  # blocks of ~400 rows: forked workers
+nd.signatures(["un texte signé ici avant le fork, dans ce processus même " * 5] * 600, [str(i) for i in range(600)])
+result = append([sys.argv[1]], archive=sys.argv[2], jobs=2)
+print(result.appended, result.near_duplicates)
+"""
+
+
+def test_an_append_forked_after_this_process_signed_does_not_hang(tmp_path):
+    """rensa's thread pool does not survive fork: a process that already signed (a notebook's second
+    append, a test run) must not hand signing to forked workers (they waited forever)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    rows = [{"id": f"{n:032x}", "source": "Le Test", "language": "fr", "published_date": "2024-01-02",
+             "title": f"Titre {n}", "text": " ".join(f"mot{n}x{k}" for k in range(60))} for n in range(2000)]
+    batch = write_jsonl(tmp_path / "b.jsonl", rows)
+    run = subprocess.run([sys.executable, "-c", FORKED_AFTER_SIGNING, str(batch), str(tmp_path / "archive")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["2000", "0"]

@@ -234,10 +234,22 @@ def signatures(texts: pa.Array | Sequence[str | None], ids: Sequence[str],
         return np.concatenate(list(parts))
 
 
+# rensa's bulk digest runs on a rayon thread pool, started in the process on first use. A process
+# forked after that inherits the pool's bookkeeping but not its threads: rensa there waits forever.
+_RAYON_STARTED = False
+
+
+def forked_children_can_sign() -> bool:
+    """Whether a child forked from this process now could call rensa (no rayon pool started here yet)."""
+    return not _RAYON_STARTED
+
+
 def _signature_chunk(texts: pa.Array, ids: Sequence[str], params: Parameters) -> np.ndarray:
     import rensa
 
+    global _RAYON_STARTED
     hashes, offsets = shingle_hashes(texts, ids, params)
+    _RAYON_STARTED = True
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, params.permutations, params.seed)
     rows = matrix.to_rows()
     return np.fromiter(itertools.chain.from_iterable(rows), np.uint32, len(rows) * params.permutations

@@ -41,7 +41,7 @@ import pyarrow as pa
 from toolkit.archive.convert import to_storage
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
-from toolkit.archive.near_duplicates import Signed, sign_rows
+from toolkit.archive.near_duplicates import Signed, forked_children_can_sign, sign_rows
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
 from toolkit.core.errors import NewsarchiveError
@@ -281,6 +281,10 @@ class StagingPool:
     # internals ------------------------------------------------------------------------------------
     def _start(self) -> None:
         context = start_context()
+        if context.get_start_method() == "fork" and self.spec.sign and not forked_children_can_sign():
+            # This process already signed (an earlier append in a notebook, a test run): forked workers
+            # could not (rensa's thread pool is not theirs), so the batch is signed here after its commit.
+            self.spec = replace(self.spec, sign=False)
         self._tasks = context.Queue()
         self._results = context.Queue()
         for worker in range(self.jobs):
