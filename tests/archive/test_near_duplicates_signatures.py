@@ -176,6 +176,7 @@ def test_append_indexes_the_signatures_its_stagers_computed(tmp_path, monkeypatc
 
     monkeypatch.setattr(nd, "_batch_articles", read_back)
     monkeypatch.setattr(append_module, "BLOCK_BYTES", 16 << 10)  # several blocks: worker processes
+    _spawned_workers(monkeypatch)
     first, second = _wire_batches(tmp_path)
     archive = tmp_path / "archive"
     assert append([first], archive=archive, jobs=jobs).appended == 80
@@ -184,8 +185,18 @@ def test_append_indexes_the_signatures_its_stagers_computed(tmp_path, monkeypatc
     assert verify(archive).ok
 
 
+def _spawned_workers(monkeypatch) -> None:
+    """Workers started fresh: once this test process has signed (an earlier test), workers forked from
+    it may not sign (rensa's thread pool does not survive fork) and the batch would be read back."""
+    import multiprocessing
+
+    monkeypatch.setattr(importlib.import_module("toolkit.archive.staging"), "start_context",
+                        lambda: multiprocessing.get_context("spawn"))
+
+
 def test_bands_signed_by_the_stagers_are_those_of_the_batch_read_back(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(append_module, "BLOCK_BYTES", 16 << 10)
+    _spawned_workers(monkeypatch)
     first, second = _wire_batches(tmp_path)
     results = {}
     for name, read_back in (("staged", False), ("read", True)):
