@@ -396,7 +396,7 @@ def _explore_options(func):
 def _explore_scope(queries: Sequence[str], archive: str | None, language: Sequence[str], source: Sequence[str],
                    since: str | None, until: str | None, as_of: int | None, copies: str):
     from toolkit.explore import Scope
-    from toolkit.explore.scope import parse_date
+    from toolkit.search.query import parse_date
 
     queries = [_utf8_text(q, "QUERY") for q in queries]
     if not queries:

@@ -631,29 +631,27 @@ def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Paramet
                                                                   "articles": articles.num_rows,
                                                                   "joined": joined}}}
 
-    def add_bands(table: DeltaTable) -> None:
-        # In article order (each id's 32 rows together, which Parquet's run-length encoding keeps
-        # small); `compact` sorts by (band, hash). Sorting here cost a third of the indexing time.
-        files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
-        written = [files.write(bands)] if bands.num_rows else []
+    def append_rows(table: DeltaTable, files: TableFiles, rows: pa.Table, schema: pa.Schema) -> None:
+        """One file of `rows` committed to `table` with the batch's properties (the file removed if
+        the commit fails)."""
+        written = [files.write(rows)] if rows.num_rows else []
         try:
-            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=MINHASH_SCHEMA,
+            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=schema,
                                            commit_properties=_properties(batch, meta, written))
         except BaseException:
             files.delete(written)
             raise
 
+    def add_bands(table: DeltaTable) -> None:
+        # In article order (each id's 32 rows together, which Parquet's run-length encoding keeps
+        # small); `compact` sorts by (band, hash). Sorting here cost a third of the indexing time.
+        append_rows(table, TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA), bands, MINHASH_SCHEMA)
+
     def add_clusters(table: DeltaTable) -> None:
-        files = TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id"))
         seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
         rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
-        written = [files.write(rows)] if clusters.num_rows else []
-        try:
-            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=CLUSTERS_SCHEMA,
-                                           commit_properties=_properties(batch, meta, written))
-        except BaseException:
-            files.delete(written)
-            raise
+        append_rows(table, TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id")), rows,
+                    CLUSTERS_SCHEMA)
 
     commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
     commit_once(archive, CLUSTERS, batch, add_clusters, f"near-duplicate clusters of batch {batch}")

@@ -39,6 +39,8 @@ class Scope:
         for name in ("since", "until"):  # ISO strings (a URL's parameters) are taken too
             value = getattr(self, name)
             if isinstance(value, str):
+                from toolkit.search.query import parse_date  # search's rule, loaded only when needed
+
                 object.__setattr__(self, name, parse_date(value, f"--{name}"))
         for lang in self.language:
             if not _CODE.match(lang):
@@ -66,13 +68,3 @@ class Scope:
         archive = open_archive(self.archive)
         version = archive.at(self.as_of).version
         return dataclasses.replace(self, archive=archive.root, as_of=version)
-
-
-def parse_date(value: str | dt.date | None, option: str) -> dt.date | None:
-    """A date from YYYY-MM-DD (one line naming the option otherwise)."""
-    if value is None or isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise NewsarchiveError(f"{option} {value!r}: not a date; use YYYY-MM-DD") from None

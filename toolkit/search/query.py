@@ -123,7 +123,7 @@ def search(
         raise NewsarchiveError(f"--limit {limit}: must be 1 or more")
     if language is not None and not _CODE.match(language):
         raise NewsarchiveError(f"--language {language!r}: not a language code; use an ISO code such as fr or ar")
-    since_date, until_date = _date(since, "--since"), _date(until, "--until")
+    since_date, until_date = parse_date(since, "--since"), parse_date(until, "--until")
     if since_date and until_date and since_date > until_date:
         raise NewsarchiveError(f"--since {since_date} is after --until {until_date}; swap them")
     parsed = parse_query(text, default="OR", lenient=True)  # malformed: its plain words, with a note
@@ -193,7 +193,8 @@ def collapse(hits: list[SearchHit], cluster_of: ClusterOf) -> list[SearchHit]:
     return kept
 
 
-def _date(value: dt.date | str | None, option: str) -> dt.date | None:
+def parse_date(value: dt.date | str | None, option: str) -> dt.date | None:
+    """A date from YYYY-MM-DD, or one line naming the option (`search`'s and explore's --since/--until)."""
     if value is None or isinstance(value, dt.date):
         return value
     try:
