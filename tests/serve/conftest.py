@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.test_bad_inputs import mounted  # noqa: F401  (a tmpfs folder: the read-only archive test)
 
 ARABIC_TEXT = "أكد وزير الخارجية ناصر بوريطة دعم المغرب للحل السياسي في ليبيا خلال لقائه بنظيره."
 START = dt.date(2024, 3, 4)  # a Monday: weekly buckets start on Mondays

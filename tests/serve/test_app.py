@@ -366,3 +366,24 @@ def test_a_download_without_a_query_is_one_line(client):
     for path in ("/attention.csv", "/chart.svg", "/terms.parquet"):
         response = client.get(path)
         assert response.status_code == 400 and response.text.count("\n") == 1 and "no query" in response.text
+
+
+def test_an_archive_on_a_read_only_file_system_is_served(news_archive, mounted, tmp_path, monkeypatch):
+    """An archive mounted read-only (a shared copy, a snapshot disk): every page answers, the search
+    index goes to the user's cache, and nothing is written under the archive."""
+    import shutil
+    import subprocess
+
+    point = mounted("size=64m")
+    root = point / "archive"
+    shutil.copytree(news_archive, root, ignore=shutil.ignore_patterns("search-index*", ".search-index*"))
+    assert subprocess.run(["mount", "-o", "remount,ro", str(point)], capture_output=True).returncode == 0
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    client = TestClient(create_app(root), base_url=LOCAL)
+    for path in ("/?q=Bourita", "/archive", f"/article/{article_id('fr0')}", "/sql?sql=SELECT+count(*)+FROM+articles"):
+        page = client.get(path)
+        assert page.status_code == 200, (path, page.text[:300])
+    assert client.get("/index.json", params={"q": "Bourita"}).json()["summary"][0]["matches"] > 0
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before
+    assert any((tmp_path / "cache" / "newsarchive" / "search").iterdir())
