@@ -69,7 +69,7 @@ from toolkit.archive.ledger import (
     indexing,
     repair,
 )
-from toolkit.archive.near_duplicates import Signed, gather
+from toolkit.archive.near_duplicates import Gathered, Spilled, gather, spill
 from toolkit.archive.retry import attempts
 from toolkit.archive.staging import StageSpec, StagingPool, member
 from toolkit.archive.staging_tasks import TaskSpec, TaskStaging
@@ -316,8 +316,9 @@ class _BatchRun:
         self.rejects = TableFiles(archive.storage, QUARANTINE, QUARANTINE_SCHEMA)
         self.ids: list[pa.Array] = []  # the valid rows' ids, in batch order
         self.positions: list[np.ndarray] = []  # and their positions (see staging.positions)
-        # and their signatures, from the stagers (None once a block came unsigned: then read back)
-        self.signed: list[Signed] | None = []
+        # and their signatures, from the stagers, spilled to `work` until indexing (None once a block
+        # came unsigned: then read back)
+        self.signed: list[Spilled] | None = []
         self.input = 0
         self.quarantined = 0
         self.quarantine_file: DataFile | None = None
@@ -397,7 +398,7 @@ class _BatchRun:
                         self.ids.append(staged.ids)
                         self.positions.append(staged.positions)
                         if self.signed is not None and staged.signed is not None:
-                            self.signed.append(staged.signed)
+                            self.signed.append(spill(staged.signed, os.path.join(self.work, "signed")))
                         else:
                             self.signed = None
                     self._hashes_known(wait=False)
@@ -471,7 +472,7 @@ class _BatchRun:
                                 quarantined=self.quarantined, near_duplicates=joined)
         raise AssertionError("unreachable")
 
-    def _signed(self, keep: np.ndarray) -> Signed | None:
+    def _signed(self, keep: np.ndarray) -> Gathered | None:
         """The committed rows' signatures (`keep`: the batch's valid rows that were committed), as
         the stagers computed them; None if some block came unsigned (indexing then reads back)."""
         if self.signed is None or not indexing():

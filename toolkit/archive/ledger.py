@@ -37,7 +37,7 @@ from toolkit.archive.layout import (
     QUARANTINE,
     QUARANTINE_SCHEMA,
 )
-from toolkit.archive.near_duplicates import Signed, index_batch
+from toolkit.archive.near_duplicates import Gathered, index_batch
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, ensure_table
 from toolkit.core.interrupts import fault, held
@@ -135,7 +135,7 @@ def commit_once(archive: Archive, table: str, batch: str,
     raise AssertionError("unreachable")
 
 
-def complete(archive: Archive, record: BatchRecord, jobs: int | None = None, signed: Signed | None = None) -> int:
+def complete(archive: Archive, record: BatchRecord, jobs: int | None = None, signed: Gathered | None = None) -> int:
     """Record a committed batch in the quarantine and the ledger, then its near-duplicate bands and
     clusters (each commit at most once); returns how many of its articles joined a cluster. `signed`:
     the batch's committed articles as the staging workers signed them (None: read them back).
@@ -168,7 +168,7 @@ def complete(archive: Archive, record: BatchRecord, jobs: int | None = None, sig
 
 
 def index_if_needed(archive: Archive, record: BatchRecord, jobs: int | None = None,
-                    signed: Signed | None = None) -> int:
+                    signed: Gathered | None = None) -> int:
     """Index the batch's articles for near-duplicates unless done (or it appended none): those
     `signed` at staging, or else read back and signed on `jobs` threads (default: a thread per core)."""
     if not record.appended or not indexing():

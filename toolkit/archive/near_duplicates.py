@@ -27,10 +27,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from typing import overload
 
 import duckdb
 import numpy as np
@@ -39,7 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
-from toolkit.archive.files import TableFiles
+from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import (
     ARTICLES,
     CLUSTERS,
@@ -350,14 +353,114 @@ def sign_rows(rows: pa.Table, threads: int | None = 1, params: Parameters = PARA
     return Signed(rows.select(kept).combine_chunks(), sigs)
 
 
-def gather(parts: Sequence[Signed], keep: np.ndarray) -> Signed:
-    """The signed articles of a batch from its blocks' parts (in batch order), minus those not kept."""
-    articles = pa.concat_tables([p.articles for p in parts]).filter(pa.array(keep))
-    sigs = np.concatenate([p.signatures for p in parts])[keep]
-    return Signed(articles, sigs)
+def gather(parts: Sequence[Signed | Spilled], keep: np.ndarray) -> Gathered:
+    """The signed articles of a batch from its blocks' parts (in batch order), minus those not kept.
+    Nothing is concatenated here: indexing reads the parts back one by one, in slices, so a batch's
+    signatures (512 bytes an article) are never held whole."""
+    return Gathered(list(parts), np.asarray(keep, bool))
+
+
+@dataclass
+class Spilled:
+    """A block's signed articles written by `spill` to a local Arrow IPC file (the articles' columns
+    and a `signature` column), read back when indexing reaches them."""
+
+    path: str
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def spill(part: Signed, folder: str) -> Spilled:
+    """Write `part` to a new file in `folder` (made if needed). Why: append receives every block's
+    signatures while staging and indexes them only after its commit; held in memory they grew with
+    the batch (a batch of a million: 512 MB, twice over once concatenated)."""
+    os.makedirs(folder, exist_ok=True)
+    sigs = np.ascontiguousarray(part.signatures, "<u4")
+    width = 4 * (sigs.shape[1] if sigs.ndim == 2 else PARAMETERS.permutations)
+    column = pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(sigs), [None, pa.py_buffer(sigs.tobytes())])
+    table = part.articles.append_column("signature", column)
+    path = os.path.join(folder, f"signed-{uuid.uuid4().hex}.arrow")
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Spilled(path, len(sigs))
+
+
+def _unspill(part: Signed | Spilled) -> Signed:
+    """A part as articles and signatures in memory (read into the heap, not mapped)."""
+    if isinstance(part, Signed):
+        return part
+    with pa.OSFile(part.path, "rb") as source:
+        table = pa.ipc.open_file(source).read_all()
+    column = table.column("signature").combine_chunks()
+    width = column.type.byte_width
+    raw = np.frombuffer(column.buffers()[1], np.uint8, len(column) * width, column.offset * width)
+    return Signed(table.drop_columns(["signature"]), raw.view("<u4").reshape(len(column), width // 4))
+
+
+class Gathered:
+    """A batch's signed parts and which of their rows were committed, handed out in slices."""
+
+    def __init__(self, parts: list[Signed | Spilled], keep: np.ndarray) -> None:
+        self.parts = parts
+        self.keep = keep
+
+    def __len__(self) -> int:
+        return int(self.keep.sum())
+
+    def slices(self, size: int) -> Iterator[tuple[pa.Table, np.ndarray]]:
+        """(articles, signatures) of at most `size` kept articles each, in batch order."""
+        def kept() -> Iterator[tuple[pa.Table, np.ndarray]]:
+            start = 0
+            for part in self.parts:
+                mask = self.keep[start:start + len(part)]
+                start += len(part)
+                if mask.any():
+                    signed = _unspill(part)
+                    yield signed.articles.filter(pa.array(mask)), signed.signatures[mask]
+        return _resliced(kept(), size)
+
+
+def _resliced(parts: Iterable[tuple[pa.Table, np.ndarray]], size: int) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """The same rows and signatures cut into slices of `size` (the last one smaller)."""
+    tables: list[pa.Table] = []
+    sigs: list[np.ndarray] = []
+    held = 0
+    for table, sig in parts:
+        if not table.num_rows:
+            continue
+        tables.append(table)
+        sigs.append(sig)
+        held += table.num_rows
+        while held >= size:
+            whole, every = pa.concat_tables(tables), np.concatenate(sigs)
+            yield whole.slice(0, size), every[:size]
+            tables, sigs, held = [whole.slice(size)], [every[size:]], held - size
+    if held:
+        yield pa.concat_tables(tables), np.concatenate(sigs)
 
 
 # --- clusters at append ------------------------------------------------------------------------------
+#: Articles indexed at a time: their band rows (~2.7 KB an article in Arrow) are built, written as one
+#: `minhash/` file and dropped before the next slice, so indexing's memory does not grow with the batch.
+#: Measured (200,000-record append, the parent's peak RSS): slices of 100,000 842 MB, 50,000 608 MB,
+#: 25,000 489 MB, for the same indexing time (docs/near-duplicates.md).
+SLICE_ARTICLES = 25_000
+SLICE_VARIABLE = "NEWSARCHIVE_INDEX_SLICE"  # overrides SLICE_ARTICLES (tests force tiny slices)
+
+
+def slice_articles() -> int:
+    """How many articles indexing handles at a time: $NEWSARCHIVE_INDEX_SLICE, or SLICE_ARTICLES."""
+    value = os.environ.get(SLICE_VARIABLE, "").strip()
+    if not value:
+        return SLICE_ARTICLES
+    if not value.isdigit() or int(value) < 1:
+        raise NewsarchiveError(f"{SLICE_VARIABLE}={value!r} is not a positive number of articles; unset it "
+                               f"(default {SLICE_ARTICLES:,}) or set it to e.g. 50000")
+    return int(value)
+
+
 @dataclass
 class Indexed:
     """What indexing one batch found: its articles in a cluster of two or more (near_duplicates)."""
@@ -367,21 +470,31 @@ class Indexed:
     clusters_changed: int
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
+def _connect(scratch: str | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"threads": str(max(1, min(4, os.cpu_count() or 1))), "memory_limit": JOIN_MEMORY,
                                  "preserve_insertion_order": "false"})
     # DuckDB has no row count for an Arrow scan: its optimizer could build the hash table on the
     # archive's bands. The query's shape fixes the sides (the batch, on the right, is built).
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    if scratch is not None:  # a batch's bands larger than the memory limit spill there
+        con.execute("SET temp_directory = ?", [os.path.join(scratch, "duckdb")])
     return con
 
 
+@overload
+def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = ..., jobs: int | None = ...,
+                    slice_size: None = ...) -> tuple[pa.Table, np.ndarray]: ...
+@overload
+def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = ..., jobs: int | None = ...,
+                    slice_size: int = ...) -> Iterator[tuple[pa.Table, np.ndarray]]: ...
 def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters = PARAMETERS,
-                    jobs: int | None = None) -> tuple[pa.Table, np.ndarray]:
+                    jobs: int | None = None, slice_size: int | None = None
+                    ) -> tuple[pa.Table, np.ndarray] | Iterator[tuple[pa.Table, np.ndarray]]:
     """id, published_date and source of the rows in the given articles data files, and their
-    signatures. Why together: the texts are signed chunk by chunk on a thread per core as the scan
-    reads them (Arrow decodes on its own threads), so reading them back overlaps the signing and the
-    batch's texts are never all held at once."""
+    signatures: the whole batch, or with `slice_size` an iterator of slices of that many (what
+    indexing reads: the batch is never held). Why together: the texts are signed chunk by chunk on a
+    thread per core as the scan reads them (Arrow decodes on its own threads), so reading them back
+    overlaps the signing and the batch's texts are never all held at once."""
     wanted = set(paths)
     dataset = archive.dataset(ARTICLES)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
@@ -389,17 +502,31 @@ def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters =
     part = ds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
     columns = _columns(dataset)
     kept = [c for c in columns if c != TEXT_FIELD]
-    memory = _memory()
-    tables: list[pa.Table] = []
-    futures = []
-    pending: list[pa.RecordBatch] = []
     threads = max(1, min(jobs or os.cpu_count() or 1, len(os.sched_getaffinity(0))))
+    chunks = _read_back(part, columns, kept, params, threads)
+    if slice_size is not None:
+        return _resliced(chunks, slice_size)
+    tables, sigs = [], []
+    for table, sig in chunks:
+        tables.append(table)
+        sigs.append(sig)
+    schema = pa.schema([dataset.schema.field(c) for c in kept])
+    articles = pa.concat_tables(tables) if tables else schema.empty_table()
+    return articles, (np.concatenate(sigs) if sigs else np.zeros((0, params.permutations), np.uint32))
+
+
+def _read_back(part: ds.Dataset, columns: list[str], kept: list[str], params: Parameters,
+               threads: int) -> Iterator[tuple[pa.Table, np.ndarray]]:
+    """Chunks of SIGNATURE_CHUNK rows (the `kept` columns) and their signatures, in scan order, with
+    a bounded number of chunks being signed at a time."""
+    memory = _memory()
+    pending: list[pa.RecordBatch] = []
+    futures: deque = deque()
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="minhash") as pool:
         def submit() -> None:
             chunk = pa.Table.from_batches(pending)
-            futures.append(pool.submit(_signature_chunk, chunk.column(TEXT_FIELD).combine_chunks(memory),
-                                       chunk.column(ID_FIELD).to_pylist(), params))
-            tables.append(chunk.select(kept))
+            futures.append((chunk.select(kept), pool.submit(_signature_chunk, chunk.column(TEXT_FIELD).combine_chunks(
+                memory), chunk.column(ID_FIELD).to_pylist(), params)))
             pending.clear()
 
         for rows in part.to_batches(columns=columns, batch_size=SIGNATURE_CHUNK, use_threads=False, memory_pool=memory):
@@ -407,12 +534,14 @@ def _batch_articles(archive: Archive, paths: Iterable[str], params: Parameters =
                 pending.append(rows)
             if sum(b.num_rows for b in pending) >= SIGNATURE_CHUNK:
                 submit()
+                while len(futures) > 2 * threads:
+                    table, future = futures.popleft()
+                    yield table, future.result()
         if pending:
             submit()
-        sigs = [f.result() for f in futures]
-    schema = pa.schema([dataset.schema.field(c) for c in kept])
-    articles = pa.concat_tables(tables) if tables else schema.empty_table()
-    return articles, (np.concatenate(sigs) if sigs else np.zeros((0, params.permutations), np.uint32))
+        while futures:
+            table, future = futures.popleft()
+            yield table, future.result()
 
 
 def _columns(dataset: ds.Dataset) -> list[str]:
@@ -426,38 +555,107 @@ def _sources(articles: pa.Table) -> pa.Array:
     return pa.nulls(articles.num_rows, pa.string())
 
 
-def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PARAMETERS,
-                  sigs: np.ndarray | None = None) -> tuple[pa.Table, pa.Table, int]:
-    """The batch's `minhash/` rows, the `clusters/` rows it changes (seq still 0), and how many of its
-    articles are in a cluster of two or more. Reads the archive's bands and clusters, never writes."""
-    ids = articles.column(ID_FIELD).combine_chunks()
-    dates = articles.column(DATE_FIELD).combine_chunks()
-    if sigs is None:  # `articles` has their texts
-        sigs = signatures(articles.column(TEXT_FIELD).combine_chunks(), ids.to_pylist(), params)
-    sources = _sources(articles)
-    bands = band_rows(ids, dates, sources, sigs, params)
+@dataclass
+class Clustered:
+    """What `cluster_batch` found: the batch's `minhash/` files (written, not committed), the
+    `clusters/` rows it changes (seq still 0), and how many of its articles are in a cluster of two
+    or more."""
+
+    articles: int
+    bands: list[DataFile]
+    clusters: pa.Table
+    joined: int
+
+
+_BUILD_SCHEMA = pa.schema([("band", pa.int16()), ("hash", pa.int64()), ("row", pa.int32())])
+
+
+def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]],
+                  params: Parameters = PARAMETERS) -> Clustered:
+    """Write the `minhash/` files of a batch given in slices of (articles, signatures), and find the
+    clusters it changes. Reads the archive's bands and clusters; commits nothing (the caller commits
+    the files or deletes them).
+
+    Memory is bounded by a slice: each slice's band rows are written as one file, and only its band
+    hashes (band by band) and signatures go to a local scratch folder. The batch's own pairs are
+    found on those int64 hashes, band by band; its pairs with the archive by one DuckDB join (the
+    batch's (band, hash, row) built, spilling past the memory limit; the archive streams past);
+    signatures are read back for the candidates only."""
+    files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
+    written: list[DataFile] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="newsarchive-minhash-") as scratch:
+            return _cluster(archive, slices, params, files, written, scratch)
+    except BaseException:
+        files.delete(written)
+        raise
+
+
+def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], params: Parameters,
+             files: TableFiles, written: list[DataFile], scratch: str) -> Clustered:
+    nbands = params.bands
+    ids_parts, date_parts, source_parts, sizes = [], [], [], []
+    for articles, sigs in slices:
+        m = articles.num_rows
+        if not m:
+            continue
+        ids = articles.column(ID_FIELD).combine_chunks()
+        dates = articles.column(DATE_FIELD).combine_chunks()
+        sources = _sources(articles)
+        bands = band_rows(ids, dates, sources, sigs, params)
+        written.append(files.write(bands))
+        k = len(sizes)
+        hashes = bands.column("hash").to_numpy().reshape(m, nbands)
+        np.ascontiguousarray(hashes.T).tofile(os.path.join(scratch, f"hash-{k}"))  # band by band
+        np.ascontiguousarray(sigs, "<u4").tofile(os.path.join(scratch, f"sig-{k}"))
+        del bands, hashes
+        ids_parts.append(ids)
+        date_parts.append(dates)
+        source_parts.append(sources)
+        sizes.append(m)
+    n = sum(sizes)
     empty_clusters = CLUSTERS_SCHEMA.empty_table()
-    if len(ids) == 0:
-        return bands, empty_clusters, 0
-    # Pairs within the batch (in memory: the batch is), then with the archive (minus the batch's own
+    if n == 0:
+        return Clustered(0, written, empty_clusters, 0)
+    ids = pa.concat_arrays(ids_parts).cast(pa.string()) if len(ids_parts) > 1 else ids_parts[0].cast(pa.string())
+    starts = np.r_[0, np.cumsum(sizes)]
+    del ids_parts
+
+    def band_column(band: int) -> np.ndarray:
+        return np.concatenate([np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=band * m * 8)
+                               for k, m in enumerate(sizes)])
+
+    # Pairs within the batch (on its band hashes), then with the archive (minus the batch's own
     # rows, committed when a run is repaired after its minhash commit).
-    inner = _batch_pairs(ids, bands.column("hash").to_numpy().reshape(len(ids), params.bands))
-    outer = pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
+    inner = _pair_rows(n, (band_column(b) for b in range(nbands)))
+    outer_rows = np.zeros(0, np.int64)
+    outer_ids = pa.array([], pa.string())
     members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
     old_rows = MINHASH_SCHEMA.empty_table()
     minhash = archive.dataset(MINHASH)
-    con = _connect() if _has_files(minhash) else None
+    con = _connect(scratch) if _has_files(minhash) else None
+
+    def build() -> Iterator[pa.RecordBatch]:
+        for k, m in enumerate(sizes):
+            rows = pa.array(np.arange(starts[k], starts[k] + m, dtype=np.int32))
+            for b in range(nbands):
+                hashes = np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=b * m * 8)
+                yield pa.record_batch([pa.array(np.full(m, b, np.int16)), pa.array(hashes), rows],
+                                      schema=_BUILD_SCHEMA)
+
     try:
         if con is not None:
-            con.register("new", bands.select(["id", "band", "hash"]))
+            con.register("new", pa.RecordBatchReader.from_batches(_BUILD_SCHEMA, build()))
             con.register("archived", minhash.scanner(columns=["id", "band", "hash"]))
-            outer = con.execute("SELECT DISTINCT n.id AS a, m.id AS b FROM archived m JOIN new n "
+            outer = con.execute("SELECT DISTINCT n.row AS a, m.id AS b FROM archived m JOIN new n "
                                 "ON m.band = n.band AND m.hash = n.hash").to_arrow_table()
             con.unregister("archived")
             outer = outer.filter(pc.invert(pc.is_in(outer.column("b"), value_set=ids)))
+            outer_rows = outer.column("a").to_numpy().astype(np.int64)
+            outer_ids = outer.column("b").combine_chunks().cast(pa.string())
             if outer.num_rows:
                 clusters = archive.dataset(CLUSTERS)
-                candidates = pc.unique(outer.column("b").combine_chunks())
+                candidates = pc.unique(outer_ids)
                 con.register("candidates", pa.table({"id": candidates}))
                 if _has_files(clusters):
                     con.register("clusters", clusters.scanner(columns=["id", "cluster", "seq"]))
@@ -478,8 +676,22 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
         if con is not None:
             con.close()
 
-    if not inner.num_rows and not outer.num_rows:  # no candidate: no cluster changes (most batches)
-        return bands, empty_clusters, 0
+    if not len(inner) and not len(outer_rows):  # no candidate: no cluster changes (most batches)
+        return Clustered(n, written, empty_clusters, 0)
+    # The batch's candidates: their signatures read back by row, their dates and sources taken.
+    rows = np.unique(np.concatenate([inner.reshape(-1), outer_rows]))
+    new_sigs = np.empty((len(rows), params.permutations), np.uint32)
+    for k, m in enumerate(sizes):
+        lo, hi = np.searchsorted(rows, [starts[k], starts[k] + m])
+        if hi > lo:
+            stored = np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r", shape=(m, params.permutations))
+            new_sigs[lo:hi] = stored[rows[lo:hi] - starts[k]]
+            del stored
+    take = pa.array(rows)
+    new_ids = pc.take(ids, take).to_pylist()
+    date_of = dict(zip(new_ids, pc.take(pa.chunked_array(date_parts), take).to_pylist(), strict=True))
+    source_of = dict(zip(new_ids, pc.take(pa.chunked_array(source_parts, pa.string()), take).to_pylist(),
+                         strict=True))
     old_ids, old_sigs = _signatures_of(old_rows, params)
     old_dates: dict = {}
     old_sources: dict = {}
@@ -487,20 +699,19 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
         first = old_rows.filter(pc.equal(old_rows.column("band"), 0))
         old_dates = dict(zip(first.column("id").to_pylist(), first.column("published_date").to_pylist(), strict=True))
         old_sources = dict(zip(first.column("id").to_pylist(), first.column("source").to_pylist(), strict=True))
-    index = {ident: i for i, ident in enumerate(ids.to_pylist())}
+    index = {ident: i for i, ident in enumerate(new_ids)}
     base = len(index)
     for j, ident in enumerate(old_ids):
         index.setdefault(ident, base + j)
-    all_sigs = np.concatenate([sigs, old_sigs]) if len(old_ids) else sigs
-    date_of = dict(zip(ids.to_pylist(), dates.to_pylist(), strict=True))
-    source_of = dict(zip(ids.to_pylist(), sources.to_pylist(), strict=True))
+    all_sigs = np.concatenate([new_sigs, old_sigs]) if len(old_ids) else new_sigs
     for ident in old_ids:
         date_of.setdefault(ident, old_dates.get(ident))
         source_of.setdefault(ident, old_sources.get(ident))
 
     # Confirm the candidate pairs by estimated Jaccard.
-    pairs_a = inner.column("a").to_pylist() + outer.column("a").to_pylist()
-    pairs_b = inner.column("b").to_pylist() + outer.column("b").to_pylist()
+    pairs = _id_pairs(ids, inner)
+    pairs_a = pairs.column("a").to_pylist() + pc.take(ids, pa.array(outer_rows)).to_pylist()
+    pairs_b = pairs.column("b").to_pylist() + outer_ids.to_pylist()
     known = [(a, b) for a, b in zip(pairs_a, pairs_b, strict=True) if a in index and b in index]
     parent: dict[str, str] = {}
 
@@ -555,35 +766,40 @@ def cluster_batch(archive: Archive, articles: pa.Table, params: Parameters = PAR
             out_dates.append(date_of.get(m))
             out_sources.append(source_of.get(m))
             clustered_new += index[m] < base
-    rows = pa.table({"id": pa.array(out_ids, pa.string()), "cluster": pa.array(out_cluster, pa.string()),
-                     "similarity": pa.array(out_sim, pa.float32()), "published_date": pa.array(out_dates, pa.date32()),
-                     "source": pa.array(out_sources, pa.string()),
-                     "seq": pa.array(np.zeros(len(out_ids), np.int64))}, schema=CLUSTERS_SCHEMA)
-    return bands, rows, clustered_new
+    rows_out = pa.table({"id": pa.array(out_ids, pa.string()), "cluster": pa.array(out_cluster, pa.string()),
+                         "similarity": pa.array(out_sim, pa.float32()),
+                         "published_date": pa.array(out_dates, pa.date32()),
+                         "source": pa.array(out_sources, pa.string()),
+                         "seq": pa.array(np.zeros(len(out_ids), np.int64))}, schema=CLUSTERS_SCHEMA)
+    return Clustered(n, written, rows_out, clustered_new)
 
 
-def _batch_pairs(ids: pa.Array, hashes: np.ndarray) -> pa.Table:
-    """The distinct pairs (a < b) of the batch's articles sharing a band: what a self-join of its
-    `minhash/` rows on (band, hash) gives, by sorting each band's hashes in numpy (a DuckDB self-join
-    of 32 rows per article cost a fifth of the indexing time)."""
-    n = len(ids)
+def _pair_rows(n: int, columns: Iterable[np.ndarray]) -> np.ndarray:
+    """The distinct pairs (k x 2, rows i < j) of articles sharing a band, from each band's column of
+    hashes (n int64) in turn: what a self-join of the batch's `minhash/` rows on (band, hash) gives,
+    by sorting each band's hashes in numpy (a DuckDB self-join of 32 rows per article cost a fifth
+    of the indexing time), one band in memory at a time."""
     left, right = [], []
-    for band in range(hashes.shape[1] if n else 0):
-        column = hashes[:, band]
+    for column in columns if n else ():
         order = np.argsort(column, kind="stable")
         ranked = column[order]
         starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
         lengths = np.diff(np.r_[starts, n])
         # Every pair within a run of equal hashes (runs are short: the copies of one text).
         for first, length in zip(starts[lengths > 1], lengths[lengths > 1], strict=True):
-            stop = first + length
-            members = order[first:stop]
+            members = np.sort(order[first:first + length])
             a, b = np.triu_indices(len(members), 1)
             left.append(members[a])
             right.append(members[b])
     if not left:
+        return np.zeros((0, 2), np.int64)
+    return np.unique(np.stack([np.concatenate(left), np.concatenate(right)], axis=1), axis=0)
+
+
+def _id_pairs(ids: pa.Array, pairs: np.ndarray) -> pa.Table:
+    """Row pairs as id pairs (a < b), pairs of one id with itself left out."""
+    if not len(pairs):
         return pa.table({"a": pa.array([], pa.string()), "b": pa.array([], pa.string())})
-    pairs = np.unique(np.stack([np.concatenate(left), np.concatenate(right)], axis=1), axis=0)
     a, b = pc.take(ids, pa.array(pairs[:, 0])), pc.take(ids, pa.array(pairs[:, 1]))
     swap = pc.greater(a, b).to_numpy(zero_copy_only=False)
     low = np.where(swap, pairs[:, 1], pairs[:, 0])
@@ -592,70 +808,114 @@ def _batch_pairs(ids: pa.Array, hashes: np.ndarray) -> pa.Table:
     return pa.table({"a": pc.take(ids, pa.array(low[distinct])), "b": pc.take(ids, pa.array(high[distinct]))})
 
 
+def _batch_pairs(ids: pa.Array, hashes: np.ndarray) -> pa.Table:
+    """The distinct pairs (a < b) of the batch's articles sharing a band, from their band hashes
+    (n x bands int64)."""
+    n = len(ids)
+    return _id_pairs(ids, _pair_rows(n, (hashes[:, b] for b in range(hashes.shape[1] if n else 0))))
+
+
 def _has_files(dataset: ds.FileSystemDataset) -> bool:
     return bool(dataset.files)
 
 
 def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
-                params: Parameters = PARAMETERS, jobs: int | None = None, signed: Signed | None = None) -> Indexed:
+                params: Parameters = PARAMETERS, jobs: int | None = None,
+                signed: Gathered | Signed | None = None, slice_size: int | None = None) -> Indexed:
     """Compute and commit (each at most once) the batch's bands and the clusters it changes.
 
     The articles are those `signed` by the staging workers (the batch's committed rows) when given;
     otherwise (a repair: an interrupted batch, compact) they are read back from the batch's data
-    files and signed on `jobs` threads (append's --jobs; default: a thread per core)."""
+    files and signed on `jobs` threads (append's --jobs; default: a thread per core). Either way
+    they are indexed `slice_size` at a time (default `slice_articles()`)."""
     from toolkit.archive.ledger import app_id  # ledger calls this module
 
     ensure_table(archive, MINHASH, MINHASH_SCHEMA)
     ensure_table(archive, CLUSTERS, CLUSTERS_SCHEMA)
     if archive.table(CLUSTERS).transaction_version(app_id(batch)) is not None:
         return Indexed(0, 0, 0)
+    size = slice_size or slice_articles()
+    if isinstance(signed, Signed):
+        signed = Gathered([signed], np.ones(len(signed), bool))
     if signed is not None:
-        articles, sigs = signed.articles, signed.signatures
+        slices = signed.slices(size)
     else:
-        articles, sigs = _batch_articles(archive, data_files, params, jobs)
-    return index_rows(archive, batch, articles, params, sigs)
+        slices = _batch_articles(archive, data_files, params, jobs, slice_size=size)
+    return _index(archive, batch, slices, params)
 
 
 def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS,
-               sigs: np.ndarray | None = None) -> Indexed:
+               sigs: np.ndarray | None = None, slice_size: int | None = None) -> Indexed:
     """Compute and commit the bands of `articles` (id, text, published_date; no text if their
     signatures `sigs` are given) and the clusters they change, each commit once under the
-    transaction id of `batch`."""
-    from toolkit.archive.ledger import commit_once
+    transaction id of `batch`; `slice_size` articles signed and indexed at a time."""
+    size = slice_size or slice_articles()
 
-    bands, clusters, joined = cluster_batch(archive, articles, params, sigs)
+    def slices() -> Iterator[tuple[pa.Table, np.ndarray]]:
+        for start in range(0, articles.num_rows, size):
+            part = articles.slice(start, size)
+            if sigs is not None:
+                yield part, sigs[start:start + size]
+            else:
+                ids = part.column(ID_FIELD).combine_chunks()
+                yield part.drop_columns([TEXT_FIELD]), signatures(part.column(TEXT_FIELD).combine_chunks(),
+                                                                  ids.to_pylist(), params)
+    return _index(archive, batch, slices(), params)
+
+
+def _index(archive: Archive, batch: str, slices: Iterable[tuple[pa.Table, np.ndarray]],
+           params: Parameters) -> Indexed:
+    """Index a batch given in slices: its bands' files are written slice by slice, then listed in
+    the batch's one `minhash/` commit; then its `clusters/` commit (each at most once)."""
+    from toolkit.archive.ledger import app_id, commit_once
+
+    found = cluster_batch(archive, slices, params)
+    clusters = found.clusters
     import rensa
 
     meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),
                                                                   "rensa_algorithm": rensa.RMinHash.ALGORITHM_VERSION,
-                                                                  "articles": articles.num_rows,
-                                                                  "joined": joined}}}
+                                                                  "articles": found.articles,
+                                                                  "joined": found.joined}}}
+    band_files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
 
-    def append_rows(table: DeltaTable, files: TableFiles, rows: pa.Table, schema: pa.Schema) -> None:
-        """One file of `rows` committed to `table` with the batch's properties (the file removed if
-        the commit fails)."""
+    def add_bands(table: DeltaTable) -> None:
+        # In article order (each id's 32 rows together, which Parquet's run-length encoding keeps
+        # small); `compact` sorts by (band, hash). Sorting here cost a third of the indexing time.
+        table.create_write_transaction([f.add_action() for f in found.bands], mode="append", schema=MINHASH_SCHEMA,
+                                       commit_properties=_properties(batch, meta, found.bands))
+
+    def add_clusters(table: DeltaTable) -> None:
+        seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
+        rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
+        files = TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id"))
         written = [files.write(rows)] if rows.num_rows else []
         try:
-            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=schema,
+            table.create_write_transaction([f.add_action() for f in written], mode="append", schema=CLUSTERS_SCHEMA,
                                            commit_properties=_properties(batch, meta, written))
         except BaseException:
             files.delete(written)
             raise
 
-    def add_bands(table: DeltaTable) -> None:
-        # In article order (each id's 32 rows together, which Parquet's run-length encoding keeps
-        # small); `compact` sorts by (band, hash). Sorting here cost a third of the indexing time.
-        append_rows(table, TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA), bands, MINHASH_SCHEMA)
-
-    def add_clusters(table: DeltaTable) -> None:
-        seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
-        rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
-        append_rows(table, TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id")), rows,
-                    CLUSTERS_SCHEMA)
-
-    commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
+    try:
+        committed = commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
+    except BaseException:
+        if not _landed(archive, MINHASH, app_id(batch)):  # files nobody references: removed
+            band_files.delete(found.bands)
+        raise
+    if not committed:  # the batch's bands were committed before (a repaired run): these are spare
+        band_files.delete(found.bands)
     commit_once(archive, CLUSTERS, batch, add_clusters, f"near-duplicate clusters of batch {batch}")
-    return Indexed(articles.num_rows, joined, len({c for c in clusters.column("cluster").to_pylist()}))
+    return Indexed(found.articles, found.joined, len({c for c in clusters.column("cluster").to_pylist()}))
+
+
+def _landed(archive: Archive, table: str, app: str) -> bool:
+    """Whether `table`'s log holds the transaction `app` (True if it cannot be read: files that may
+    be referenced are kept; an unreferenced one only costs disk until a vacuum)."""
+    try:
+        return archive.table(table).transaction_version(app) is not None
+    except Exception:
+        return True
 
 
 def backfill(archive: Archive, params: Parameters = PARAMETERS, chunk: int = 50_000) -> int:
