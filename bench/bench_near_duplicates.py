@@ -310,11 +310,24 @@ t = time.perf_counter()
 sigs = signatures(rows.column("text").combine_chunks(), rows.column("id").to_pylist(), threads=1)  # per core
 sig = time.perf_counter() - t
 rows = rows.drop_columns(["text"])
+
+
+def hwm():
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+
+
+try:  # the peak of indexing alone (the batch's texts, loaded and signed at once above, are the bench's)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+except OSError:
+    pass
+start = hwm()
 t = time.perf_counter()
 found = cluster_batch(a, ((rows.slice(i, size), sigs[i:i + size]) for i in range(0, rows.num_rows, size)))
 total = time.perf_counter() - t
 TableFiles(a.storage, MINHASH, MINHASH_SCHEMA).delete(found.bands)  # written, never committed: the archive is as it was
 print(json.dumps({"signatures": sig, "seconds": total, "joined": found.joined, "rss_before_mb": before / 1024,
+                  "index_start_mb": start, "index_peak_mb": hwm(),
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -343,7 +356,8 @@ def scale(args: argparse.Namespace) -> None:
         print(f"{step:,} new articles against {args.archived:,} archived: signatures {r['signatures']:.2f} s "
               f"({step / r['signatures']:,.0f}/s), bands written + band join + clusters {r['seconds']:.2f} s, "
               f"{r['joined']} joined a cluster, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (after loading the batch {r['rss_before_mb']:.0f} MB)")
+              f"peak RSS {r['peak_rss_mb']:.0f} MB (after loading the batch {r['rss_before_mb']:.0f} MB; "
+              f"indexing alone: {r['index_start_mb']:.0f} MB at its start, {r['index_peak_mb']:.0f} MB at its peak)")
 
 
 def main() -> None:

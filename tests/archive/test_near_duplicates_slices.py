@@ -1,0 +1,107 @@
+"""A batch indexed in slices must give the tables one slice gives (toolkit/archive/near_duplicates.py).
+
+Why: indexing holds one slice's band rows at a time so that memory does not grow with the batch;
+pairs that cross slices (an article and its copy far apart in one batch) and pairs with the archive
+must still be found, and the slices' files must all land in the batch's one minhash commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import multiprocessing
+import random
+
+import pytest
+
+from tests.archive.conftest import write_jsonl
+from toolkit.archive import append, open_archive, verify
+from toolkit.archive import near_duplicates as nd
+from toolkit.archive.ledger import committed_batches
+
+append_module = importlib.import_module("toolkit.archive.append")
+TINY = 7  # articles per slice: the second batch (75 articles) is cut in 11
+
+
+def _texts(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = [f"mot{i}" for i in range(400)]
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(40, 120))) for _ in range(count)]
+
+
+def _batches(tmp_path) -> tuple:
+    """A first batch; a second with copies of first-batch articles (pairs with the archive) and, at its
+    end, copies of its own first articles (pairs across slices), one copied twice (a cluster of three)."""
+    rng = random.Random(11)
+    base = _texts(100, 12)
+
+    def record(i: int, text: str) -> dict:
+        return {"id": hashlib.sha256(text.encode()).hexdigest()[:32], "source": f"outlet{i % 3}", "title": f"t{i}",
+                "text": text, "language": "fr", "published_date": f"2022-{i % 12 + 1:02d}-0{i % 9 + 1}"}
+
+    def cut(text: str) -> str:
+        return " ".join(text.split()[rng.randint(1, 6):])
+
+    first = [record(i, t) for i, t in enumerate(base[:40])]
+    second = [record(40 + i, t) for i, t in enumerate(base[40:100])]
+    second += [record(200 + i, cut(t)) for i, t in enumerate(base[:8])]  # copies of archived articles
+    second += [record(300 + i, cut(t)) for i, t in enumerate(base[40:46])]  # copies of the batch's own
+    second.append(record(400, cut(cut(base[40]))))
+    return write_jsonl(tmp_path / "first.jsonl", first), write_jsonl(tmp_path / "second.jsonl", second)
+
+
+def _tables(root) -> tuple[list, list]:
+    archive = open_archive(root)
+    bands = archive.dataset("minhash").to_table().sort_by([("id", "ascending"), ("band", "ascending")])
+    clusters = archive.dataset("clusters").to_table(columns=["id", "cluster", "similarity", "seq"]).sort_by("id")
+    return bands.to_pylist(), clusters.to_pylist()
+
+
+@pytest.mark.parametrize("path", ["staged", "read back"])
+def test_a_batch_indexed_in_tiny_slices_gives_the_tables_of_one_slice(tmp_path, monkeypatch, path) -> None:
+    monkeypatch.setattr(append_module, "BLOCK_BYTES", 8 << 10)  # several blocks: several spilled parts
+    # Workers started fresh, so that they sign (forked from a process that signed, they leave it here).
+    monkeypatch.setattr(importlib.import_module("toolkit.archive.staging"), "start_context",
+                        lambda: multiprocessing.get_context("spawn"))
+    if path == "read back":  # the committed rows read back and signed after the commit, as a repair does
+        monkeypatch.setattr(append_module._BatchRun, "_signed", lambda self, keep: None)
+    built = []
+    real_band_rows = nd.band_rows
+
+    def band_rows(ids, *args, **kwargs):
+        built.append(len(ids))
+        return real_band_rows(ids, *args, **kwargs)
+
+    monkeypatch.setattr(nd, "band_rows", band_rows)
+    first, second = _batches(tmp_path)
+    results = {}
+    for name, size in (("one", 100_000), ("sliced", TINY)):
+        monkeypatch.setenv(nd.SLICE_VARIABLE, str(size))
+        built.clear()
+        results[name] = [append([p], archive=tmp_path / name, jobs=2).as_dict() | {"batch": None}
+                         for p in (first, second)]
+        assert max(built) <= size  # never more than a slice's band rows at once
+    assert results["sliced"] == results["one"]
+    assert [r["near_duplicates"] for r in results["one"]] == [0, 21]  # 8 + 6 + 1 copies, and 6 originals
+    assert _tables(tmp_path / "sliced") == _tables(tmp_path / "one")
+    assert verify(tmp_path / "sliced").ok
+
+    # Each batch's bands: a file per slice, all in the batch's one minhash commit (and listed in it).
+    archive = open_archive(tmp_path / "sliced")
+    commits = {}
+    for log in sorted((tmp_path / "sliced" / "minhash" / "_delta_log").glob("*.json")):
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        info = next(e["commitInfo"] for e in entries if "commitInfo" in e)
+        if "newsarchive" in info:
+            adds = {e["add"]["path"] for e in entries if "add" in e}
+            assert set(info["newsarchive"]["data_files"]) == adds
+            commits.setdefault(info["newsarchive"]["batch"], []).append(len(adds))
+    assert commits == {r.batch: [-(-n // TINY)] for r, n in zip(committed_batches(archive), (40, 75), strict=True)}
+    assert len(archive.dataset("minhash").files) == 6 + 11
+
+
+def test_a_slice_size_that_is_not_a_number_is_one_clear_line(monkeypatch) -> None:
+    monkeypatch.setenv(nd.SLICE_VARIABLE, "lots")
+    with pytest.raises(nd.NewsarchiveError, match="NEWSARCHIVE_INDEX_SLICE='lots' is not a positive number"):
+        nd.slice_articles()
