@@ -290,44 +290,70 @@ def cost(args: argparse.Namespace) -> None:
               f"ratio {cpu[False] / cpu[True]:.3f} (+{cpu[False] / cpu[True] - 1:.1%})")
 
 
-SCALE = """
-import json, resource, sys, time
+SIGN = """
+import json, sys, time
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.json as pj
-from toolkit.archive import open_archive
-from toolkit.archive.files import TableFiles
-from toolkit.archive.layout import MINHASH, MINHASH_SCHEMA
-from toolkit.archive.near_duplicates import cluster_batch, signatures, slice_articles
-a = open_archive(sys.argv[1])
+from toolkit.archive.near_duplicates import Signed, signatures, spill
 schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("published_date", pa.string()),
                     ("source", pa.string())])
-rows = pj.read_json(sys.argv[2], parse_options=pj.ParseOptions(explicit_schema=schema,
+rows = pj.read_json(sys.argv[1], parse_options=pj.ParseOptions(explicit_schema=schema,
                                                                unexpected_field_behavior="ignore"))
 rows = rows.set_column(2, "published_date", pc.cast(pc.strptime(rows["published_date"], "%Y-%m-%d", "s"),
                                                     pa.date32()))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-size = slice_articles()
 t = time.perf_counter()
-sigs = signatures(rows.column("text").combine_chunks(), rows.column("id").to_pylist(), threads=1)  # per core
-sig = time.perf_counter() - t
-rows = rows.drop_columns(["text"])
+sigs = signatures(rows.column("text").combine_chunks(), rows.column("id").to_pylist(), threads=1)  # one core
+seconds = time.perf_counter() - t
+part = spill(Signed(rows.drop_columns(["text"]).combine_chunks(), sigs), sys.argv[2])
+print(json.dumps({"signatures": seconds, "path": part.path, "rows": part.rows}))
+"""
+
+# Indexing alone, in a process of its own (as append's parent runs it after its commit: the
+# staging workers' signatures spilled to a file, read back slice by slice), so that its peak RSS is
+# not the bench's loading and signing of the texts.
+SCALE = """
+import json, resource, sys, time
+import numpy as np
+from toolkit.archive import open_archive
+from toolkit.archive.files import TableFiles
+from toolkit.archive.layout import MINHASH, MINHASH_SCHEMA
+from toolkit.archive import near_duplicates as nd
+from toolkit.archive.near_duplicates import Gathered, Spilled, cluster_batch, slice_articles
+join = [0.0]
 
 
-def hwm():
-    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+class Done:
+    def __init__(self, table):
+        self.table = table
+
+    def to_arrow_table(self):
+        return self.table
 
 
-try:  # the peak of indexing alone (the batch's texts, loaded and signed at once above, are the bench's)
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-except OSError:
-    pass
-start = hwm()
+class Timed:  # times the band join (the query and its result), nothing else
+    def __init__(self, con):
+        self.con = con
+
+    def __getattr__(self, name):
+        return getattr(self.con, name)
+
+    def execute(self, sql, *args):
+        if not sql.startswith("SELECT DISTINCT n.row"):
+            return self.con.execute(sql, *args)
+        t = time.perf_counter()
+        table = self.con.execute(sql, *args).to_arrow_table()
+        join[0] += time.perf_counter() - t
+        return Done(table)
+
+
+connect = nd._connect
+nd._connect = lambda *args: Timed(connect(*args))
+a = open_archive(sys.argv[1])
+part = Spilled(sys.argv[2], int(sys.argv[3]))
 t = time.perf_counter()
-found = cluster_batch(a, ((rows.slice(i, size), sigs[i:i + size]) for i in range(0, rows.num_rows, size)))
+found = cluster_batch(a, Gathered([part], np.ones(part.rows, bool)).slices(slice_articles()))
 total = time.perf_counter() - t
-TableFiles(a.storage, MINHASH, MINHASH_SCHEMA).delete(found.bands)  # written, never committed: the archive is as it was
-print(json.dumps({"signatures": sig, "seconds": total, "joined": found.joined, "rss_before_mb": before / 1024,
-                  "index_start_mb": start, "index_peak_mb": hwm(),
+TableFiles(a.storage, MINHASH, MINHASH_SCHEMA).delete(found.bands)  # never committed: the archive is as it was
+print(json.dumps({"seconds": total, "join": join[0], "joined": found.joined,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -348,16 +374,20 @@ def scale(args: argparse.Namespace) -> None:
         batch = Path(tmp) / "new.jsonl"
         subprocess.run([sys.executable, str(GEN), str(step), str(batch), "--start", str(args.archived),
                         "--seed", "99"], check=True)
-        out = subprocess.run([sys.executable, "-c", SCALE, str(archive), str(batch)],
-                             capture_output=True, text=True, cwd=ROOT)
-        if out.returncode:
-            raise SystemExit(out.stderr)
-        r = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"{step:,} new articles against {args.archived:,} archived: signatures {r['signatures']:.2f} s "
-              f"({step / r['signatures']:,.0f}/s), bands written + band join + clusters {r['seconds']:.2f} s, "
-              f"{r['joined']} joined a cluster, "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB (after loading the batch {r['rss_before_mb']:.0f} MB; "
-              f"indexing alone: {r['index_start_mb']:.0f} MB at its start, {r['index_peak_mb']:.0f} MB at its peak)")
+        signed = _python(SIGN, batch, tmp)
+        r = _python(SCALE, archive, signed["path"], signed["rows"])
+        print(f"{step:,} new articles against {args.archived:,} archived: signatures {signed['signatures']:.2f} s "
+              f"({step / signed['signatures']:,.0f}/s on one core); indexing (bands written in slices, band join, "
+              f"clusters) {r['seconds']:.2f} s of which the band join {r['join']:.2f} s, "
+              f"{r['joined']} joined a cluster, peak RSS of indexing {r['peak_rss_mb']:.0f} MB")
+
+
+def _python(script: str, *args: object) -> dict:
+    """Run `script` in a new Python process; its last line of output, as JSON."""
+    out = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
