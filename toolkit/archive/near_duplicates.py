@@ -668,11 +668,10 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
                         "(SELECT l.cluster FROM latest l SEMI JOIN candidates c ON l.id = c.id)").to_arrow_table()
                 known = members.column("id").combine_chunks().cast(pa.string())
                 need = pc.unique(pa.concat_arrays([candidates, known]))
-                con.register("need", pa.table({"id": need}))
-                con.register("archived", _scan(minhash, list(MINHASH_SCHEMA.names)))
-                old_rows = con.execute("SELECT m.* FROM archived m SEMI JOIN need n ON m.id = n.id "
-                                       "ORDER BY m.id, m.band").to_arrow_table()
-    except duckdb.Error as exc:
+                # Their bands, filtered as the scan streams (in Arrow: a DuckDB semi-join held more).
+                old_rows = minhash.to_table(columns=list(MINHASH_SCHEMA.names), filter=pc.field("id").isin(need),
+                                            **SCAN_READAHEAD).sort_by([("id", "ascending"), ("band", "ascending")])
+    except (duckdb.Error, pa.ArrowException, OSError) as exc:
         raise NewsarchiveError(f"cannot look the batch's near-duplicates up in {archive.root}/minhash "
                                f"({' '.join(str(exc).split())[:300]}); run `newsarchive verify`") from None
     finally:
