@@ -28,6 +28,7 @@ import array
 import hashlib
 import itertools
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -109,17 +110,21 @@ def _word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return hashes, np.repeat(np.arange(len(counts), dtype=np.int64), counts)
 
 
-def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def _words(texts: pa.Array, controls: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The words' hashes (uint64, in text order) and how many words each text has (int64): see
     `_word_hashes`.
 
     Why not Arrow's split kernels: on a batch they cost 3-4x more than the whole MinHash. The words
-    are found on the UTF-8 bytes in numpy, in as few passes over them as possible (one comparison
-    finds the ASCII spaces; the rare control bytes and multi-byte spaces are checked apart), and
-    each is viewed, with the spaces after it, as a string of one zero-copy Arrow array; that array is
-    dictionary-encoded, so lowering, trimming and hashing run once per distinct string. No array
-    with an element per word is built that is not needed (the text of each word is counted, not
-    repeated).
+    are found on the UTF-8 bytes in numpy, in as few passes over them as possible, and each is
+    viewed, with the spaces after it, as a string of one zero-copy Arrow array, whose strings are
+    looked up in those already hashed (`_Vocabulary`), so lowering, trimming and hashing run once
+    per distinct string. No array with an element per word is built that is not needed (the text of
+    each word is counted, not repeated).
+
+    One comparison finds the ASCII spaces: every byte <= 0x20, which takes the control bytes that
+    are not spaces (\x00-\x08, \x0e-\x1b) for spaces too. They are rare (extract removes them), so
+    rather than two more passes over every chunk, the pieces found are checked (each piece once, when
+    first seen); a chunk that has one is done again with `controls` (its spaces exactly).
     """
     n = len(texts)
     wide = pa.types.is_large_string(texts.type) or pa.types.is_large_binary(texts.type)
@@ -132,11 +137,9 @@ def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         return none
     data = np.frombuffer(texts.buffers()[2], np.uint8, size, first)
     bounds -= first
-    # Every ASCII space is a byte <= 0x20; so are the control bytes that are not spaces (rare),
-    # which are put back after one cheap check. Comparisons rather than a 256-entry table: a ufunc
-    # pass costs a fraction of a fancy index.
+    # Comparisons rather than a 256-entry table: a ufunc pass costs a fraction of a fancy index.
     space = data <= 0x20
-    if _has_controls(data):
+    if controls:
         space &= ~(((data - np.uint8(0x0E)) < 14) | (data < 0x09))  # not \x0e-\x1b, not \x00-\x08
     maybe = (data - np.uint8(0xE1)) < 3  # lead bytes of the 3-byte spaces, then of U+0085, U+00A0
     maybe |= data == 0xC2
@@ -150,6 +153,8 @@ def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     start[heads] = ~space[heads]
     starts = np.flatnonzero(start)
     del start, space, maybe
+    if not controls and _has_controls(data[:starts[0]] if len(starts) else data):  # before any piece
+        return _words(texts, controls=True)
     if not len(starts):
         return none
     per_text = np.diff(np.searchsorted(starts, bounds))
@@ -159,22 +164,78 @@ def _words(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     ends[-1] = size - starts[0]
     kind = pa.string() if width is np.int32 else pa.large_string()
     pieces = pa.Array.from_buffers(kind, len(starts), [None, pa.py_buffer(ends), pa.py_buffer(data[starts[0]:])])
-    encoded = pc.dictionary_encode(pieces, memory_pool=_memory())
-    # Pieces differing only by case, punctuation or the spaces after them are one word: hashed once.
-    words = pc.dictionary_encode(pc.utf8_trim(pc.utf8_lower(pc.utf8_rtrim(encoded.dictionary, WHITESPACE)),
-                                              PUNCTUATION))
-    distinct = words.dictionary.to_pylist()
-    table = np.fromiter((_word_hash(w) for w in distinct), _U64, len(distinct))
-    kept = np.fromiter(map(bool, distinct), bool, len(distinct))
-    at = words.indices.to_numpy()
-    table, kept = table[at], kept[at]
-    indices = encoded.indices.to_numpy()
+    table, kept, indices, dirty = _VOCABULARY.look_up(pieces)
+    if dirty and not controls:
+        return _words(texts, controls=True)
     if kept.all():
         return table[indices], per_text
     keep = kept[indices]
     counted = np.r_[0, np.cumsum(keep)]
     firsts = np.r_[0, np.cumsum(per_text)]
     return table[indices[keep]], counted[firsts[1:]] - counted[firsts[:-1]]
+
+
+class _Vocabulary(threading.local):
+    """The pieces (a word with the spaces after it) this thread has hashed, with their words' hashes.
+
+    Why: a batch's texts share most of their words, so each chunk's pieces are looked up in the
+    known ones (Arrow's `index_in`: a third cheaper than dictionary-encoding them afresh), and only
+    the new ones are lowered, trimmed and hashed. A piece's hash depends on the piece alone, so what
+    is known changes nothing in the result. Kept to VOCABULARY_PIECES pieces (looking up costs more
+    the more there are: Arrow builds the set at every call); past that it starts again.
+    """
+
+    def __init__(self) -> None:
+        self.pieces: pa.Array | None = None
+        self.hashes = np.zeros(0, _U64)
+        self.kept = np.zeros(0, bool)
+        self.controls = np.zeros(0, bool)
+
+    def look_up(self, pieces: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """(hash of each known piece's word, whether that word is not empty, each piece's index,
+        whether one of the pieces holds a control byte that is not a space)."""
+        hashes, kept, indices = self._indices(pieces)
+        return hashes, kept, indices, bool(self.controls.any() and self.controls[indices].any())
+
+    def _indices(self, pieces: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        known = self.pieces
+        if known is not None and known.type != pieces.type:
+            known = known.cast(pieces.type)
+        if known is None or len(known) > VOCABULARY_PIECES:
+            encoded = pc.dictionary_encode(pieces, memory_pool=_memory())
+            self._reset(encoded.dictionary)
+            return self.hashes, self.kept, encoded.indices.to_numpy()
+        found = pc.index_in(pieces, value_set=known, memory_pool=_memory())
+        if not found.null_count:
+            return self.hashes, self.kept, found.to_numpy()
+        missing = found.is_null()
+        encoded = pc.dictionary_encode(pieces.filter(missing), memory_pool=_memory())
+        indices = found.fill_null(0).to_numpy().copy()
+        indices[missing.to_numpy(zero_copy_only=False)] = encoded.indices.to_numpy() + len(known)
+        self._add(known, encoded.dictionary)
+        return self.hashes, self.kept, indices
+
+    def _reset(self, distinct: pa.Array) -> None:
+        self.__init__()
+        self._add(None, distinct)
+
+    def _add(self, known: pa.Array | None, distinct: pa.Array) -> None:
+        # Pieces differing only by case, punctuation or the spaces after them are one word: hashed once.
+        words = pc.dictionary_encode(pc.utf8_trim(pc.utf8_lower(pc.utf8_rtrim(distinct, WHITESPACE)), PUNCTUATION))
+        unique = words.dictionary.to_pylist()
+        table = np.fromiter((_word_hash(w) for w in unique), _U64, len(unique))
+        kept = np.fromiter(map(bool, unique), bool, len(unique))
+        at = words.indices.to_numpy()
+        self.pieces = distinct if known is None else pa.concat_arrays([known, distinct])
+        self.hashes = np.concatenate([self.hashes, table[at]])
+        self.kept = np.concatenate([self.kept, kept[at]])
+        self.controls = np.concatenate([self.controls, pc.match_substring_regex(distinct, _CONTROLS).to_numpy(
+            zero_copy_only=False)])
+
+
+VOCABULARY_PIECES = 16_384  # pieces kept per thread (see _Vocabulary)
+_CONTROLS = "[\\x00-\\x08\\x0e-\\x1b]"  # RE2: the control bytes that are not spaces
+_VOCABULARY = _Vocabulary()
 
 
 def _has_controls(data: np.ndarray) -> bool:
