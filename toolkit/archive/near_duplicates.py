@@ -400,15 +400,21 @@ def band_rows(ids: pa.Array, dates: pa.Array, sources: pa.Array, sigs: np.ndarra
     """The `minhash/` rows of articles: one per article and band, built in bulk (no per-row Python)."""
     n, b, r = len(sigs), params.bands, params.rows
     take = pa.array(np.repeat(np.arange(n, dtype=np.int64), b))
-    raw = np.ascontiguousarray(sigs.astype("<u4")).tobytes()
-    mins = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 * r), n * b, [None, pa.py_buffer(raw)])
+    # `mins` views the signatures' bytes (each band's 4 * r bytes; no copy). The takes use the default
+    # pool: this process's jemalloc one faults their fresh pages in again (0.04 s against 0.026 s for
+    # 20,000 articles).
+    raw = np.ascontiguousarray(sigs, "<u4")
+    width = 4 * r
+    mins = pa.Array.from_buffers(pa.binary(), n * b, [None, pa.py_buffer(np.arange(0, width * (n * b + 1), width,
+                                                                                     dtype=np.int32)),
+                                                      pa.py_buffer(raw)])
     return pa.table({
-        "id": pc.take(ids, take, memory_pool=_memory()),
+        "id": pc.take(ids, take),
         "band": pa.array(np.tile(np.arange(b, dtype=np.int16), n)),
         "hash": pa.array(band_hashes(sigs, params).reshape(-1)),
-        "mins": mins.cast(pa.binary()),
-        "published_date": pc.take(dates, take, memory_pool=_memory()),
-        "source": pc.take(sources, take, memory_pool=_memory()),
+        "mins": mins,
+        "published_date": pc.take(dates, take),
+        "source": pc.take(sources, take),
     }, schema=MINHASH_SCHEMA)
 
 
