@@ -25,6 +25,7 @@ excludes the batch's own ids, so recomputing after the minhash commit landed giv
 from __future__ import annotations
 
 import array
+import collections
 import hashlib
 import itertools
 import os
@@ -365,9 +366,7 @@ def _matrix_rows(rows: list[list[int]], width: int) -> np.ndarray:
     out = array.array("I")
     if out.itemsize != 4:  # C's unsigned int is 4 bytes wherever numpy and rensa have wheels
         return np.fromiter(itertools.chain.from_iterable(rows), np.uint32, len(rows) * width).reshape(-1, width)
-    append = out.fromlist
-    for row in rows:
-        append(row)
+    collections.deque(map(out.fromlist, rows), maxlen=0)  # the loop at C speed
     return np.frombuffer(out, np.uint32).reshape(len(rows), width)
 
 
