@@ -4,6 +4,7 @@
     python bench/bench_near_duplicates.py --only libraries   # rensa vs datasketch: speed, agreement
     python bench/bench_near_duplicates.py --only labelled    # precision/recall per exact-Jaccard band
     python bench/bench_near_duplicates.py --only cost --records 20000   # append with/without, A/B
+    python bench/bench_near_duplicates.py --only cost --records 20000 --repeat 5 --base 389cd87
     python bench/bench_near_duplicates.py --only scale --archived 100000 --records 10000
 
 - libraries: signatures of the real articles (the bundled maghress sample, extracted, and the shared
@@ -18,7 +19,8 @@
   exact Jaccard, for the chosen parameters and a few alternatives.
 - cost: one run appends the same gen_articles.py batch to a fresh archive with near-duplicate
   detection and without it (NEWSARCHIVE_BENCH_NO_NEAR_DUPLICATES=1 in that process only), runs
-  alternating, the best of --repeat each: prints both times and the ratio.
+  alternating, --repeat each: prints wall and CPU seconds (medians and best) and their ratios, and
+  the CPU added in the parent and in the workers. `--base COMMIT` runs that version too, interleaved.
 - scale: an archive of --archived gen_articles.py records (appended in batches of --records), then
   one more batch of --records: the band join's time and the process's peak RSS. The lead runs
   --archived 500000 and 1000000 on a quiet machine; memory must not grow with the archive.
@@ -250,44 +252,73 @@ def libraries(args: argparse.Namespace) -> None:
 APPEND = """
 import json, os, resource, sys, time
 from toolkit.archive import append
-def cpu():
-    who = (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    return sum(r.ru_utime + r.ru_stime for r in map(resource.getrusage, who))
-c, t = cpu(), time.perf_counter()
+def cpu(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+c, k, t = cpu(resource.RUSAGE_SELF), cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
 r = append([sys.argv[1]], archive=sys.argv[2], jobs=int(sys.argv[3]))
-print(json.dumps({"seconds": time.perf_counter() - t, "cpu": cpu() - c, "near_duplicates": r.near_duplicates}))
+parent, children = cpu(resource.RUSAGE_SELF) - c, cpu(resource.RUSAGE_CHILDREN) - k
+print(json.dumps({"seconds": time.perf_counter() - t, "cpu": parent + children, "parent": parent,
+                  "near_duplicates": r.near_duplicates}))
 """
 
 
-def _append(batch: Path, archive: Path, jobs: int, without: bool) -> dict:
+def _append(batch: Path, archive: Path, jobs: int, without: bool, tree: Path | None = None) -> dict:
+    """One append in a fresh process (of this tree, or of the exported `tree`): wall and CPU seconds."""
     env = dict(os.environ)
     if without:
         env["NEWSARCHIVE_BENCH_NO_NEAR_DUPLICATES"] = "1"
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree)
     out = subprocess.run([sys.executable, "-c", APPEND, str(batch), str(archive), str(jobs)], env=env,
-                         check=True, capture_output=True, text=True, cwd=ROOT)
+                         check=True, capture_output=True, text=True, cwd=tree or ROOT)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def cost(args: argparse.Namespace) -> None:
+    """Append with and without near-duplicate detection, alternating, --repeat times; with --base, the
+    same for that commit (exported by `git archive`), interleaved in the same run, so both versions
+    see the same machine."""
+    import statistics
+
     with tempfile.TemporaryDirectory() as tmp:
         batch = Path(tmp) / "batch.jsonl"
         subprocess.run([sys.executable, str(GEN), str(args.records), str(batch)], check=True)
-        best = {True: float("inf"), False: float("inf")}
-        cpu = {True: float("inf"), False: float("inf")}
-        for _ in range(args.repeat):
-            for without in (False, True):
-                archive = Path(tmp) / "archive"
-                shutil.rmtree(archive, ignore_errors=True)
-                run = _append(batch, archive, args.jobs, without)
-                best[without] = min(best[without], run["seconds"])
-                cpu[without] = min(cpu[without], run["cpu"])
-        print(f"append of {args.records:,} gen_articles.py records (--jobs {args.jobs}, best of {args.repeat}; "
-              f"load average {os.getloadavg()[0]:.1f}):")
-        print(f"  wall: without near-duplicates {best[True]:.2f} s, with {best[False]:.2f} s, "
-              f"ratio {best[False] / best[True]:.3f} (+{best[False] / best[True] - 1:.1%})")
-        # CPU seconds (the process and its workers): what the wall ratio is on a machine others share.
-        print(f"  cpu:  without near-duplicates {cpu[True]:.2f} s, with {cpu[False]:.2f} s, "
-              f"ratio {cpu[False] / cpu[True]:.3f} (+{cpu[False] / cpu[True] - 1:.1%})")
+        sides: dict[str, Path | None] = {"this": None}
+        if args.base:
+            tree = Path(tmp) / "base"
+            tree.mkdir()
+            exported = subprocess.run(["git", "-C", str(ROOT), "archive", args.base], check=True,
+                                      capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=exported, check=True)
+            sides = {"base": tree, "this": None}
+        runs: dict[tuple[str, bool], list[dict]] = {(side, w): [] for side in sides for w in (False, True)}
+        loads = []
+        for round_ in range(args.repeat):
+            order = list(sides.items()) if round_ % 2 == 0 else list(sides.items())[::-1]
+            for side, tree in order:
+                for without in (False, True) if round_ % 2 == 0 else (True, False):
+                    archive = Path(tmp) / "archive"
+                    shutil.rmtree(archive, ignore_errors=True)
+                    runs[side, without].append(_append(batch, archive, args.jobs, without, tree))
+                    loads.append(os.getloadavg()[0])
+        print(f"append of {args.records:,} gen_articles.py records (--jobs {args.jobs}, {args.repeat} alternating "
+              f"rounds; load average {min(loads):.1f}-{max(loads):.1f}):")
+        for side in sides:
+            label = f"{side} ({args.base})" if side == "base" else side
+            for key, name in (("seconds", "wall"), ("cpu", "cpu ")):
+                with_ = [r[key] for r in runs[side, False]]
+                without_ = [r[key] for r in runs[side, True]]
+                med = statistics.median(with_) / statistics.median(without_)
+                best = min(with_) / min(without_)
+                print(f"  {label:14s} {name}: without near-duplicates {statistics.median(without_):.2f} s, with "
+                      f"{statistics.median(with_):.2f} s (medians), ratio {med:.3f} (+{med - 1:.1%}); "
+                      f"best of each {min(without_):.2f} / {min(with_):.2f} s, ratio {best:.3f} (+{best - 1:.1%})")
+            parent = statistics.median(r["parent"] for r in runs[side, False]) - statistics.median(
+                r["parent"] for r in runs[side, True])
+            workers = (statistics.median(r["cpu"] - r["parent"] for r in runs[side, False])
+                       - statistics.median(r["cpu"] - r["parent"] for r in runs[side, True]))
+            print(f"  {'':14s} cpu added: {parent:+.2f} s in the parent, {workers:+.2f} s in the workers (medians)")
 
 
 SIGN = """
@@ -399,6 +430,7 @@ def main() -> None:
                         help="scale: an archive already built (e.g. by bench_serve.py) instead of --archived N new")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--base", help="cost: also run this commit (e.g. HEAD~1), interleaved, to compare")
     parser.add_argument("--brief", action="store_true", help="labelled: the chosen parameters only")
     args = parser.parse_args()
     for name in args.only or ["libraries", "labelled", "cost"]:

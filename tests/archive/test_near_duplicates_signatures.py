@@ -56,6 +56,40 @@ def test_words_are_those_of_str_split_lowered_and_trimmed_of_punctuation() -> No
         assert np.array_equal(hashes, want_hashes) and np.array_equal(owners, want_owners), expected
 
 
+#: Control bytes that are not spaces (words are found taking every byte <= 0x20 for a space, then
+#: checked), next to the spaces and letters they could be confused with.
+CONTROLS = [chr(c) for c in (*range(0x00, 0x09), *range(0x0E, 0x1C))] + ["\t", "\x1c", " ", "a", "Bé", ".", "\u00a0"]
+
+
+def test_words_with_control_bytes_are_those_of_str_split() -> None:
+    rng = random.Random(11)
+    seen = []
+    for trial in range(800):
+        texts = ["".join(rng.choice(CONTROLS) for _ in range(rng.randint(0, 10))) for _ in range(rng.randint(1, 5))]
+        if trial % 2:  # the same pieces again: known to this thread's vocabulary then, not new
+            texts += rng.sample(seen, min(len(seen), 3))
+        seen += texts
+        hashes, owners = nd._word_hashes(pa.array(texts, pa.string()))
+        want_hashes, want_owners = _reference(texts)
+        assert np.array_equal(hashes, want_hashes) and np.array_equal(owners, want_owners), texts
+
+
+def _sign_in_a_new_thread(texts: list[str], ids: list[str]) -> np.ndarray:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:  # a fresh thread: an empty vocabulary
+        return pool.submit(nd.signatures, texts, ids, nd.PARAMETERS, 1).result()
+
+
+def test_a_thread_signs_the_same_whatever_it_signed_before(monkeypatch) -> None:
+    first, second = _texts(700, 21), _texts(700, 22) + PINNED_TEXTS[:3]
+    ids = [f"i{i}" for i in range(len(second))]
+    alone = _sign_in_a_new_thread(second, ids)
+    nd.signatures(first, [f"f{i}" for i in range(len(first))], threads=1)  # this thread knows their pieces
+    assert np.array_equal(nd.signatures(second, ids, threads=1), alone)
+    monkeypatch.setattr(nd, "VOCABULARY_PIECES", 50)  # full after a few texts: it starts again, often
+    assert np.array_equal(nd.signatures(second, ids, threads=1), alone)
+
 PINNED_TEXTS = [
     "Le Maroc a signé\u00a0: un accord « historique » avec l'Espagne, a annoncé mardi le ministre.\n\n"
     "Lire aussi : la suite.",
@@ -236,3 +270,26 @@ def test_an_append_forked_after_this_process_signed_does_not_hang(tmp_path):
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["2000", "0"]
+
+
+def test_band_files_write_their_random_columns_plain(tmp_path) -> None:
+    # The band hashes and MinHash values are random bytes: zstd, dictionaries and statistics only cost
+    # time there (a third of a band file's encoding); the other columns keep them.
+    import pyarrow.parquet as pq
+
+    from toolkit.archive.files import TableFiles
+    from toolkit.archive.layout import MINHASH, MINHASH_SCHEMA
+    from toolkit.archive.storage import Storage
+
+    texts = _texts(300, 31)
+    ids = pa.array([f"id{i:04d}" for i in range(len(texts))])
+    sigs = nd.signatures(texts, ids)
+    bands = nd.band_rows(ids, pa.nulls(len(ids), pa.date32()), pa.array(["outlet"] * len(ids)), sigs)
+    written = TableFiles(Storage.at(str(tmp_path)), MINHASH, MINHASH_SCHEMA).write(bands)
+    meta = pq.ParquetFile(tmp_path / MINHASH / written.path).metadata.row_group(0)
+    columns = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    for name in ("hash", "mins"):
+        assert columns[name].compression == "UNCOMPRESSED" and not columns[name].is_stats_set
+        assert not any("DICT" in e for e in columns[name].encodings), columns[name].encodings
+    assert columns["id"].compression == "ZSTD" and columns["source"].compression == "ZSTD"
+    assert pq.read_table(tmp_path / MINHASH / written.path).equals(bands)

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from deltalake.transaction import AddAction
 
-from toolkit.archive.layout import partition_path
+from toolkit.archive.layout import PLAIN_COLUMNS, partition_path
 from toolkit.archive.storage import Storage
 from toolkit.core.errors import NewsarchiveError
 
@@ -105,10 +105,13 @@ class TableFiles:
                 out = HashingSink(stream)
                 # Dictionaries for short values (outlet, language, dates, tags), not for long text where
                 # Parquet would build one only to give it up; min/max statistics for the columns that
-                # can prune (ids too), not for article bodies, where they cost comparisons for nothing.
-                pq.write_table(rows, out, compression=COMPRESSION,
-                               use_dictionary=_short_columns(rows, DICTIONARY_BYTES),
-                               write_statistics=_short_columns(rows, STATISTICS_BYTES),
+                # can prune (ids too), not for article bodies, where they cost comparisons for nothing;
+                # the table's PLAIN_COLUMNS (random bytes) get none of it, nor compression.
+                plain = PLAIN_COLUMNS.get(self.table, ())
+                codecs = {c: "none" if c in plain else COMPRESSION for c in rows.schema.names}
+                pq.write_table(rows, out, compression=codecs,
+                               use_dictionary=[c for c in _short_columns(rows, DICTIONARY_BYTES) if c not in plain],
+                               write_statistics=[c for c in _short_columns(rows, STATISTICS_BYTES) if c not in plain],
                                row_group_size=max(1024, ROW_GROUP_BYTES // per_row))
                 size = stream.tell()
         except BaseException:  # a full disk mid-file: the part written is nobody's, remove it

@@ -76,6 +76,11 @@ MINHASH_SCHEMA = pa.schema([
     pa.field("source", pa.string()),
 ])
 
+#: Columns of (near) random bytes, per table: written as plain Parquet, without compression,
+#: dictionary or min/max statistics, which cost time there and give nothing (hashes) or little
+#: (`mins`: 9 % of a band file, for a third of its encoding time). Measured in docs/near-duplicates.md.
+PLAIN_COLUMNS = {MINHASH: ("hash", "mins")}
+
 #: Cluster membership, appended as clusters change: for each id the row with the highest `seq` (the
 #: clusters table version that wrote it) is current. Only articles in clusters of two or more.
 CLUSTERS_SCHEMA = pa.schema([
