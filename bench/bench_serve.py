@@ -14,6 +14,10 @@ overall (client side), the server's own time (its Server-Timing header), the p95
 of each address apart (serve keeps answers per version and parameters, so a repeated address is
 cheaper), errors (any status but 200), and the server's peak RSS (VmHWM). The attention time alone
 at this size is bench_explore.py's.
+
+`--cold`: instead of the clients, each explore address of the mix but the warmed one is requested once,
+one at a time, and the server's CPU seconds for it (user + system of the whole process, from
+/proc/PID/stat: steadier than wall time on a shared machine) are printed with its wall time.
 """
 
 from __future__ import annotations
@@ -78,12 +82,36 @@ def peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cold_addresses(url: str, pid: int) -> dict[str, dict[str, float]]:
+    """Each explore address of the mix after the first (warmed), requested once, alone: wall ms and the
+    server's CPU seconds."""
+    import httpx
+
+    out = {}
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for path in EXPLORE[1:]:
+            cpu, t0 = cpu_seconds(pid), time.perf_counter()
+            status = http.get(quote(path, safe="/?=&:\"'")).status_code
+            out[path] = {"status": status, "wall_ms": round((time.perf_counter() - t0) * 1000),
+                         "cpu_s": round(cpu_seconds(pid) - cpu, 2)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=20_000, help="records of the generated archive")
     parser.add_argument("--archive", type=Path, help="an existing archive instead of a generated one")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=20, help="requests per client")
+    parser.add_argument("--cold", action="store_true",
+                        help="measure the server's CPU seconds per new explore address, one at a time")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "newsarchive-bench-serve")
     args = parser.parse_args()
     import httpx
@@ -103,6 +131,12 @@ def main() -> None:
             t0 = time.perf_counter()
             status = httpx.get(url + path, timeout=3600).status_code
             warm[path] = (status, round(time.perf_counter() - t0, 2))
+        if args.cold:
+            cold = cold_addresses(url, server.pid)
+            print(json.dumps(cold, indent=1, ensure_ascii=False))
+            print(f"server CPU s per new explore address: {sum(c['cpu_s'] for c in cold.values()) / len(cold):.2f} "
+                  f"(mean of {len(cold)}); reproduce: {shlex.join(['python', 'bench/bench_serve.py', *sys.argv[1:]])}")
+            return
         mix = []
         turns = {"explore": 0, "article": 0, "archive": 0}
         for i in range(args.clients * args.requests):

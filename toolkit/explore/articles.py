@@ -24,18 +24,51 @@ TERM_TEXT_CHARS = 20_000  # characters of each sampled article read for top term
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
+RANKED_HITS = 1000  # hits asked of each group and kept: a page's sample and its top terms share one pass
+_HITS: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], int, dict[str, list[tuple[float, Any]]]]] = OrderedDict()
+_MAX_HITS = 32
+
+
+def _group_hits(indexed: _Indexed, query: Query, limit: int) -> dict[str, list[tuple[float, Any]]]:
+    """Each group's `limit` best hits, as (-score, address), in tantivy's order (score, then address).
+
+    tantivy's top `limit` is the first `limit` of its top `n` for any n >= limit (one order: score,
+    then address), so one pass asking RANKED_HITS serves the sample (10) and the top terms (1,000): a
+    phrase's positions are read once for both, not once each. Kept per pinned scope and query, with the
+    searchers it came from (an address means nothing in another searcher)."""
+    key = (indexed.scope, query.text)
+    searchers = tuple((group, id(searcher)) for group, (_, searcher) in indexed.groups.items())
+    with _ANSWERS_LOCK:
+        kept = _HITS.get(key)
+        if kept is not None and kept[0] == searchers and kept[1] >= limit:
+            _HITS.move_to_end(key)
+            return {group: hits[:limit] for group, hits in kept[2].items()}
+    fetch = max(limit, RANKED_HITS)
+    found = {group: [(-float(score), address) for score, address in searcher.search(
+        indexed.full(group, query), fetch, count=False).hits] for group, (_, searcher) in indexed.groups.items()}
+    with _ANSWERS_LOCK:
+        _HITS[key] = (searchers, fetch, found)
+        while len(_HITS) > _MAX_HITS:
+            _HITS.popitem(last=False)
+    return {group: hits[:limit] for group, hits in found.items()}
+
+
 def _ranked(scope: Scope, query: Query, limit: int) -> list[tuple[str, Any]]:
     """The best `limit` matches in scope (BM25; ties: newer, then id) as (group, stored document)."""
     indexed = _Indexed(scope)
     allowed: set[str] | None = None
+    hits = []
     if indexed.version != scope.as_of:  # an older version: keep the ids it holds
         allowed = _ids_at(scope, _matching_ids(indexed, query))
-    hits = []
-    for group, (_, searcher) in indexed.groups.items():
-        full = indexed.full(group, query)
-        wanted = limit if allowed is None else max(1, searcher.search(full, 1, count=True).count)
-        hits += [(-float(score), group, searcher, address) for score, address in searcher.search(
-            full, wanted, count=False).hits]
+        for group, (_, searcher) in indexed.groups.items():
+            full = indexed.full(group, query)
+            wanted = max(1, searcher.search(full, 1, count=True).count)
+            hits += [(-float(score), group, searcher, address) for score, address in searcher.search(
+                full, wanted, count=False).hits]
+    else:
+        for group, best in _group_hits(indexed, query, limit).items():
+            searcher = indexed.groups[group][1]
+            hits += [(negative, group, searcher, address) for negative, address in best]
     if allowed is None and len(hits) > limit:
         # Only hits scoring at least the limit-th best can be kept (ties there are decided by date and
         # id below): the documents of the others are not read (each group gave `limit` hits).
