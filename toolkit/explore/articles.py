@@ -7,10 +7,11 @@ import datetime as dt
 import functools
 import re
 import threading
-from collections import Counter, OrderedDict, defaultdict
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from toolkit.core.errors import NewsarchiveError
@@ -212,49 +213,113 @@ def top_terms(scope: Scope, query: str, sample: int = 1000, limit: int = 40) -> 
 
 def _top_terms(scope: Scope, query: str, sample: int, limit: int) -> pa.Table:
     parsed = parse_query(query)
-    counts: Counter[tuple[str, str]] = Counter()
-    documents: Counter[tuple[str, str]] = Counter()
-    surfaces: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     ranked = _ranked(scope, parsed, sample)
-    # A sample's vocabulary is small: each distinct word of an article is looked at once, and stemmed
-    # once per language group (key None: a stop word, a number, a query word).
-    stems: dict[tuple[str, str], tuple[str, str] | None] = {}
     owns: dict[str, set[str]] = {}
+    docs = []
     for group, doc in ranked:
-        language = str(doc.get_first("language"))
-        stops = stop_words(language)
-        own = owns.get(group)
-        if own is None:
-            own = owns[group] = _terms_of(parsed, group)
-        stem = analysis.analyzer(group)
+        if group not in owns:
+            owns[group] = _terms_of(parsed, group)
         title = bytes(doc.get_first("title") or b"").decode("utf-8", "replace")
         text = bytes(doc.get_first("text") or b"").decode("utf-8", "replace")[:TERM_TEXT_CHARS]
-        words = Counter(_WORD.findall(analysis.strip_marks_text(f"{title}\n{text}").lower()))
-        seen: set[tuple[str, str]] = set()
-        for word, n in words.items():
-            if word in stops:
-                continue
-            lookup = (group, word)
-            if lookup in stems:
-                key = stems[lookup]
-            else:
-                analysed = stem.analyze(word) if len(word) > 1 and not word.isdigit() else []
-                key = stems[lookup] = (group, analysed[0]) if len(analysed) == 1 and analysed[0] not in own else None
-            if key is None:
-                continue
-            counts[key] += n
-            surfaces[key][word] += n
-            seen.add(key)
-        documents.update(seen)
-    merged: dict[str, list[int]] = {}
-    for key, n in counts.items():
-        term = surfaces[key].most_common(1)[0][0]
-        entry = merged.setdefault(term, [0, 0])
-        entry[0] += n
-        entry[1] += documents[key]
+        docs.append((group, str(doc.get_first("language")), f"{title}\n{text}"))
+    merged = _term_counts(docs, owns)
     top = sorted(merged.items(), key=lambda kv: (-kv[1][0], -kv[1][1], kv[0]))[:limit]
     schema = pa.schema([("term", pa.string()), ("count", pa.int64()), ("documents", pa.int64())],
                        metadata={b"sample_size": str(len(ranked)).encode(), b"sample_limit": str(sample).encode(),
                                  b"archive_version": str(scope.as_of).encode()})
     return pa.table({"term": [t for t, _ in top], "count": [v[0] for _, v in top],
                      "documents": [v[1] for _, v in top]}, schema=schema)
+
+
+@functools.cache
+def _non_word() -> str:
+    """An RE2 class of the characters that are not in Python's `\\w` (this Python's Unicode tables),
+    built from `re` itself, so that Arrow cuts words exactly where `_WORD.findall` does."""
+    everything = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x110000)))
+    spans = []
+    for match in _WORD.finditer(everything):
+        first, last = ord(match.group()[0]), ord(match.group()[-1])
+        if spans and spans[-1][1] == 0xD7FF and first == 0xE000:  # a run across the surrogates' gap
+            spans[-1] = (spans[-1][0], last)
+        else:
+            spans.append((first, last))
+
+    def code(c: int) -> str:
+        return f"\\x{{{c:X}}}"
+
+    return "[^" + "".join(code(a) if a == b else f"{code(a)}-{code(b)}" for a, b in spans) + "]+"
+
+
+def _term_counts(docs: list[tuple[str, str, str]], owns: dict[str, set[str]]) -> dict[str, list[int]]:
+    """{surface word: [occurrences, articles]} over the sampled articles (group, language, text).
+
+    The rule (unchanged): each article's text, its marks stripped, lower-cased, cut into `\\w+` words;
+    its language's stop words, one-letter words, numbers, words that do not stem to one term and the
+    query's own terms left out; the others counted per (group, stem) and shown as their most used
+    surface word (ties: the one met first, in rank order), stems sharing a surface word added up.
+
+    Why Arrow: cutting and counting 1,000 articles word by word in Python took 0.1-0.2 s of CPU per
+    query, holding the GIL; here the words are cut, counted per article and per stem in Arrow's
+    kernels (which release it), and Python looks at each distinct word once."""
+    import pyarrow.compute as pc
+
+    if not docs:
+        return {}
+    texts = pc.replace_substring_regex(pa.array([d[2] for d in docs], pa.large_string()), analysis.MARKS_RE2, "")
+    lowered = pa.array([t.lower() for t in texts.to_pylist()], pa.large_string())  # Python's lower(): İ, final Σ
+    words = pc.split_pattern_regex(lowered, pattern=_non_word())
+    flat = pc.list_flatten(words)
+    article = pc.list_parent_indices(words)
+    nonempty = pc.greater(pc.binary_length(flat), 0)  # a separator at either end leaves an empty word
+    encoded = pc.dictionary_encode(flat.filter(nonempty))  # numbered in the order first met
+    spelled = encoded.dictionary.to_pylist()
+    word = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    article = article.filter(nonempty).to_numpy(zero_copy_only=False).astype(np.int64)
+    n_words = max(len(spelled), 1)
+    # (article, word) pairs: occurrences, and the first token of each (its order of appearance)
+    pairs, first, occurrences = np.unique(article * n_words + word, return_index=True, return_counts=True)
+    pair_article, pair_word = pairs // n_words, pairs % n_words
+    kinds: dict[tuple[str, str], int] = {}  # (group, language) of each article, as a number
+    kind = np.array([kinds.setdefault((d[0], d[1]), len(kinds)) for d in docs], np.int64)
+    kind_of = list(kinds)
+    vocabulary, pair_entry = np.unique(kind[pair_article] * n_words + pair_word, return_inverse=True)
+    stems: dict[tuple[str, str], int] = {}
+    keys: dict[tuple[str, str], int] = {}
+    stop_lists: dict[str, frozenset[str]] = {}
+    key_of = np.full(len(vocabulary), -1, np.int64)  # -1: not counted
+    for entry, code in enumerate(vocabulary.tolist()):
+        group, language = kind_of[code // n_words]
+        text = spelled[code % n_words]
+        stops = stop_lists.get(language)
+        if stops is None:
+            stops = stop_lists[language] = stop_words(language)
+        if text in stops:
+            continue
+        lookup = (group, text)
+        if lookup not in stems:
+            analysed = analysis.analyzer(group).analyze(text) if len(text) > 1 and not text.isdigit() else []
+            stems[lookup] = keys.setdefault((group, analysed[0]), len(keys)) \
+                if len(analysed) == 1 and analysed[0] not in owns[group] else -1
+        key_of[entry] = stems[lookup]
+    key = key_of[pair_entry]
+    counted = key >= 0
+    key, pair_article, pair_word = key[counted], pair_article[counted], pair_word[counted]
+    occurrences, first = occurrences[counted], first[counted]
+    if not len(key):
+        return {}
+    total = np.bincount(key, weights=occurrences, minlength=len(keys)).astype(np.int64)
+    documents = np.bincount(np.unique(key * len(docs) + pair_article) // len(docs), minlength=len(keys))
+    # each stem's surface word: the most used, ties to the one met first (rank order, then text order)
+    surface, surface_of = np.unique(key * n_words + pair_word, return_inverse=True)
+    used = np.bincount(surface_of, weights=occurrences).astype(np.int64)
+    met = np.full(len(surface), np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(met, surface_of, first)
+    surface_key = surface // n_words
+    order = np.lexsort((met, -used, surface_key))
+    chosen = order[np.r_[True, surface_key[order][1:] != surface_key[order][:-1]]]
+    merged: dict[str, list[int]] = {}
+    for k, code in zip(surface_key[chosen].tolist(), surface[chosen].tolist(), strict=True):
+        entry = merged.setdefault(spelled[code % n_words], [0, 0])
+        entry[0] += int(total[k])
+        entry[1] += int(documents[k])
+    return merged
