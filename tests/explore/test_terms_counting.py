@@ -55,6 +55,8 @@ DOCS = [
     ("en", "en", "tie tied ties: tie ties"),
     ("fr", "fr", "course courses cours courir"),
     ("en", "en", "course courses"),
+    ("fr", "fr", "walk walks"),  # met first here, in another group...
+    ("en", "en", "walks walk"),  # ...so in English, walks is the surface word (a tie met first in English)
 ]
 
 

@@ -276,18 +276,29 @@ def _term_counts(docs: list[tuple[str, str, str]], owns: dict[str, set[str]]) ->
     word = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
     article = article.filter(nonempty).to_numpy(zero_copy_only=False).astype(np.int64)
     n_words = max(len(spelled), 1)
-    # (article, word) pairs: occurrences, and the first token of each (its order of appearance)
-    pairs, first, occurrences = np.unique(article * n_words + word, return_index=True, return_counts=True)
+    # (article, word) pairs and their occurrences, in the order first met (hashing: no sort)
+    counted_pairs = pc.value_counts(pa.array(article * n_words + word))
+    pairs = counted_pairs.field("values").to_numpy()
+    occurrences = counted_pairs.field("counts").to_numpy()
     pair_article, pair_word = pairs // n_words, pairs % n_words
     kinds: dict[tuple[str, str], int] = {}  # (group, language) of each article, as a number
     kind = np.array([kinds.setdefault((d[0], d[1]), len(kinds)) for d in docs], np.int64)
     kind_of = list(kinds)
-    vocabulary, pair_entry = np.unique(kind[pair_article] * n_words + pair_word, return_inverse=True)
+    group_ids: dict[str, int] = {}
+    group_of_kind = np.array([group_ids.setdefault(g, len(group_ids)) for g, _ in kind_of], np.int64)
+    kind_word = pa.array(kind[pair_article] * n_words + pair_word)
+    vocabulary = pc.unique(kind_word)
+    pair_entry = pc.index_in(kind_word, value_set=vocabulary).to_numpy()
+    # the order in which each word was first met in an article of each group: a stem's surface word is
+    # decided by it on ties, as the first-met word was when the counts were kept word by word
+    group_word = pa.array(group_of_kind[kind[pair_article]] * n_words + pair_word)
+    met_order = pc.index_in(group_word, value_set=pc.unique(group_word)).to_numpy()
     stems: dict[tuple[str, str], int] = {}
     keys: dict[tuple[str, str], int] = {}
     stop_lists: dict[str, frozenset[str]] = {}
-    key_of = np.full(len(vocabulary), -1, np.int64)  # -1: not counted
-    for entry, code in enumerate(vocabulary.tolist()):
+    vocabulary_codes = vocabulary.to_numpy()
+    key_of = np.full(len(vocabulary_codes), -1, np.int64)  # -1: not counted
+    for entry, code in enumerate(vocabulary_codes.tolist()):
         group, language = kind_of[code // n_words]
         text = spelled[code % n_words]
         stops = stop_lists.get(language)
@@ -304,16 +315,20 @@ def _term_counts(docs: list[tuple[str, str, str]], owns: dict[str, set[str]]) ->
     key = key_of[pair_entry]
     counted = key >= 0
     key, pair_article, pair_word = key[counted], pair_article[counted], pair_word[counted]
-    occurrences, first = occurrences[counted], first[counted]
+    occurrences, met_order = occurrences[counted], met_order[counted]
     if not len(key):
         return {}
     total = np.bincount(key, weights=occurrences, minlength=len(keys)).astype(np.int64)
-    documents = np.bincount(np.unique(key * len(docs) + pair_article) // len(docs), minlength=len(keys))
+    key_articles = pc.unique(pa.array(key * len(docs) + pair_article)).to_numpy()
+    documents = np.bincount(key_articles // len(docs), minlength=len(keys))
     # each stem's surface word: the most used, ties to the one met first (rank order, then text order)
-    surface, surface_of = np.unique(key * n_words + pair_word, return_inverse=True)
-    used = np.bincount(surface_of, weights=occurrences).astype(np.int64)
-    met = np.full(len(surface), np.iinfo(np.int64).max, np.int64)
-    np.minimum.at(met, surface_of, first)
+    key_word = pa.array(key * n_words + pair_word)
+    surfaces = pc.unique(key_word)
+    surface_of = pc.index_in(key_word, value_set=surfaces).to_numpy()
+    surface = surfaces.to_numpy()
+    used = np.bincount(surface_of, weights=occurrences, minlength=len(surface)).astype(np.int64)
+    met = np.zeros(len(surface), np.int64)
+    met[surface_of] = met_order  # one (group, word) per surface: the same order wherever it is read
     surface_key = surface // n_words
     order = np.lexsort((met, -used, surface_key))
     chosen = order[np.r_[True, surface_key[order][1:] != surface_key[order][:-1]]]
