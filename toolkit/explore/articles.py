@@ -250,6 +250,32 @@ def _non_word() -> str:
     return "[^" + "".join(code(a) if a == b else f"{code(a)}-{code(b)}" for a, b in spans) + "]+"
 
 
+@functools.cache
+def _lowers_apart() -> str:
+    """An RE2 class of the characters whose lower case Arrow's `utf8_lower` gives otherwise than
+    Python's `str.lower` (İ, letters of newer Unicode versions) and Σ (Python writes ς at a word's
+    end): a text holding none of them is lower-cased the same by both."""
+    import pyarrow.compute as pc
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    arrow = pc.utf8_lower(pa.array(chars, pa.string())).to_pylist()
+    apart = [c for c, low in zip(chars, arrow, strict=True) if c.lower() != low] + ["\u03a3"]
+    return "[" + "".join(f"\\x{{{ord(c):X}}}" for c in sorted(set(apart))) + "]"
+
+
+def _lower(texts: pa.Array) -> pa.Array:
+    """The texts lower-cased as Python's `str.lower` does: by Arrow (no GIL, no copy into Python
+    strings), except the texts holding a character the two treat differently."""
+    import pyarrow.compute as pc
+
+    apart = pc.match_substring_regex(texts, pattern=_lowers_apart())
+    if not pc.any(apart).as_py():
+        return pc.utf8_lower(texts)
+    python = pa.array([t.lower() if a else None for t, a in zip(texts.to_pylist(), apart.to_pylist(), strict=True)],
+                      texts.type)
+    return pc.coalesce(python, pc.utf8_lower(texts))
+
+
 def _term_counts(docs: list[tuple[str, str, str]], owns: dict[str, set[str]]) -> dict[str, list[int]]:
     """{surface word: [occurrences, articles]} over the sampled articles (group, language, text).
 
@@ -266,7 +292,7 @@ def _term_counts(docs: list[tuple[str, str, str]], owns: dict[str, set[str]]) ->
     if not docs:
         return {}
     texts = pc.replace_substring_regex(pa.array([d[2] for d in docs], pa.large_string()), analysis.MARKS_RE2, "")
-    lowered = pa.array([t.lower() for t in texts.to_pylist()], pa.large_string())  # Python's lower(): İ, final Σ
+    lowered = _lower(texts)
     words = pc.split_pattern_regex(lowered, pattern=_non_word())
     flat = pc.list_flatten(words)
     article = pc.list_parent_indices(words)
