@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 import sys
+import threading
 from typing import IO
 
 import uvicorn
@@ -93,6 +94,9 @@ def serve(archive: str | os.PathLike | None = None, *, as_of: int | None = None,
     from toolkit.serve.charts import warm_up
 
     warm_up()  # before the address is printed: the address means "ready"
+    from toolkit.explore.articles import warm_up as warm_terms
+
+    threading.Thread(target=warm_terms, name="newsarchive-warm-up", daemon=True).start()  # 0.7 s, meanwhile
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{bound_port}/"
