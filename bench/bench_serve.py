@@ -12,7 +12,8 @@ requests, cycling through explore pages (one query, two queries, split by source
 (ids sampled from the archive) and the archive page. Reported: latency p50/p95 per page kind and
 overall (client side), the server's own time (its Server-Timing header), the p95 of the first request
 of each address apart (serve keeps answers per version and parameters, so a repeated address is
-cheaper), errors (any status but 200), and the server's peak RSS (VmHWM). The attention time alone
+cheaper), errors (any status but 200), the server's peak RSS (VmHWM) and its CPU seconds during the
+run (steadier than latencies on a shared machine). The attention time alone
 at this size is bench_explore.py's.
 
 `--cold`: instead of the clients, each explore address of the mix but the warmed one is requested once,
@@ -167,12 +168,14 @@ def main() -> None:
                         results.append((kind, status, (time.perf_counter() - t0) * 1000, float(timing), first))
 
         threads = [threading.Thread(target=client, args=(w,)) for w in range(args.clients)]
+        cpu0 = cpu_seconds(server.pid)
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        cpu = cpu_seconds(server.pid) - cpu0
         rss = peak_rss_mb(server.pid)
     finally:
         server.terminate()
@@ -180,6 +183,7 @@ def main() -> None:
     report = {"archive": str(archive), "clients": args.clients, "requests": len(results),
               "seconds": round(wall, 1), "requests_per_s": round(len(results) / wall, 1),
               "errors": sum(1 for r in results if r[1] != 200), "server_peak_rss_mb": round(rss),
+              "server_cpu_s": round(cpu, 2),
               "warm_up": warm}
     for kind in ("explore", "article", "archive", "all"):
         rows = [r for r in results if kind == "all" or r[0] == kind]
