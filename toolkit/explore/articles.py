@@ -259,7 +259,7 @@ def _non_word() -> str:
 
 
 def warm_up() -> None:
-    """Build the character classes top terms cut and lower-case with (0.5-1 s, once per process), so
+    """Build the character classes top terms cut and lower-case with (~0.1 s, once per process), so
     that the first explore page does not pay for them."""
     _non_word()
     _lowers_apart()
