@@ -539,7 +539,7 @@ def params_public(params: dict[str, Any]) -> dict[str, Any]:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
 
 
-_PANEL_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="newsarchive-panels")
+_PANEL_THREADS = ThreadPoolExecutor(max_workers=HEAVY_AT_ONCE, thread_name_prefix="newsarchive-panels")  # 1 a page
 
 
 def explore_data(archive: Any, version: int, params: dict[str, Any], panels: tuple[str, ...] = PANELS,
