@@ -12,8 +12,13 @@ requests, cycling through explore pages (one query, two queries, split by source
 (ids sampled from the archive) and the archive page. Reported: latency p50/p95 per page kind and
 overall (client side), the server's own time (its Server-Timing header), the p95 of the first request
 of each address apart (serve keeps answers per version and parameters, so a repeated address is
-cheaper), errors (any status but 200), and the server's peak RSS (VmHWM). The attention time alone
+cheaper), errors (any status but 200), the server's peak RSS (VmHWM) and its CPU seconds during the
+run (steadier than latencies on a shared machine). The attention time alone
 at this size is bench_explore.py's.
+
+`--cold`: instead of the clients, each explore address of the mix but the warmed one is requested once,
+one at a time, and the server's CPU seconds for it (user + system of the whole process, from
+/proc/PID/stat: steadier than wall time on a shared machine) are printed with its wall time.
 """
 
 from __future__ import annotations
@@ -78,12 +83,36 @@ def peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and all its threads so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cold_addresses(url: str, pid: int) -> dict[str, dict[str, float]]:
+    """Each explore address of the mix after the first (warmed), requested once, alone: wall ms and the
+    server's CPU seconds."""
+    import httpx
+
+    out = {}
+    with httpx.Client(base_url=url, timeout=600) as http:
+        for path in EXPLORE[1:]:
+            cpu, t0 = cpu_seconds(pid), time.perf_counter()
+            status = http.get(quote(path, safe="/?=&:\"'")).status_code
+            out[path] = {"status": status, "wall_ms": round((time.perf_counter() - t0) * 1000),
+                         "cpu_s": round(cpu_seconds(pid) - cpu, 2)}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=20_000, help="records of the generated archive")
     parser.add_argument("--archive", type=Path, help="an existing archive instead of a generated one")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=20, help="requests per client")
+    parser.add_argument("--cold", action="store_true",
+                        help="measure the server's CPU seconds per new explore address, one at a time")
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "newsarchive-bench-serve")
     args = parser.parse_args()
     import httpx
@@ -103,6 +132,12 @@ def main() -> None:
             t0 = time.perf_counter()
             status = httpx.get(url + path, timeout=3600).status_code
             warm[path] = (status, round(time.perf_counter() - t0, 2))
+        if args.cold:
+            cold = cold_addresses(url, server.pid)
+            print(json.dumps(cold, indent=1, ensure_ascii=False))
+            print(f"server CPU s per new explore address: {sum(c['cpu_s'] for c in cold.values()) / len(cold):.2f} "
+                  f"(mean of {len(cold)}); reproduce: {shlex.join(['python', 'bench/bench_serve.py', *sys.argv[1:]])}")
+            return
         mix = []
         turns = {"explore": 0, "article": 0, "archive": 0}
         for i in range(args.clients * args.requests):
@@ -133,12 +168,14 @@ def main() -> None:
                         results.append((kind, status, (time.perf_counter() - t0) * 1000, float(timing), first))
 
         threads = [threading.Thread(target=client, args=(w,)) for w in range(args.clients)]
+        cpu0 = cpu_seconds(server.pid)
         t0 = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        cpu = cpu_seconds(server.pid) - cpu0
         rss = peak_rss_mb(server.pid)
     finally:
         server.terminate()
@@ -146,6 +183,7 @@ def main() -> None:
     report = {"archive": str(archive), "clients": args.clients, "requests": len(results),
               "seconds": round(wall, 1), "requests_per_s": round(len(results) / wall, 1),
               "errors": sum(1 for r in results if r[1] != 200), "server_peak_rss_mb": round(rss),
+              "server_cpu_s": round(cpu, 2),
               "warm_up": warm}
     for kind in ("explore", "article", "archive", "all"):
         rows = [r for r in results if kind == "all" or r[0] == kind]

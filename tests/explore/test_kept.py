@@ -135,3 +135,28 @@ def test_summary_and_outlets_reuse_the_pass_of_attention(explore_archive, monkey
                 outlets(scope, ['"zebra crossing"', "zebra"]).to_pylist()) == alone
         assert [p for p in passes if p and p[0] is not None] == [], (by, split)
         monkeypatch.undo()
+
+
+def test_a_page_ranks_its_query_once_for_sample_and_terms(explore_archive, monkeypatch):
+    """The sample (10) and the top terms (1,000) of one query and scope come from one ranked pass per
+    group (a phrase's positions were read once for each), and the sample is what ranking 10 alone
+    gives: tantivy's 10 best are the first 10 of its 1,000 best."""
+    import tantivy
+
+    from toolkit.explore import articles
+    from toolkit.explore.query import parse_query
+
+    scope = Scope(explore_archive, copies="all").resolved()
+    searches = []
+    real_search = tantivy.Searcher.search
+    monkeypatch.setattr(tantivy.Searcher, "search",
+                        lambda self, *args, **kwargs: searches.append(args[1:2]) or real_search(self, *args, **kwargs))
+    for text in ('"zebra crossing"', "Lions", "الرباط OR Lions"):
+        searches.clear()
+        sample = sample_articles(scope, text, limit=3)
+        ranked_once = len(searches)
+        top_terms(scope, text)
+        assert len(searches) == ranked_once, text  # no second pass for the terms
+        articles._HITS.clear()
+        alone = [str(doc.get_first("id")) for _, doc in articles._ranked(scope, parse_query(text), 3)]
+        assert [row["id"] for row in sample] == alone, text
