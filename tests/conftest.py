@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,6 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+
+def pytest_configure(config) -> None:
+    """A suite started in the background (`make test &`, nohup, some CI runners) inherits SIGINT ignored,
+    and so would every child it starts: newsarchive keeps an ignored SIGINT ignored (as it must), so the
+    tests that send SIGINT would each wait out a 60 s timeout and fail. A handler, unlike SIG_IGN, is
+    reset to the default when a child execs, so the children get Ctrl-C as in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass
