@@ -67,6 +67,15 @@ def run_in_process(capsys, monkeypatch, args, *, stdin: bytes | str | None = Non
     return Result(code, captured.out, captured.err)
 
 
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """The S3-compatible server of every object-storage test, one per session. (A fixture imported into
+    several test modules is a fixture of each: the suite used to start and stop five servers.)"""
+    from tests.archive.conftest import seaweedfs_server
+
+    yield from seaweedfs_server(tmp_path_factory)
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -130,14 +130,6 @@ def services(request, monkeypatch) -> dict[str, object]:
         yield {"s3": server, "hub": hub}
 
 
-try:  # the S3-compatible server (SeaweedFS) of the archive stage's tests
-    from tests.archive.conftest import seaweedfs  # noqa: F401
-except ImportError:  # pragma: no cover
-    @pytest.fixture(scope="session")
-    def seaweedfs():
-        pytest.skip("tests/archive/conftest.py provides no seaweedfs fixture")
-
-
 def test_the_readme_tells_how_newsarchive_gets_on_path():
     quick = README[README.index("## Quick start"):README.index("## The pipeline")]
     assert ACTIVATE in quick

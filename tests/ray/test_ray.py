@@ -21,7 +21,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from tests.archive.conftest import _AWS_VARS, record, seaweedfs, write_jsonl  # noqa: F401 (fixtures)
+from tests.archive.conftest import _AWS_VARS, record, write_jsonl  # noqa: F401 (fixtures)
 from tests.conftest import ROOT, run_cli, run_in_process
 from toolkit.archive.storage import Storage
 from toolkit.core.errors import NewsarchiveError
