@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -11,6 +12,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+
+def pytest_configure(config) -> None:
+    """A suite started in the background (`make test &`, nohup, some CI runners) inherits SIGINT ignored,
+    and so would every child it starts: newsarchive keeps an ignored SIGINT ignored (as it must), so the
+    tests that send SIGINT would each wait out a 60 s timeout and fail. A handler, unlike SIG_IGN, is
+    reset to the default when a child execs, so the children get Ctrl-C as in a terminal."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @dataclass
@@ -55,6 +65,15 @@ def run_in_process(capsys, monkeypatch, args, *, stdin: bytes | str | None = Non
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory):
+    """The S3-compatible server of every object-storage test, one per session. (A fixture imported into
+    several test modules is a fixture of each: the suite used to start and stop five servers.)"""
+    from tests.archive.conftest import seaweedfs_server
+
+    yield from seaweedfs_server(tmp_path_factory)
 
 
 @pytest.fixture

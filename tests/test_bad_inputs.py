@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.archive.conftest import _AWS_VARS, S3Server, generate, seaweedfs  # noqa: F401 (a fixture)
+from tests.archive.conftest import _AWS_VARS, S3Server, generate
 
 SECONDS = 30  # far above the few seconds each case takes, far below a hang: a loaded 2-core CI runner
 

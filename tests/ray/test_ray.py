@@ -21,8 +21,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from tests.archive.conftest import record, seaweedfs, write_jsonl  # noqa: F401 (fixtures)
-from tests.conftest import ROOT, run_cli
+from tests.archive.conftest import _AWS_VARS, record, write_jsonl  # noqa: F401 (fixtures)
+from tests.conftest import ROOT, run_cli, run_in_process
 from toolkit.archive.storage import Storage
 from toolkit.core.errors import NewsarchiveError
 from toolkit.core.executor import Task, executor
@@ -30,6 +30,8 @@ from toolkit.core.executor import Task, executor
 ray = pytest.importorskip("ray")
 
 SAMPLE_PAGES = ROOT / "datasets" / "maghress-sample" / "pages"
+#: What a command run in this process must not see (as cli_env leaves out for a subprocess).
+DROP = (*_AWS_VARS, "NEWSARCHIVE_ARCHIVE", "NEWSARCHIVE_EXECUTOR")
 
 
 @pytest.fixture(scope="module")
@@ -231,7 +233,9 @@ def test_append_on_s3_through_the_cli_gives_the_same_archive(cluster, tmp_path, 
     assert_same_archive(str(local), remote, seaweedfs.env())
 
 
-def test_publish_writes_the_same_snapshot(cluster, tmp_path, record):
+def test_publish_writes_the_same_snapshot(cluster, tmp_path, record, capsys, monkeypatch):
+    """The command in this process (its Ray driver: a subprocess would start a driver of its own, which
+    test_append_on_s3_through_the_cli_gives_the_same_archive does)."""
     from toolkit.archive import append
 
     archive = tmp_path / "archive"
@@ -239,8 +243,9 @@ def test_publish_writes_the_same_snapshot(cluster, tmp_path, record):
     snapshots = {}
     for backend in ("local", "ray"):
         out = tmp_path / backend / "v1.0.0"  # apart: a sibling snapshot with the same tag is refused
-        done = run_cli("publish", "--archive", str(archive), "--version", "v1.0.0", "--output", str(out),
-                       "--executor", backend, env=cli_env(cluster))
+        done = run_in_process(capsys, monkeypatch, ["publish", "--archive", str(archive), "--version", "v1.0.0",
+                                                    "--output", str(out), "--executor", backend],
+                              drop=DROP)
         assert done.code == 0, done.err
         assert ("publish runs on this machine" in done.err) == (backend == "ray")
         snapshots[backend] = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -267,13 +272,18 @@ def test_a_worker_killed_while_writing_is_retried_and_its_files_are_not_left(clu
     assert files_on_disk(other) == files_committed(other)
 
 
-def test_a_task_that_always_dies_commits_nothing_and_says_so_in_one_line(cluster, tmp_path, record):
+def test_a_task_that_always_dies_commits_nothing_and_says_so_in_one_line(cluster, tmp_path, record, capsys,
+                                                                         monkeypatch):
+    """The command in this process, this Ray's driver; the fault reaches the workers with each task."""
+    from toolkit.archive import append
+
     archive = tmp_path / "archive"
-    assert run_cli("append", str(batch(tmp_path / "a.jsonl", record, 0, 20)), "--archive", str(archive)).code == 0
+    append([batch(tmp_path / "a.jsonl", record, 0, 20)], archive=archive, jobs=1)
     before, version = files_on_disk(archive), DeltaTable(str(archive / "articles")).version()
-    done = run_cli("append", str(batch(tmp_path / "b.jsonl", record, 100, 20)), "--archive", str(archive),
-                   "--executor", "ray", "--quiet", env=cli_env(cluster, NEWSARCHIVE_TEST_FAULT="append.staging:kill",
-                                          NEWSARCHIVE_RAY_RETRIES="1"))
+    done = run_in_process(capsys, monkeypatch, ["append", str(batch(tmp_path / "b.jsonl", record, 100, 20)),
+                                                "--archive", str(archive), "--executor", "ray", "--quiet"],
+                          env={"NEWSARCHIVE_TEST_FAULT": "append.staging:kill", "NEWSARCHIVE_RAY_RETRIES": "1"},
+                          drop=DROP)
     assert done.code == 2
     lines = done.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("newsarchive: error: a Ray task of append"), done.err

@@ -85,13 +85,13 @@ def test_stock_duckdb_reads_every_view_as_the_readme_says(archive_copy, tmp_path
         assert rows > 0 or view in ("quarantine", "near_duplicates"), view  # ... its stock recipe reads every view
     assert outcome["batches"][2] and outcome["catalog_info"][2]  # the failure was seen
 
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("### The catalog"):readme.index("### Full-text search")]
+    doc = (ROOT / "docs" / "sql.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## The catalog"):doc.index("## Extensions come from wheels")]
     prose = " ".join(section.split())
     assert "SELECT * REPLACE (crawled_at AT TIME ZONE 'UTC' AS crawled_at) FROM articles" in prose
     for view, columns in zoned.items():
         for column in columns:
-            assert f"`{view}.{column}`" in prose, f"the README's catalog section does not name {view}.{column}"
+            assert f"`{view}.{column}`" in prose, f"docs/sql.md's catalog section does not name {view}.{column}"
 
 
 def test_newsarchive_installs_pytz_for_its_own_python_readers():

@@ -1,4 +1,4 @@
-"""The README's SQL section: the cookbook runs against the sample archive and answers its questions."""
+"""docs/sql.md (formerly the README's SQL section): the cookbook runs on the sample archive and answers."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from tests.sql.conftest import SAMPLE_ARTICLES, SEED_TITLE
 from toolkit.sql import connect
 from toolkit.sql.cookbook import DEMO, RECIPES, demo, markdown
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-SECTION = re.search(r"<!-- section:sql -->(.*?)<!-- /section:sql -->", README, re.S).group(1)
+DOC = (ROOT / "docs" / "sql.md").read_text(encoding="utf-8")
+SECTION = re.search(r"<!-- section:sql -->(.*?)<!-- /section:sql -->", DOC, re.S).group(1)
 # ```sql blocks, possibly indented inside the numbered list
 SQL_BLOCKS = [textwrap.dedent(m.group(2)) for m in re.finditer(r"^( *)```sql\n(.*?)^\1```", SECTION, re.S | re.M)]
 PAIR_DAYS = {date(2019, 7, 5), date(2020, 3, 2), date(2020, 12, 10), date(2021, 1, 28), date(2021, 4, 8),
@@ -25,7 +25,7 @@ PAIR_DAYS = {date(2019, 7, 5), date(2020, 3, 2), date(2020, 12, 10), date(2021, 
 
 def test_the_readme_cookbook_is_generated_from_the_recipes():
     block = re.search(r"<!-- cookbook -->\n(.*?)<!-- /cookbook -->", SECTION, re.S).group(1)
-    assert block == markdown(), "regenerate the README cookbook with toolkit.sql.cookbook.markdown()"
+    assert block == markdown(), "regenerate the cookbook of docs/sql.md with toolkit.sql.cookbook.markdown()"
 
 
 def test_ten_questions_each_with_its_sql():
@@ -115,7 +115,7 @@ def test_the_readme_python_example_runs(sample_archive, tmp_path, monkeypatch):
     blocks = re.findall(r"```python\n(.*?)```", SECTION, re.S)
     assert blocks
     for block in blocks:
-        exec(compile(block, "README:sql", "exec"), {"__name__": "__readme__"})
+        exec(compile(block, "docs/sql.md", "exec"), {"__name__": "__readme__"})
     assert (tmp_path / "archive" / "catalog.duckdb").is_file()
 
 

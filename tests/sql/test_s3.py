@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.archive.conftest import s3_archive, seaweedfs  # noqa: F401 (fixtures: the server, a fresh root)
+from tests.archive.conftest import s3_archive  # noqa: F401 (a fixture: a fresh root on the session's server)
 from tests.sql.conftest import SAMPLE_ARTICLES, SEED_TITLE
 from toolkit.core.errors import NewsarchiveError
 from toolkit.search import search

@@ -9,7 +9,18 @@ import json
 import pytest
 import zstandard
 
+from tests.conftest import run_cli, run_in_process
 from tests.validate.conftest import good_record, jsonl
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`newsarchive` in this process (toolkit.cli.main: the same parsing, output and exit codes), which
+    spares each case a Python start; the first test and the github one run the real command."""
+    def run(*args: str, stdin: bytes | None = None):
+        return run_in_process(capsys, monkeypatch, args, stdin=stdin)
+
+    return run
 
 
 def report_of(cli, *args, stdin=None):
@@ -25,10 +36,10 @@ def errors_by_line(report):
     return out
 
 
-def test_valid_batch_exits_0(cli, tmp_path):
+def test_valid_batch_exits_0(tmp_path):
     path = tmp_path / "ok.jsonl"
     path.write_bytes(jsonl(good_record(1), good_record(2)))
-    res, rep = report_of(cli, str(path))
+    res, rep = report_of(run_cli, str(path))  # the real command, in a subprocess
     assert res.code == 0
     assert rep["records"] == 2 and rep["valid"] == 2 and rep["invalid"] == 0 and rep["errors"] == []
     assert rep["schema"].endswith("/1.0.0/article.schema.json")
@@ -222,13 +233,12 @@ def test_other_schema_with_its_own_verdicts(cli, tmp_path):
     assert [(e["line"], e["keyword"]) for e in rep["errors"]] == [(2, "minimum"), (3, "enum"), (5, "required")]
 
 
-def test_github_format_and_step_summary(cli, tmp_path):
+def test_github_format_and_step_summary(tmp_path):
     path = tmp_path / "g.jsonl"
     path.write_bytes(jsonl(*[good_record(i, title="") for i in range(15)]))
     summary = tmp_path / "summary.md"
     import os
     env = dict(os.environ, GITHUB_STEP_SUMMARY=str(summary))
-    from tests.conftest import run_cli
     res = run_cli("validate", "--format", "github", str(path), env=env)
     assert res.code == 1
     annotations = [line for line in res.out.splitlines() if line.startswith("::error ")]

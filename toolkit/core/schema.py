@@ -132,7 +132,7 @@ class Schema:
         )
 
     def markdown_table(self) -> str:
-        """The fields as a Markdown table (README, dataset card), straight from the schema file."""
+        """The fields as a Markdown table (docs/validate.md, dataset card), straight from the schema file."""
         rows = ["| field | type | required | constraints | description |", "|---|---|---|---|---|"]
         props = self.document.get("properties", {})
         for f in self.fields:

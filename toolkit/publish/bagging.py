@@ -99,7 +99,7 @@ def quiet_bagit() -> Iterator[None]:
 
 def _missing(where: Path | None, key: str, why: str) -> NewsarchiveError:
     return NewsarchiveError(f"{where or 'dataset.toml'}: `{key}` is missing; a deposit needs it ({why}): "
-                            "add it to the recipe (see README, Deposit)")
+                            "add it to the recipe (see docs/publish.md, Deposit)")
 
 
 def _text(data: dict[str, Any], key: str, where: Path | None, label: str) -> str | None:

@@ -4,7 +4,7 @@ The record is a DataCite 4.5 JSON document built from the recipe (who made it, w
 to contact) and from the snapshot itself (title and abstract from its card, licence, dates, sizes,
 languages), checked with the `datacite` package's validator (DataCite's own JSON Schema) and turned
 into XML by that package: no string templates. Its distribution ships no XSD, so the XML itself is
-not schema-validated here (see README, "Deposit").
+not schema-validated here (see docs/publish.md, "Deposit").
 
 Two deliberate gaps, both allowed by DANS's BagPack: no `identifier` (the repository mints the DOI on
 deposit), and the covered period is a date of type `Other` whose information says "Coverage" (the

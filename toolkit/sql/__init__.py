@@ -10,7 +10,7 @@ Modules: `views` (the archive's tables as views over their Parquet files, at a v
 `queries` (one read-only statement, four output formats), `sandbox` (DuckDB's guards around a
 user's query: the archive and --allow-path read-only, nothing written or loaded, settings locked),
 `profile` (which files a query opens, from DuckDB's profiler), `extensions` (delta and httpfs loaded
-from their wheels, never downloaded), `cookbook` (the README's questions), `quote` (SQL literals for
+from their wheels, never downloaded), `cookbook` (docs/sql.md's questions), `quote` (SQL literals for
 the few values that cannot be parameters). Full-text search lives in `toolkit.search` (a tantivy
 index), a later stage than this one: import it from there.
 """

@@ -1,7 +1,7 @@
 """The cookbook: ten questions researchers ask of a news archive, each answered by one SQL query.
 
-The README's cookbook is generated from `RECIPES` (`markdown()`), and a test runs every SQL block of
-the README against the sample archive, so the two cannot drift apart. Each query runs on the views
+The cookbook of docs/sql.md is generated from `RECIPES` (`markdown()`), and a test runs every SQL block of
+docs/sql.md against the sample archive, so the two cannot drift apart. Each query runs on the views
 of `toolkit.sql.views`, in `newsarchive sql`, in the catalog file, or in any DuckDB.
 
     >>> from toolkit.sql.cookbook import recipe
@@ -160,7 +160,7 @@ def recipe(name: str) -> Recipe:
 
 
 def markdown() -> str:
-    """The README's cookbook: numbered questions, each with its SQL in a ```sql block."""
+    """The cookbook of docs/sql.md: numbered questions, each with its SQL in a ```sql block."""
     parts = []
     for number, item in enumerate(RECIPES, 1):
         parts.append(f"{number}. **{item.question}**\n\n   ```sql\n{_indent(item.sql)}\n   ```\n")
