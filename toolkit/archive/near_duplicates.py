@@ -901,17 +901,28 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
 def _pair_rows(n: int, columns: Iterable[np.ndarray]) -> np.ndarray:
     """The distinct pairs (k x 2, rows i < j) of articles sharing a band, from each band's column of
     hashes (n int64) in turn: what a self-join of the batch's `minhash/` rows on (band, hash) gives,
-    by sorting each band's hashes in numpy (a DuckDB self-join of 32 rows per article cost a fifth
-    of the indexing time), one band in memory at a time."""
+    in numpy (a DuckDB self-join of 32 rows per article cost a fifth of the indexing time), one band
+    in memory at a time. Most bands have no repeated hash: each band is sorted (a third of an
+    argsort's time), and only the rows holding a repeated hash are found and ordered."""
     left, right = [], []
     for column in columns if n else ():
-        order = np.argsort(column, kind="stable")
+        ranked = np.sort(column)
+        same = ranked[1:] == ranked[:-1]
+        if not same.any():
+            continue
+        repeated = np.unique(ranked[1:][same])
+        at = np.minimum(np.searchsorted(repeated, column), len(repeated) - 1)
+        rows = np.flatnonzero(repeated[at] == column)  # ascending
+        order = rows[np.argsort(column[rows], kind="stable")]  # runs of equal hashes, each ascending
         ranked = column[order]
         starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-        lengths = np.diff(np.r_[starts, n])
-        # Every pair within a run of equal hashes (runs are short: the copies of one text).
-        for first, length in zip(starts[lengths > 1], lengths[lengths > 1], strict=True):
-            members = np.sort(order[first:first + length])
+        lengths = np.diff(np.r_[starts, len(order)])
+        pairs = lengths == 2  # most runs: two copies of one text
+        left.append(order[starts[pairs]])
+        right.append(order[starts[pairs] + 1])
+        # Every pair within a longer run (runs are short: the copies of one text).
+        for first, length in zip(starts[~pairs], lengths[~pairs], strict=True):
+            members = order[first:first + length]
             a, b = np.triu_indices(len(members), 1)
             left.append(members[a])
             right.append(members[b])
