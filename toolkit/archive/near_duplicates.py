@@ -720,6 +720,9 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
              files: TableFiles, written: list[DataFile], scratch: str) -> Clustered:
     nbands = params.bands
     ids_parts, date_parts, source_parts, sizes = [], [], [], []
+    # The latest slice's band hashes (band by band) and signatures stay in memory; an earlier one's go
+    # to the scratch folder when the next arrives. A batch of one slice (most appends) writes none.
+    held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for articles, sigs in slices:
         m = articles.num_rows
         if not m:
@@ -729,11 +732,12 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         sources = _sources(articles)
         bands = band_rows(ids, dates, sources, sigs, params)
         written.append(files.write(bands))
-        k = len(sizes)
-        hashes = bands.column("hash").to_numpy().reshape(m, nbands)
-        np.ascontiguousarray(hashes.T).tofile(os.path.join(scratch, f"hash-{k}"))  # band by band
-        np.ascontiguousarray(sigs, "<u4").tofile(os.path.join(scratch, f"sig-{k}"))
-        del bands, hashes
+        for k, (hashes, signed) in held.items():
+            hashes.tofile(os.path.join(scratch, f"hash-{k}"))
+            signed.tofile(os.path.join(scratch, f"sig-{k}"))
+        held = {len(sizes): (np.ascontiguousarray(bands.column("hash").to_numpy().reshape(m, nbands).T),
+                             np.ascontiguousarray(sigs, "<u4"))}
+        del bands
         ids_parts.append(ids)
         date_parts.append(dates)
         source_parts.append(sources)
@@ -746,9 +750,13 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     starts = np.r_[0, np.cumsum(sizes)]
     del ids_parts
 
+    def band_hashes_of(k: int, m: int, band: int) -> np.ndarray:
+        if k in held:
+            return held[k][0][band]
+        return np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=band * m * 8)
+
     def band_column(band: int) -> np.ndarray:
-        return np.concatenate([np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=band * m * 8)
-                               for k, m in enumerate(sizes)])
+        return np.concatenate([band_hashes_of(k, m, band) for k, m in enumerate(sizes)])
 
     # Pairs within the batch (on its band hashes), then with the archive (minus the batch's own
     # rows, committed when a run is repaired after its minhash commit).
@@ -764,7 +772,7 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         for k, m in enumerate(sizes):
             rows = pa.array(np.arange(starts[k], starts[k] + m, dtype=np.int32))
             for b in range(nbands):
-                hashes = np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=b * m * 8)
+                hashes = band_hashes_of(k, m, b)
                 yield pa.record_batch([pa.array(np.full(m, b, np.int16)), pa.array(hashes), rows],
                                       schema=_BUILD_SCHEMA)
 
@@ -808,7 +816,8 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     for k, m in enumerate(sizes):
         lo, hi = np.searchsorted(rows, [starts[k], starts[k] + m])
         if hi > lo:
-            stored = np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r", shape=(m, params.permutations))
+            stored = held[k][1] if k in held else np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r",
+                                                             shape=(m, params.permutations))
             new_sigs[lo:hi] = stored[rows[lo:hi] - starts[k]]
             del stored
     take = pa.array(rows)
