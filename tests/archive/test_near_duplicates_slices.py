@@ -135,4 +135,5 @@ def test_the_stagers_signatures_reach_indexing_as_their_files_never_through_the_
     results = [append([p], archive=tmp_path / "a", jobs=2).near_duplicates for p in (first, second)]
     assert results == [0, 21]  # as in the test above: the files hold the same signatures
     assert len(parts) > 2 and all(isinstance(p, nd.Spilled) for p in parts)
-    assert {p.path.split("/spill/")[1].split("/")[0] for p in parts} == {"worker-0", "worker-1"}
+    # in the workers' own folders (which worker took which block is the scheduler's choice)
+    assert {p.path.split("/spill/")[1].split("/")[0] for p in parts} <= {"worker-0", "worker-1"}

@@ -541,7 +541,10 @@ class Gathered:
             for part in self.parts:
                 mask = self.keep[start:start + len(part)]
                 start += len(part)
-                if mask.any():
+                if mask.all():  # most parts: every row committed, nothing to copy
+                    signed = _unspill(part)
+                    yield signed.articles, signed.signatures
+                elif mask.any():
                     signed = _unspill(part)
                     yield signed.articles.filter(pa.array(mask)), signed.signatures[mask]
         return _resliced(kept(), size)
