@@ -12,12 +12,15 @@ import importlib
 import json
 import multiprocessing
 import random
+import threading
 
+import pyarrow as pa
 import pytest
 
 from tests.archive.conftest import write_jsonl
 from toolkit.archive import append, open_archive, verify
 from toolkit.archive import near_duplicates as nd
+from toolkit.archive.files import TableFiles
 from toolkit.archive.ledger import committed_batches
 
 append_module = importlib.import_module("toolkit.archive.append")
@@ -137,3 +140,36 @@ def test_the_stagers_signatures_reach_indexing_as_their_files_never_through_the_
     assert len(parts) > 2 and all(isinstance(p, nd.Spilled) for p in parts)
     # in the workers' own folders (which worker took which block is the scheduler's choice)
     assert {p.path.split("/spill/")[1].split("/")[0] for p in parts} <= {"worker-0", "worker-1"}
+
+
+def test_a_failure_while_a_band_file_is_written_on_its_thread_leaves_no_file(tmp_path, monkeypatch) -> None:
+    """A slice's band file is written on a thread while indexing goes on; if indexing fails meanwhile,
+    the file being written is waited for and removed with the others (none is left unreferenced)."""
+    first, _ = _batches(tmp_path)
+    append([first], archive=tmp_path / "a", jobs=1)
+    archive = open_archive(tmp_path / "a")
+    before = set((tmp_path / "a" / "minhash").glob("*.parquet"))
+    texts = _texts(30, 5)
+    ids = [hashlib.sha256(t.encode()).hexdigest()[:32] for t in texts]
+    articles = pa.table({"id": ids, "published_date": pa.array([None] * 30, pa.date32()), "source": ["s"] * 30})
+    deleting = threading.Event()
+    real_write, real_delete = TableFiles.write, TableFiles.delete
+
+    def write(self, rows, *args, **kwargs):  # finishes only once the cleanup began (or after 2 s)
+        deleting.wait(timeout=2)
+        return real_write(self, rows, *args, **kwargs)
+
+    def delete(self, files):
+        deleting.set()
+        return real_delete(self, files)
+
+    monkeypatch.setattr(TableFiles, "write", write)
+    monkeypatch.setattr(TableFiles, "delete", delete)
+
+    def slices():
+        yield articles, nd.signatures(texts, ids)
+        raise RuntimeError("indexing failed")
+
+    with pytest.raises(RuntimeError, match="indexing failed"):
+        nd.cluster_batch(archive, slices())
+    assert set((tmp_path / "a" / "minhash").glob("*.parquet")) == before

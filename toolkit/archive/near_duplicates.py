@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import array
 import collections
+import contextlib
 import hashlib
 import itertools
 import os
@@ -37,7 +38,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import overload
 
@@ -711,16 +712,51 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
     signatures are read back for the candidates only."""
     files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
     written: list[DataFile] = []
+    # A slice's band file is written on a thread while this one goes on (the next slice's hashes,
+    # then the pairs and the join): Parquet's encoding and the file's SHA-256 release the GIL, and
+    # the staging workers are idle by now. One file at a time: a slice's band rows are held until
+    # written, so the next slice's are only built once the previous file is done.
+    writing = _BandWriter(files, written)
     try:
         with tempfile.TemporaryDirectory(prefix="newsarchive-minhash-") as scratch:
-            return _cluster(archive, slices, params, files, written, scratch)
+            found = _cluster(archive, slices, params, writing, written, scratch)
+        writing.done()  # the last file, in `written`, which is found.bands
+        return found
     except BaseException:
+        writing.close()  # the file being written, if it was, is removed with the others
         files.delete(written)
         raise
+    finally:
+        writing.pool.shutdown()
+
+
+class _BandWriter:
+    """Writes one slice's band rows at a time on its own thread; `done()` waits for the file."""
+
+    def __init__(self, files: TableFiles, written: list[DataFile]) -> None:
+        self.files = files
+        self.written = written
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minhash-write")
+        self.pending: Future[DataFile] | None = None
+
+    def write(self, bands: pa.Table) -> None:
+        self.done()
+        self.pending = self.pool.submit(self.files.write, bands)
+
+    def done(self) -> None:
+        """Wait for the file being written (its error, if it failed, is raised here)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self.written.append(pending.result())
+
+    def close(self) -> None:
+        """After a failure elsewhere: wait for the file being written, whatever became of it."""
+        with contextlib.suppress(BaseException):
+            self.done()
 
 
 def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], params: Parameters,
-             files: TableFiles, written: list[DataFile], scratch: str) -> Clustered:
+             writing: _BandWriter, written: list[DataFile], scratch: str) -> Clustered:
     nbands = params.bands
     ids_parts, date_parts, source_parts, sizes = [], [], [], []
     # The latest slice's band hashes (band by band) and signatures stay in memory; an earlier one's go
@@ -733,8 +769,9 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         ids = articles.column(ID_FIELD).combine_chunks()
         dates = articles.column(DATE_FIELD).combine_chunks()
         sources = _sources(articles)
+        writing.done()  # the previous slice's band rows are freed before these are built
         bands = band_rows(ids, dates, sources, sigs, params)
-        written.append(files.write(bands))
+        writing.write(bands)
         for k, (hashes, signed) in held.items():
             hashes.tofile(os.path.join(scratch, f"hash-{k}"))
             signed.tofile(os.path.join(scratch, f"sig-{k}"))
