@@ -164,7 +164,8 @@ def test_a_batch_read_back_is_signed_on_as_many_threads_as_its_jobs(tmp_path, mo
 
     class Recording(nd.ThreadPoolExecutor):
         def __init__(self, max_workers: int, **kwargs) -> None:
-            pools.append(max_workers)
+            if kwargs.get("thread_name_prefix") == "minhash":  # the signing threads (not the band file's writer)
+                pools.append(max_workers)
             super().__init__(max_workers, **kwargs)
 
     monkeypatch.setattr(nd, "ThreadPoolExecutor", Recording)

@@ -316,8 +316,8 @@ class _BatchRun:
         self.rejects = TableFiles(archive.storage, QUARANTINE, QUARANTINE_SCHEMA)
         self.ids: list[pa.Array] = []  # the valid rows' ids, in batch order
         self.positions: list[np.ndarray] = []  # and their positions (see staging.positions)
-        # and their signatures, from the stagers, spilled to `work` until indexing (None once a block
-        # came unsigned: then read back)
+        # and their signatures, spilled to `work` until indexing by the local stagers (Ray's tasks send
+        # them, and they are spilled here); None once a block came unsigned: then read back
         self.signed: list[Spilled] | None = []
         self.input = 0
         self.quarantined = 0
@@ -398,7 +398,9 @@ class _BatchRun:
                         self.ids.append(staged.ids)
                         self.positions.append(staged.positions)
                         if self.signed is not None and staged.signed is not None:
-                            self.signed.append(spill(staged.signed, os.path.join(self.work, "signed")))
+                            part = staged.signed  # a local stager's file, or signatures from a Ray task
+                            self.signed.append(part if isinstance(part, Spilled)
+                                               else spill(part, os.path.join(self.work, "signed")))
                         else:
                             self.signed = None
                     self._hashes_known(wait=False)

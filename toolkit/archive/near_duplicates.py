@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import array
 import collections
+import contextlib
 import hashlib
 import itertools
 import os
@@ -37,7 +38,7 @@ import threading
 import uuid
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import overload
 
@@ -541,7 +542,10 @@ class Gathered:
             for part in self.parts:
                 mask = self.keep[start:start + len(part)]
                 start += len(part)
-                if mask.any():
+                if mask.all():  # most parts: every row committed, nothing to copy
+                    signed = _unspill(part)
+                    yield signed.articles, signed.signatures
+                elif mask.any():
                     signed = _unspill(part)
                     yield signed.articles.filter(pa.array(mask)), signed.signatures[mask]
         return _resliced(kept(), size)
@@ -708,18 +712,56 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
     signatures are read back for the candidates only."""
     files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
     written: list[DataFile] = []
+    # A slice's band file is written on a thread while this one goes on (the next slice's hashes,
+    # then the pairs and the join): Parquet's encoding and the file's SHA-256 release the GIL, and
+    # the staging workers are idle by now. One file at a time: a slice's band rows are held until
+    # written, so the next slice's are only built once the previous file is done.
+    writing = _BandWriter(files, written)
     try:
         with tempfile.TemporaryDirectory(prefix="newsarchive-minhash-") as scratch:
-            return _cluster(archive, slices, params, files, written, scratch)
+            found = _cluster(archive, slices, params, writing, written, scratch)
+        writing.done()  # the last file, in `written`, which is found.bands
+        return found
     except BaseException:
+        writing.close()  # the file being written, if it was, is removed with the others
         files.delete(written)
         raise
+    finally:
+        writing.pool.shutdown()
+
+
+class _BandWriter:
+    """Writes one slice's band rows at a time on its own thread; `done()` waits for the file."""
+
+    def __init__(self, files: TableFiles, written: list[DataFile]) -> None:
+        self.files = files
+        self.written = written
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minhash-write")
+        self.pending: Future[DataFile] | None = None
+
+    def write(self, bands: pa.Table) -> None:
+        self.done()
+        self.pending = self.pool.submit(self.files.write, bands)
+
+    def done(self) -> None:
+        """Wait for the file being written (its error, if it failed, is raised here)."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            self.written.append(pending.result())
+
+    def close(self) -> None:
+        """After a failure elsewhere: wait for the file being written, whatever became of it."""
+        with contextlib.suppress(BaseException):
+            self.done()
 
 
 def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], params: Parameters,
-             files: TableFiles, written: list[DataFile], scratch: str) -> Clustered:
+             writing: _BandWriter, written: list[DataFile], scratch: str) -> Clustered:
     nbands = params.bands
     ids_parts, date_parts, source_parts, sizes = [], [], [], []
+    # The latest slice's band hashes (band by band) and signatures stay in memory; an earlier one's go
+    # to the scratch folder when the next arrives. A batch of one slice (most appends) writes none.
+    held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for articles, sigs in slices:
         m = articles.num_rows
         if not m:
@@ -727,13 +769,15 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         ids = articles.column(ID_FIELD).combine_chunks()
         dates = articles.column(DATE_FIELD).combine_chunks()
         sources = _sources(articles)
+        writing.done()  # the previous slice's band rows are freed before these are built
         bands = band_rows(ids, dates, sources, sigs, params)
-        written.append(files.write(bands))
-        k = len(sizes)
-        hashes = bands.column("hash").to_numpy().reshape(m, nbands)
-        np.ascontiguousarray(hashes.T).tofile(os.path.join(scratch, f"hash-{k}"))  # band by band
-        np.ascontiguousarray(sigs, "<u4").tofile(os.path.join(scratch, f"sig-{k}"))
-        del bands, hashes
+        writing.write(bands)
+        for k, (hashes, signed) in held.items():
+            hashes.tofile(os.path.join(scratch, f"hash-{k}"))
+            signed.tofile(os.path.join(scratch, f"sig-{k}"))
+        held = {len(sizes): (np.ascontiguousarray(bands.column("hash").to_numpy().reshape(m, nbands).T),
+                             np.ascontiguousarray(sigs, "<u4"))}
+        del bands
         ids_parts.append(ids)
         date_parts.append(dates)
         source_parts.append(sources)
@@ -746,9 +790,13 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     starts = np.r_[0, np.cumsum(sizes)]
     del ids_parts
 
+    def band_hashes_of(k: int, m: int, band: int) -> np.ndarray:
+        if k in held:
+            return held[k][0][band]
+        return np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=band * m * 8)
+
     def band_column(band: int) -> np.ndarray:
-        return np.concatenate([np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=band * m * 8)
-                               for k, m in enumerate(sizes)])
+        return np.concatenate([band_hashes_of(k, m, band) for k, m in enumerate(sizes)])
 
     # Pairs within the batch (on its band hashes), then with the archive (minus the batch's own
     # rows, committed when a run is repaired after its minhash commit).
@@ -764,7 +812,7 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         for k, m in enumerate(sizes):
             rows = pa.array(np.arange(starts[k], starts[k] + m, dtype=np.int32))
             for b in range(nbands):
-                hashes = np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=b * m * 8)
+                hashes = band_hashes_of(k, m, b)
                 yield pa.record_batch([pa.array(np.full(m, b, np.int16)), pa.array(hashes), rows],
                                       schema=_BUILD_SCHEMA)
 
@@ -808,7 +856,8 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     for k, m in enumerate(sizes):
         lo, hi = np.searchsorted(rows, [starts[k], starts[k] + m])
         if hi > lo:
-            stored = np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r", shape=(m, params.permutations))
+            stored = held[k][1] if k in held else np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r",
+                                                             shape=(m, params.permutations))
             new_sigs[lo:hi] = stored[rows[lo:hi] - starts[k]]
             del stored
     take = pa.array(rows)
@@ -901,17 +950,28 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
 def _pair_rows(n: int, columns: Iterable[np.ndarray]) -> np.ndarray:
     """The distinct pairs (k x 2, rows i < j) of articles sharing a band, from each band's column of
     hashes (n int64) in turn: what a self-join of the batch's `minhash/` rows on (band, hash) gives,
-    by sorting each band's hashes in numpy (a DuckDB self-join of 32 rows per article cost a fifth
-    of the indexing time), one band in memory at a time."""
+    in numpy (a DuckDB self-join of 32 rows per article cost a fifth of the indexing time), one band
+    in memory at a time. Most bands have no repeated hash: each band is sorted (a third of an
+    argsort's time), and only the rows holding a repeated hash are found and ordered."""
     left, right = [], []
     for column in columns if n else ():
-        order = np.argsort(column, kind="stable")
+        ranked = np.sort(column)
+        same = ranked[1:] == ranked[:-1]
+        if not same.any():
+            continue
+        repeated = np.unique(ranked[1:][same])
+        at = np.minimum(np.searchsorted(repeated, column), len(repeated) - 1)
+        rows = np.flatnonzero(repeated[at] == column)  # ascending
+        order = rows[np.argsort(column[rows], kind="stable")]  # runs of equal hashes, each ascending
         ranked = column[order]
         starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
-        lengths = np.diff(np.r_[starts, n])
-        # Every pair within a run of equal hashes (runs are short: the copies of one text).
-        for first, length in zip(starts[lengths > 1], lengths[lengths > 1], strict=True):
-            members = np.sort(order[first:first + length])
+        lengths = np.diff(np.r_[starts, len(order)])
+        pairs = lengths == 2  # most runs: two copies of one text
+        left.append(order[starts[pairs]])
+        right.append(order[starts[pairs] + 1])
+        # Every pair within a longer run (runs are short: the copies of one text).
+        for first, length in zip(starts[~pairs], lengths[~pairs], strict=True):
+            members = order[first:first + length]
             a, b = np.triu_indices(len(members), 1)
             left.append(members[a])
             right.append(members[b])

@@ -4,9 +4,10 @@ An append costs per record: decoding and checking the line, converting the valid
 into its partition and encoding it as zstd Parquet. All of that runs in worker processes, each of
 which keeps the rows it validated in its own `PartitionSpool`. Only what the parent needs in order
 to decide crosses a pipe: per block, the counts, the failures (for the quarantine), the ids of
-the valid rows, and their near-duplicate signatures with the columns their bands carry (signed
-here, while the rows are held: the parent indexes the committed rows without reading the batch
-back). Once the parent has decided the duplicates (over the whole batch and the archive),
+the valid rows, and the name of a file in the run's work folder holding their near-duplicate
+signatures with the columns their bands carry (signed and written here, while the rows are held:
+the parent indexes the committed rows without reading the batch back, and without unpickling and
+writing again 512 bytes a row). Once the parent has decided the duplicates (over the whole batch and the archive),
 it sends every worker the same list of rows to drop, and each worker writes its partitions' files
 and reports them for the one Delta commit. Rows therefore never travel between processes, and
 encoding runs on every core.
@@ -41,7 +42,7 @@ import pyarrow as pa
 from toolkit.archive.convert import to_storage
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import ARTICLES, ID_FIELD, SORT_KEYS
-from toolkit.archive.near_duplicates import Signed, forked_children_can_sign, sign_rows
+from toolkit.archive.near_duplicates import Signed, Spilled, forked_children_can_sign, sign_rows, spill
 from toolkit.archive.spool import PartitionSpool
 from toolkit.archive.storage import Storage
 from toolkit.core.errors import NewsarchiveError
@@ -83,7 +84,9 @@ class StagedBlock:
     outcome: BlockOutcome
     ids: pa.Array
     positions: np.ndarray  # of the ids' rows in the batch
-    signed: Signed | None = None  # the valid rows signed, row for row with `ids` (None: not signed)
+    # the valid rows signed, row for row with `ids` (None: not signed): a local stager spills them to
+    # its work folder and sends the file's name; Ray's tasks send them (staging_tasks.py)
+    signed: Signed | Spilled | None = None
 
 
 class Stager:
@@ -94,10 +97,13 @@ class Stager:
         self.name = name
         self.threads = threads  # signing threads: one per worker process, --jobs for the parent's stager
         self.engine = Engine(spec.schema, keep_rows=True)
-        spill = os.path.join(spec.spill_dir, name)
-        os.makedirs(spill, exist_ok=True)
+        folder = os.path.join(spec.spill_dir, name)
+        os.makedirs(folder, exist_ok=True)
         self.spool = PartitionSpool(spec.table_schema.append(pa.field(SEQ, pa.int64())), spec.partition_by,
-                                    SORT_KEYS, spec.memory_budget, spill)
+                                    SORT_KEYS, spec.memory_budget, folder)
+        # Signatures spilled here, one file per block, read by the parent when it indexes (after its
+        # commit; the run's work folder is removed after that, not when the stager closes).
+        self.signed_dir = os.path.join(folder, "signed")
         self.files = TableFiles(Storage.at(spec.write_root), ARTICLES, spec.table_schema, spec.partition_by,
                                 SORT_KEYS)
 
@@ -114,6 +120,8 @@ class Stager:
             table = to_storage(rows, self.spec.table_schema).append_column(SEQ, int64s(places))
             ids = table.column(ID_FIELD).combine_chunks()
             signed = sign_rows(table, self.threads) if self.spec.sign else None
+            if signed is not None:  # to a file: only its name crosses the pipe (512 bytes a row otherwise,
+                signed = spill(signed, self.signed_dir)  # pickled here, unpickled and written again there)
             self.spool.add(table)
         return StagedBlock(index, replace(outcome, valid_rows=None), ids, places, signed)
 
