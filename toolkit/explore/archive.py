@@ -210,7 +210,7 @@ def _located_row(target: Any, version: int, article_id: str, columns: list[str],
         one = ds.FileSystemDataset([located.fragment], schema=dataset.schema, format=dataset.format,
                                    filesystem=dataset.filesystem)
         row = one.take([located.row], columns=[*columns, "text"]).to_pylist()[0]
-    except OSError:  # vacuumed since: the slow path knows what to do
+    except (OSError, IndexError):  # vacuumed since, or not a row of the file: the slow path knows what to do
         return None
     if row.get("id") != article_id:
         return None
