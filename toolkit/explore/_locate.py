@@ -120,12 +120,18 @@ def _segment(fragments: list[Any], numbers: dict[str, int]) -> tuple[pa.Array, n
         columns.append(ids)
         files.append(np.full(len(ids), numbers[fragment.path], dtype=np.uint32))
         rows.append(np.arange(len(ids), dtype=np.uint32))
-    ids = pa.concat_arrays(columns) if columns else pa.array([], pa.string())
-    del columns
+    if not columns:
+        return pa.array([], pa.string()), np.array([], np.uint32), np.array([], np.uint32)
+    ids = pa.concat_arrays(columns)
+    del columns  # the copies per file go before the sorted copy is made
     order = pc.sort_indices(ids)
-    file_of = np.concatenate(files)[order.to_numpy()] if files else np.array([], np.uint32)
-    row_of = np.concatenate(rows)[order.to_numpy()] if rows else np.array([], np.uint32)
-    return ids.take(order), file_of, row_of
+    at = order.to_numpy()
+    file_of, row_of = np.concatenate(files)[at], np.concatenate(rows)[at]
+    del files, rows, at
+    ordered = ids.take(order)
+    del ids, order
+    pa.default_memory_pool().release_unused()  # the build's copies go back to the system
+    return ordered, file_of, row_of
 
 
 def locate(target: Any, version: int, article_id: str) -> Located | None:
