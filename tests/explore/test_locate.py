@@ -73,3 +73,27 @@ def test_a_row_that_is_not_the_article_is_not_shown(tmp_path, monkeypatch):
         got.fragment, (got.row + 1) % 2, got.versions))(real(*args)))
     for row in rows[:4]:
         assert article_detail(root, row["id"])["title"] == row["title"]
+
+
+def test_a_new_version_is_read_the_slow_way_until_the_lookup_covers_it(tmp_path):
+    """A page at a version the lookup does not cover yet is answered from the files, and asks for the
+    new files in the background; once they are read the lookup answers for the new version."""
+    import threading
+
+    from toolkit.archive import append, open_archive
+    from toolkit.explore import _locate
+
+    rows = _gen(tmp_path / "gen.jsonl", 40, 7)
+    root = tmp_path / "archive"
+    append([_write(tmp_path / "b0.jsonl", rows[:20])], archive=root, progress=False)
+    assert prepare_articles(root)
+    append([_write(tmp_path / "b1.jsonl", rows[20:])], archive=root, progress=False)
+    target = open_archive(root)
+    newest = target.at(None).version
+    assert _locate.locate(target, newest, rows[30]["id"]) is None  # not covered: asks in the background
+    for thread in [t for t in threading.enumerate() if t.name == "newsarchive-article-lookup"]:
+        thread.join(timeout=60)
+    located = _locate.locate(target, newest, rows[30]["id"])
+    assert located is not None and located.versions == [newest]
+    assert article_detail(root, rows[30]["id"])["title"] == rows[30]["title"]
+    assert article_detail(root, rows[3]["id"])["versions"] == [newest - 1, newest]

@@ -8,7 +8,9 @@ Every number of `newsarchive attention`, `newsarchive outlets` and the web page 
 from here; the web layer holds no query logic. Modules: `query` (the query language:
 docs/query-language.md), `scope` (archive, version, filters), `counts` (summary, attention, outlets:
 tantivy aggregations over the search index), `articles` (sample, top terms), `archive` (overview,
-article detail), `output` (write_table: the same bytes for the command and the page's downloads),
+article detail;
+`_locate`: where each article is, kept per process for the article page), `output` (write_table: the
+same bytes for the command and the page's downloads),
 `_clusters` (near-duplicate clusters, when the archive has them).
 """
 
