@@ -58,6 +58,7 @@ _LOCK = threading.Lock()
 _LOCATORS: dict[str, _Locator] = {}
 _BUILDING: dict[str, threading.Lock] = {}
 _PENDING: set[str] = set()
+_FAILED: set[tuple[str, int]] = set()  # (root, version) whose files could not all be read
 
 
 class _Sorted:
@@ -105,7 +106,9 @@ def prepare(target: Any, version: int) -> bool:
         if new:
             try:
                 segments.append(_segment(new, numbers))
-            except OSError:
+            except OSError:  # a file vacuumed: not asked again for this version (pages read the files)
+                with _LOCK:
+                    _FAILED.add((root, version))
                 return False
         with _LOCK:
             _LOCATORS[root] = _Locator(numbers, segments, versions)
@@ -169,7 +172,7 @@ def prepare_later(target: Any, version: int) -> None:
     """`prepare` in a background thread (at most one waiting per archive): a page never waits for it."""
     root = target.root
     with _LOCK:
-        if root in _PENDING:
+        if root in _PENDING or (root, version) in _FAILED:
             return
         _PENDING.add(root)
 
