@@ -96,6 +96,9 @@ def serve(archive: str | os.PathLike | None = None, *, as_of: int | None = None,
     from toolkit.explore.articles import warm_up as warm_terms
 
     warm_terms()  # ~0.1 s: the first explore page does not pay for it
+    from toolkit.explore import prepare_articles
+
+    prepare_articles(archive, as_of, background=True)  # article pages read one row once it is ready (~1 s at 1M)
     bound_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     address = f"http://{shown}:{bound_port}/"
