@@ -189,3 +189,52 @@ def test_an_ignored_signal_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# --- gc_paused: the collector paused around bulk conversions to Python objects -------------------
+def test_gc_paused_restores_the_collector_even_after_an_error() -> None:
+    import gc
+
+    from toolkit.core.gc_pause import gc_paused
+
+    assert gc.isenabled()
+    with pytest.raises(ValueError), gc_paused():
+        assert not gc.isenabled()
+        raise ValueError("boom")
+    assert gc.isenabled()
+    gc.disable()  # a caller that turned it off itself keeps it off
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_gc_paused_from_two_threads_enables_it_once_the_last_ends() -> None:
+    """Signing runs on several threads: the first pause to end must not turn the collector back on
+    under the other (and the last one must)."""
+    import gc
+    import threading
+
+    from toolkit.core.gc_pause import gc_paused
+
+    inside, release = threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def other() -> None:
+        with gc_paused():
+            inside.set()
+            release.wait(10)
+            seen.append(gc.isenabled())
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert inside.wait(10)
+    with gc_paused():
+        pass  # this pause ends while the other thread's goes on
+    still_paused = not gc.isenabled()
+    release.set()
+    thread.join(10)
+    assert still_paused and seen == [False]
+    assert gc.isenabled()

@@ -34,7 +34,7 @@ from toolkit.sql import build_catalog, catalog_version, open_catalog
 append_module = importlib.import_module("toolkit.archive.append")
 
 APPEND_STEPS = ["append.staged", "append.commit", "append.committed", "ledger.quarantine", "ledger.batches",
-                "ledger.minhash", "ledger.clusters", "catalog.refresh"]
+                "ledger.indexed", "ledger.minhash", "ledger.clusters", "catalog.refresh"]
 COMPACT_STEPS = ["compact.staged", "compact.commit", "compact.optimize", "compact.vacuum", "catalog.refresh"]
 WAIT_SECONDS = 120
 

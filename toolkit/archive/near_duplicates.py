@@ -37,7 +37,7 @@ import tempfile
 import threading
 import uuid
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import overload
@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
+from deltalake.exceptions import CommitFailedError
 
 from toolkit.archive.files import DataFile, TableFiles
 from toolkit.archive.layout import (
@@ -59,8 +60,11 @@ from toolkit.archive.layout import (
     MINHASH,
     MINHASH_SCHEMA,
 )
+from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, ArchiveVersion, ensure_table
 from toolkit.core.errors import NewsarchiveError
+from toolkit.core.gc_pause import gc_paused
+from toolkit.core.interrupts import fault, held
 
 TEXT_FIELD = "text"
 SOURCE_FIELD = "source"
@@ -363,7 +367,8 @@ def _signature_chunk(texts: pa.Array, ids: Sequence[str] | pa.Array, params: Par
     hashes, offsets = shingle_hashes(texts, ids, params)
     _RAYON_STARTED = True
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, params.permutations, params.seed)
-    return _matrix_rows(matrix.to_rows(), params.permutations)
+    with gc_paused():  # a list per text and 128 ints in each: acyclic, but enough to trigger collections
+        return _matrix_rows(matrix.to_rows(), params.permutations)
 
 
 def _matrix_rows(rows: list[list[int]], width: int) -> np.ndarray:
@@ -700,7 +705,8 @@ _BUILD_SCHEMA = pa.schema([("band", pa.int16()), ("hash", pa.int64()), ("row", p
 
 
 def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]],
-                  params: Parameters = PARAMETERS) -> Clustered:
+                  params: Parameters = PARAMETERS, *, minhash: DeltaTable | None = None,
+                  clusters: DeltaTable | None = None, write_bands: bool = True) -> Clustered:
     """Write the `minhash/` files of a batch given in slices of (articles, signatures), and find the
     clusters it changes. Reads the archive's bands and clusters; commits nothing (the caller commits
     the files or deletes them).
@@ -709,25 +715,31 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
     hashes (band by band) and signatures go to a local scratch folder. The batch's own pairs are
     found on those int64 hashes, band by band; its pairs with the archive by one DuckDB join (the
     batch's (band, hash, row) built, spilling past the memory limit; the archive streams past);
-    signatures are read back for the candidates only."""
+    signatures are read back for the candidates only.
+
+    `minhash` and `clusters`: the versions to read (loaded tables; default the latest). Without
+    `write_bands` (the batch's bands are committed already) no band file is written."""
     files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
     written: list[DataFile] = []
     # A slice's band file is written on a thread while this one goes on (the next slice's hashes,
     # then the pairs and the join): Parquet's encoding and the file's SHA-256 release the GIL, and
     # the staging workers are idle by now. One file at a time: a slice's band rows are held until
     # written, so the next slice's are only built once the previous file is done.
-    writing = _BandWriter(files, written)
+    writing = _BandWriter(files, written) if write_bands else None
     try:
         with tempfile.TemporaryDirectory(prefix="newsarchive-minhash-") as scratch:
-            found = _cluster(archive, slices, params, writing, written, scratch)
-        writing.done()  # the last file, in `written`, which is found.bands
+            found = _cluster(archive, slices, params, writing, scratch, minhash, clusters)
+        if writing is not None:
+            writing.done()  # the last file, in `written`, which is found.bands
         return found
     except BaseException:
-        writing.close()  # the file being written, if it was, is removed with the others
+        if writing is not None:
+            writing.close()  # the file being written, if it was, is removed with the others
         files.delete(written)
         raise
     finally:
-        writing.pool.shutdown()
+        if writing is not None:
+            writing.pool.shutdown()
 
 
 class _BandWriter:
@@ -756,7 +768,9 @@ class _BandWriter:
 
 
 def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], params: Parameters,
-             writing: _BandWriter, written: list[DataFile], scratch: str) -> Clustered:
+             writing: _BandWriter | None, scratch: str, minhash_table: DeltaTable | None,
+             clusters_table: DeltaTable | None) -> Clustered:
+    written = writing.written if writing is not None else []
     nbands = params.bands
     ids_parts, date_parts, source_parts, sizes = [], [], [], []
     # The latest slice's band hashes (band by band) and signatures stay in memory; an earlier one's go
@@ -769,15 +783,20 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         ids = articles.column(ID_FIELD).combine_chunks()
         dates = articles.column(DATE_FIELD).combine_chunks()
         sources = _sources(articles)
-        writing.done()  # the previous slice's band rows are freed before these are built
-        bands = band_rows(ids, dates, sources, sigs, params)
-        writing.write(bands)
+        if writing is not None:
+            writing.done()  # the previous slice's band rows are freed before these are built
+            bands = band_rows(ids, dates, sources, sigs, params)
+            writing.write(bands)
+            slice_hashes = bands.column("hash").to_numpy()
+            del bands
+        else:
+            slice_hashes = band_hashes(sigs, params).reshape(-1)
         for k, (hashes, signed) in held.items():
             hashes.tofile(os.path.join(scratch, f"hash-{k}"))
             signed.tofile(os.path.join(scratch, f"sig-{k}"))
-        held = {len(sizes): (np.ascontiguousarray(bands.column("hash").to_numpy().reshape(m, nbands).T),
+        held = {len(sizes): (np.ascontiguousarray(slice_hashes.reshape(m, nbands).T),
                              np.ascontiguousarray(sigs, "<u4"))}
-        del bands
+        del slice_hashes
         ids_parts.append(ids)
         date_parts.append(dates)
         source_parts.append(sources)
@@ -805,7 +824,7 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     outer_ids = pa.array([], pa.string())
     members = pa.table({"id": pa.array([], pa.string()), "cluster": pa.array([], pa.string())})
     old_rows = MINHASH_SCHEMA.empty_table()
-    minhash = archive.dataset(MINHASH)
+    minhash = archive.dataset(MINHASH, table=minhash_table)
     con = _connect(scratch) if _has_files(minhash) else None
 
     def build() -> Iterator[pa.RecordBatch]:
@@ -827,7 +846,7 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
             outer_rows = outer.column("a").to_numpy().astype(np.int64)
             outer_ids = outer.column("b").combine_chunks().cast(pa.string())
             if outer.num_rows:
-                clusters = archive.dataset(CLUSTERS)
+                clusters = archive.dataset(CLUSTERS, table=clusters_table)
                 candidates = pc.unique(outer_ids)
                 con.register("candidates", pa.table({"id": candidates}))
                 if _has_files(clusters):
@@ -1033,10 +1052,10 @@ def index_batch(archive: Archive, batch: str, data_files: Iterable[str],
     if isinstance(signed, Signed):
         signed = Gathered([signed], np.ones(len(signed), bool))
     if signed is not None:
-        slices = signed.slices(size)
-    else:
-        slices = _batch_articles(archive, data_files, params, jobs, slice_size=size)
-    return _index(archive, batch, slices, params)
+        gathered = signed
+        return _index(archive, batch, lambda: gathered.slices(size), params)
+    files = list(data_files)
+    return _index(archive, batch, lambda: _batch_articles(archive, files, params, jobs, slice_size=size), params)
 
 
 def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Parameters = PARAMETERS,
@@ -1055,53 +1074,90 @@ def index_rows(archive: Archive, batch: str, articles: pa.Table, params: Paramet
                 ids = part.column(ID_FIELD).combine_chunks()
                 yield part.drop_columns([TEXT_FIELD]), signatures(part.column(TEXT_FIELD).combine_chunks(),
                                                                   ids.to_pylist(), params)
-    return _index(archive, batch, slices(), params)
+    return _index(archive, batch, slices, params)
 
 
-def _index(archive: Archive, batch: str, slices: Iterable[tuple[pa.Table, np.ndarray]],
+def _index(archive: Archive, batch: str, slices: Callable[[], Iterable[tuple[pa.Table, np.ndarray]]],
            params: Parameters) -> Indexed:
-    """Index a batch given in slices: its bands' files are written slice by slice, then listed in
-    the batch's one `minhash/` commit; then its `clusters/` commit (each at most once)."""
-    from toolkit.archive.ledger import app_id, commit_once
+    """Index a batch given in slices (`slices()` hands them out afresh): its bands' files are written
+    slice by slice, then listed in the batch's one `minhash/` commit; then its `clusters/` commit
+    (each at most once).
 
-    found = cluster_batch(archive, slices, params)
-    clusters = found.clusters
+    Concurrent appends: clusters are found from the clusters and bands committed when they were
+    read, in that order, and the clusters commit is made on the `clusters/` version read, without
+    retries: if another commit landed since, the batch is clustered again against what is committed
+    now (its own bands, committed by then, left out of its join). So of two batches holding copies
+    of one article, the one whose clusters commit lands second read the other's clusters and,
+    after them, its bands (committed before those clusters): the copies are linked, whatever the
+    order of the two runs' other steps (tests/archive/test_near_duplicates_concurrent.py)."""
     import rensa
 
-    meta = {"newsarchive": {"batch": batch, "near_duplicates": {"parameters": params.as_dict(),
-                                                                  "rensa_algorithm": rensa.RMinHash.ALGORITHM_VERSION,
-                                                                  "articles": found.articles,
-                                                                  "joined": found.joined}}}
+    from toolkit.archive.ledger import app_id, commit_once
+
+    app = app_id(batch)
     band_files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
-
-    def add_bands(table: DeltaTable) -> None:
-        # In article order (each id's 32 rows together, which Parquet's run-length encoding keeps
-        # small); `compact` sorts by (band, hash). Sorting here cost a third of the indexing time.
-        table.create_write_transaction([f.add_action() for f in found.bands], mode="append", schema=MINHASH_SCHEMA,
-                                       commit_properties=_properties(batch, meta, found.bands))
-
-    def add_clusters(table: DeltaTable) -> None:
-        seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
-        rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
-        files = TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id"))
-        written = [files.write(rows)] if rows.num_rows else []
+    bands_committed = False  # by this call, or found committed (a repaired run)
+    last: Clustered | None = None
+    for _ in attempts(f"near-duplicate clusters of batch {batch}"):
+        clusters_table = archive.table(CLUSTERS)
+        if clusters_table.transaction_version(app) is not None:  # a run repairing this batch did it
+            break
+        minhash_table = archive.table(MINHASH)  # read after the clusters (see above)
+        found = cluster_batch(archive, slices(), params, minhash=minhash_table, clusters=clusters_table,
+                              write_bands=not bands_committed)
+        last = found
+        meta = {"newsarchive": {"batch": batch, "near_duplicates": {
+            "parameters": params.as_dict(), "rensa_algorithm": rensa.RMinHash.ALGORITHM_VERSION,
+            "articles": found.articles, "joined": found.joined}}}
+        if not bands_committed:
+            def add_bands(table: DeltaTable, found: Clustered = found, meta: dict = meta) -> None:
+                # In article order (each id's 32 rows together, which Parquet's run-length encoding
+                # keeps small); `compact` sorts by (band, hash). Sorting here cost a third of the
+                # indexing time.
+                table.create_write_transaction([f.add_action() for f in found.bands], mode="append",
+                                               schema=MINHASH_SCHEMA,
+                                               commit_properties=_properties(batch, meta, found.bands))
+            try:
+                fault("ledger.indexed")
+                committed = commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
+            except BaseException:
+                if not _landed(archive, MINHASH, app):  # files nobody references: removed
+                    band_files.delete(found.bands)
+                raise
+            if not committed:  # the batch's bands were committed before (a repaired run): these are spare
+                band_files.delete(found.bands)
+            bands_committed = True
         try:
+            _commit_clusters(archive, clusters_table, batch, found.clusters, meta)
+        except CommitFailedError:
+            continue  # the clusters changed since they were read: cluster again
+        break
+    if last is None:
+        return Indexed(0, 0, 0)
+    return Indexed(last.articles, last.joined, len(set(last.clusters.column("cluster").to_pylist())))
+
+
+def _commit_clusters(archive: Archive, table: DeltaTable, batch: str, clusters: pa.Table, meta: dict) -> None:
+    """The batch's `clusters/` rows, committed on `table` (the version they were computed from) or not
+    at all (CommitFailedError: another commit landed since). Their `seq` is that commit's version."""
+    seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
+    rows = clusters.set_column(clusters.schema.get_field_index("seq"), "seq", seq)
+    files = TableFiles(archive.storage, CLUSTERS, CLUSTERS_SCHEMA, (), ("cluster", "id"))
+    written = [files.write(rows)] if rows.num_rows else []
+    try:
+        with held():  # a signal now is delivered once the commit is written (or refused)
             table.create_write_transaction([f.add_action() for f in written], mode="append", schema=CLUSTERS_SCHEMA,
                                            commit_properties=_properties(batch, meta, written))
-        except BaseException:
-            files.delete(written)
-            raise
-
-    try:
-        committed = commit_once(archive, MINHASH, batch, add_bands, f"minhash bands of batch {batch}")
-    except BaseException:
-        if not _landed(archive, MINHASH, app_id(batch)):  # files nobody references: removed
-            band_files.delete(found.bands)
+            fault(f"ledger.{CLUSTERS}")
+    except CommitFailedError:  # not committed: the file is nobody's
+        files.delete(written)
         raise
-    if not committed:  # the batch's bands were committed before (a repaired run): these are spare
-        band_files.delete(found.bands)
-    commit_once(archive, CLUSTERS, batch, add_clusters, f"near-duplicate clusters of batch {batch}")
-    return Indexed(found.articles, found.joined, len({c for c in clusters.column("cluster").to_pylist()}))
+    except BaseException:
+        from toolkit.archive.ledger import app_id
+
+        if written and not _landed(archive, CLUSTERS, app_id(batch)):
+            files.delete(written)
+        raise
 
 
 def _landed(archive: Archive, table: str, app: str) -> bool:

@@ -30,6 +30,7 @@ import multiprocessing.context
 import os
 import signal
 import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -267,11 +268,21 @@ def _workers(pool: ProcessPoolExecutor, seen: dict[int, Any]) -> None:
 
 def _dead_exit_code(pool: ProcessPoolExecutor, seen: dict[int, Any] | None = None) -> int | None:
     """The exit code of a pool worker that died (ProcessPoolExecutor only says that one did)."""
-    codes = []
-    for proc in list({**(seen or {}), **(getattr(pool, "_processes", None) or {})}.values()):
+    procs = list({**(seen or {}), **(getattr(pool, "_processes", None) or {})}.values())
+    for proc in procs:
         with contextlib.suppress(Exception):
             proc.join(timeout=1)
-            codes.append(proc.exitcode)
+    codes: list[int | None] = []
+    for _ in range(40):
+        codes = []
+        for proc in procs:
+            with contextlib.suppress(Exception):
+                codes.append(proc.exitcode)
+        # The pool's own thread may be reaping a dead worker right now: our wait then finds no child
+        # and reads no code until that thread has stored it (seen: -15, a survivor's, reported).
+        if None not in codes:
+            break
+        time.sleep(0.025)
     # The pool sends SIGTERM to the survivors once one died: the dead one's code is the other one.
     return next((c for c in codes if c not in (None, 0, -signal.SIGTERM)), next((c for c in codes if c), None))
 

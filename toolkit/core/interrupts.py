@@ -15,10 +15,13 @@ ends with exit status 130 and one line, and an error that merely wraps an interr
 "Query interrupted", a worker process that got the signal too) is reported as the interrupt.
 
 **Test hook** (test-only, documented in docs/archive-layout.md): `NEWSARCHIVE_TEST_FAULT=STEP:ACTION`
-makes `fault(STEP)` act at that protocol step: `interrupt` raises KeyboardInterrupt there, `hang:PATH`
-creates the file PATH and sleeps until the process is killed (a test then SIGKILLs it at exactly
-that step), `kill` makes the process SIGKILL itself there every time, `kill-once:PATH` only the first
-time any process reaches the step (it creates PATH; a Ray task retried after that runs through).
+makes `fault(STEP)` act at that protocol step (several steps: `STEP:ACTION;STEP:ACTION`): `interrupt`
+raises KeyboardInterrupt there, `hang:PATH` creates the file PATH and sleeps until the process is
+killed (a test then SIGKILLs it at exactly that step), `pause:PATH` creates PATH and waits until
+PATH.go exists, then goes on (a test runs another command meanwhile: two appends interleaved at
+exactly that step), `kill` makes the process SIGKILL itself there every time, `kill-once:PATH` only
+the first time any process reaches the step (it creates PATH; a Ray task retried after that runs
+through).
 Unset, `fault` does nothing. The steps are listed in FAULT_STEPS.
 """
 
@@ -43,6 +46,7 @@ FAULT_STEPS = (
     "append.committed",  # after the articles commit, before the quarantine and ledger commits
     "ledger.quarantine",  # inside the quarantine commit call, once its log entry is written
     "ledger.batches",  # inside the ledger commit call, once its log entry is written
+    "ledger.indexed",  # near-duplicate bands written and clusters found, neither committed
     "ledger.minhash",  # inside the near-duplicate bands commit call, once its log entry is written
     "ledger.clusters",  # inside the near-duplicate clusters commit call, once its log entry is written
     "catalog.refresh",  # the new catalog written under its temporary name, not yet renamed
@@ -141,9 +145,13 @@ def fault(step: str) -> None:
     setting = os.environ.get(FAULT_VARIABLE)
     if not setting:
         return
-    wanted, _, action = setting.partition(":")
-    if wanted != step:
-        return
+    for one in setting.split(";"):  # several steps: STEP:ACTION;STEP:ACTION
+        wanted, _, action = one.partition(":")
+        if wanted == step:
+            _act(step, action, setting)
+
+
+def _act(step: str, action: str, setting: str) -> None:
     if action == "interrupt":
         raise KeyboardInterrupt
     if action == "kill" or action.startswith("kill-once:"):
@@ -153,11 +161,29 @@ def fault(step: str) -> None:
             except FileExistsError:
                 return
         os.kill(os.getpid(), signal.SIGKILL)
+    if action.startswith("pause:"):
+        path = action[len("pause:"):]
+        _mark(path, step)
+        deadline = time.monotonic() + PAUSE_SECONDS
+        while not os.path.exists(f"{path}.go"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{FAULT_VARIABLE}: paused at {step} for {PAUSE_SECONDS} s, {path}.go never came")
+            time.sleep(0.02)
+        return
     if action.startswith("hang:"):
-        path = action[len("hang:"):]
-        with open(f"{path}.{os.getpid()}", "w") as marker:  # whole when it appears, even if two
-            marker.write(f"{os.getpid()} {step}\n")        # worker processes reach the step at once
-        os.replace(f"{path}.{os.getpid()}", path)
+        _mark(action[len("hang:"):], step)
         while True:  # until the test kills this process
             time.sleep(60)
-    raise ValueError(f"{FAULT_VARIABLE}={setting!r}: the action is interrupt, hang:PATH, kill or kill-once:PATH")
+    raise ValueError(f"{FAULT_VARIABLE}={setting!r}: the action is interrupt, hang:PATH, pause:PATH, kill or "
+                     "kill-once:PATH")
+
+
+PAUSE_SECONDS = 120  # how long `pause:PATH` waits for PATH.go
+
+
+def _mark(path: str, step: str) -> None:
+    """Create `path` naming this process and `step`, whole when it appears (even if two processes
+    reach the step at once)."""
+    with open(f"{path}.{os.getpid()}", "w") as marker:
+        marker.write(f"{os.getpid()} {step}\n")
+    os.replace(f"{path}.{os.getpid()}", path)
