@@ -294,24 +294,3 @@ def test_band_files_write_their_random_columns_plain(tmp_path) -> None:
         assert not any("DICT" in e for e in columns[name].encodings), columns[name].encodings
     assert columns["id"].compression == "ZSTD" and columns["source"].compression == "ZSTD"
     assert pq.read_table(tmp_path / MINHASH / written.path).equals(bands)
-
-
-def test_rensa_rows_are_converted_with_the_collector_paused(monkeypatch) -> None:
-    """rensa's digest rows are a list of 128 ints per text: converting them with the cyclic collector
-    running costs 2-4x (collections scan the whole process for nothing)."""
-    import gc
-
-    from toolkit.archive import near_duplicates as nd
-
-    states: list[bool] = []
-    convert = nd._matrix_rows
-
-    def watched(rows, width):
-        states.append(gc.isenabled())
-        return convert(rows, width)
-
-    monkeypatch.setattr(nd, "_matrix_rows", watched)
-    sigs = nd.signatures(["one two three four five six", "seven eight nine ten eleven"], ["a", "b"], threads=1)
-    assert sigs.shape == (2, nd.PARAMETERS.permutations)
-    assert states and not any(states)
-    assert gc.isenabled()

@@ -63,7 +63,6 @@ from toolkit.archive.layout import (
 from toolkit.archive.retry import attempts
 from toolkit.archive.tables import Archive, ArchiveVersion, ensure_table
 from toolkit.core.errors import NewsarchiveError
-from toolkit.core.gc_pause import gc_paused
 from toolkit.core.interrupts import fault, held
 
 TEXT_FIELD = "text"
@@ -367,8 +366,7 @@ def _signature_chunk(texts: pa.Array, ids: Sequence[str] | pa.Array, params: Par
     hashes, offsets = shingle_hashes(texts, ids, params)
     _RAYON_STARTED = True
     matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, params.permutations, params.seed)
-    with gc_paused():  # a list per text and 128 ints in each: acyclic, but enough to trigger collections
-        return _matrix_rows(matrix.to_rows(), params.permutations)
+    return _matrix_rows(matrix.to_rows(), params.permutations)
 
 
 def _matrix_rows(rows: list[list[int]], width: int) -> np.ndarray:

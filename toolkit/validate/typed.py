@@ -18,6 +18,7 @@ official JSON-Schema-Test-Suite.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import re
 from collections.abc import Iterator
@@ -28,7 +29,6 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from toolkit.core.gc_pause import gc_paused
 from toolkit.validate.arrays import strings
 from toolkit.validate.compile import ANNOTATIONS, Plan, PropertyPlan, _compile_property, _Compiler, _types
 from toolkit.validate.pyregex import C as sre_constants
@@ -250,7 +250,9 @@ class TypedDecoder:
         rows: list[tuple] = []
         decoded: list[int] = []
         missing: list[int] = []
-        with gc_paused():  # the loop makes only acyclic tuples: collections would just scan them (~4 %)
+        collecting = gc.isenabled()
+        gc.disable()  # the loop makes only acyclic tuples: collections would just scan them (~4 %)
+        try:
             for i, (start, end) in enumerate(zip(starts.tolist(), content_end.tolist(), strict=True)):
                 try:
                     values = astuple(decode(view[start:end]))
@@ -259,6 +261,9 @@ class TypedDecoder:
                 decoded.append(i)
                 missing.append(values.count(unset))
                 rows.append(values[:width])
+        finally:
+            if collecting:
+                gc.enable()
         idx = np.asarray(decoded, dtype=np.int64)
         if len(idx):
             filled = len(self.names) - np.asarray(missing, dtype=np.int64)
