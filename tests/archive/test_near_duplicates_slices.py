@@ -61,9 +61,11 @@ def _tables(root) -> tuple[list, list]:
     return bands.to_pylist(), clusters.to_pylist()
 
 
-@pytest.mark.parametrize("path", ["staged", "read back"])
+@pytest.mark.parametrize("path", ["staged", "read back", "staged, slices spilled to scratch"])
 def test_a_batch_indexed_in_tiny_slices_gives_the_tables_of_one_slice(tmp_path, monkeypatch, path) -> None:
     monkeypatch.setattr(append_module, "BLOCK_BYTES", 8 << 10)  # several blocks: several spilled parts
+    if path.endswith("scratch"):  # every slice but the latest: band hashes and signatures read back from files
+        monkeypatch.setattr(nd, "SCRATCH_MEMORY", 0)
     # Workers started fresh, so that they sign (forked from a process that signed, they leave it here).
     monkeypatch.setattr(importlib.import_module("toolkit.archive.staging"), "start_context",
                         lambda: multiprocessing.get_context("spawn"))
@@ -143,8 +145,8 @@ def test_the_stagers_signatures_reach_indexing_as_their_files_never_through_the_
 
 
 def test_a_failure_while_a_band_file_is_written_on_its_thread_leaves_no_file(tmp_path, monkeypatch) -> None:
-    """A slice's band file is written on a thread while indexing goes on; if indexing fails meanwhile,
-    the file being written is waited for and removed with the others (none is left unreferenced)."""
+    """Slices' band files are written on threads while indexing goes on; if indexing fails meanwhile,
+    the files being written are waited for and removed with the others (none is left unreferenced)."""
     first, _ = _batches(tmp_path)
     append([first], archive=tmp_path / "a", jobs=1)
     archive = open_archive(tmp_path / "a")
@@ -166,8 +168,9 @@ def test_a_failure_while_a_band_file_is_written_on_its_thread_leaves_no_file(tmp
     monkeypatch.setattr(TableFiles, "write", write)
     monkeypatch.setattr(TableFiles, "delete", delete)
 
-    def slices():
-        yield articles, nd.signatures(texts, ids)
+    def slices():  # two slices: both files are being written when indexing fails
+        yield articles.slice(0, 15), nd.signatures(texts[:15], ids[:15])
+        yield articles.slice(15), nd.signatures(texts[15:], ids[15:])
         raise RuntimeError("indexing failed")
 
     with pytest.raises(RuntimeError, match="indexing failed"):

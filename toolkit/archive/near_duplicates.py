@@ -719,10 +719,8 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
     `write_bands` (the batch's bands are committed already) no band file is written."""
     files = TableFiles(archive.storage, MINHASH, MINHASH_SCHEMA)
     written: list[DataFile] = []
-    # A slice's band file is written on a thread while this one goes on (the next slice's hashes,
-    # then the pairs and the join): Parquet's encoding and the file's SHA-256 release the GIL, and
-    # the staging workers are idle by now. One file at a time: a slice's band rows are held until
-    # written, so the next slice's are only built once the previous file is done.
+    # Slices' band files are written on threads while this one goes on (the next slice's hashes,
+    # then the pairs and the join), _BandWriter.SLOTS at a time (see there).
     writing = _BandWriter(files, written) if write_bands else None
     try:
         with tempfile.TemporaryDirectory(prefix="newsarchive-minhash-") as scratch:
@@ -741,28 +739,51 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
 
 
 class _BandWriter:
-    """Writes one slice's band rows at a time on its own thread; `done()` waits for the file."""
+    """Writes slices' band rows on threads of its own, `SLOTS` files at a time; `done()` waits for them.
+
+    Why two: indexing runs after the staging workers ended, so a core is free; a file's Parquet
+    encoding and SHA-256 release the GIL. Each slice's band rows are held until written, so at most
+    SLOTS + 1 slices' rows are in memory (~70 MB a slice of 25,000 articles)."""
+
+    SLOTS = 2
 
     def __init__(self, files: TableFiles, written: list[DataFile]) -> None:
         self.files = files
         self.written = written
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="minhash-write")
-        self.pending: Future[DataFile] | None = None
+        self.pool = ThreadPoolExecutor(max_workers=self.SLOTS, thread_name_prefix="minhash-write")
+        self.pending: deque[Future[DataFile]] = deque()
+
+    def make_room(self) -> None:
+        """Wait until fewer than SLOTS files are being written (the oldest first, so `written` keeps
+        the slices' order)."""
+        while len(self.pending) >= self.SLOTS:
+            self.written.append(self.pending.popleft().result())
 
     def write(self, bands: pa.Table) -> None:
-        self.done()
-        self.pending = self.pool.submit(self.files.write, bands)
+        self.make_room()
+        self.pending.append(self.pool.submit(self.files.write, bands))
 
     def done(self) -> None:
-        """Wait for the file being written (its error, if it failed, is raised here)."""
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            self.written.append(pending.result())
+        """Wait for every file being written (the first error, if one failed, is raised here, once
+        the others are done: every file written is then in `written`, to be removed)."""
+        error: BaseException | None = None
+        while self.pending:
+            try:
+                self.written.append(self.pending.popleft().result())
+            except BaseException as exc:  # noqa: BLE001  (raised below, after the others)
+                error = error or exc
+        if error is not None:
+            raise error
 
     def close(self) -> None:
-        """After a failure elsewhere: wait for the file being written, whatever became of it."""
+        """After a failure elsewhere: wait for the files being written, whatever became of them."""
         with contextlib.suppress(BaseException):
             self.done()
+
+
+#: Bytes of the batch's band hashes and signatures (768 an article) kept in memory while indexing;
+#: past that, the earliest slices' go to the scratch folder (a batch of 150,000 articles writes none).
+SCRATCH_MEMORY = 128 << 20
 
 
 def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], params: Parameters,
@@ -771,9 +792,9 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     written = writing.written if writing is not None else []
     nbands = params.bands
     ids_parts, date_parts, source_parts, sizes = [], [], [], []
-    # The latest slice's band hashes (band by band) and signatures stay in memory; an earlier one's go
-    # to the scratch folder when the next arrives. A batch of one slice (most appends) writes none.
-    held: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    # The slices' band hashes (band by band) and signatures stay in memory up to SCRATCH_MEMORY; past
+    # that, the earliest ones go to the scratch folder. Most batches write none.
+    recent: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for articles, sigs in slices:
         m = articles.num_rows
         if not m:
@@ -782,19 +803,21 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
         dates = articles.column(DATE_FIELD).combine_chunks()
         sources = _sources(articles)
         if writing is not None:
-            writing.done()  # the previous slice's band rows are freed before these are built
+            writing.make_room()  # an earlier slice's band rows are freed before these are built
             bands = band_rows(ids, dates, sources, sigs, params)
             writing.write(bands)
             slice_hashes = bands.column("hash").to_numpy()
             del bands
         else:
             slice_hashes = band_hashes(sigs, params).reshape(-1)
-        for k, (hashes, signed) in held.items():
+        recent[len(sizes)] = (np.ascontiguousarray(slice_hashes.reshape(m, nbands).T),
+                              np.ascontiguousarray(sigs, "<u4"))
+        del slice_hashes
+        while len(recent) > 1 and sum(h.nbytes + g.nbytes for h, g in recent.values()) > SCRATCH_MEMORY:
+            k = min(recent)
+            hashes, signed = recent.pop(k)
             hashes.tofile(os.path.join(scratch, f"hash-{k}"))
             signed.tofile(os.path.join(scratch, f"sig-{k}"))
-        held = {len(sizes): (np.ascontiguousarray(slice_hashes.reshape(m, nbands).T),
-                             np.ascontiguousarray(sigs, "<u4"))}
-        del slice_hashes
         ids_parts.append(ids)
         date_parts.append(dates)
         source_parts.append(sources)
@@ -808,8 +831,8 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     del ids_parts
 
     def band_hashes_of(k: int, m: int, band: int) -> np.ndarray:
-        if k in held:
-            return held[k][0][band]
+        if k in recent:
+            return recent[k][0][band]
         return np.fromfile(os.path.join(scratch, f"hash-{k}"), np.int64, m, offset=band * m * 8)
 
     def band_column(band: int) -> np.ndarray:
@@ -873,7 +896,7 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     for k, m in enumerate(sizes):
         lo, hi = np.searchsorted(rows, [starts[k], starts[k] + m])
         if hi > lo:
-            stored = held[k][1] if k in held else np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r",
+            stored = recent[k][1] if k in recent else np.memmap(os.path.join(scratch, f"sig-{k}"), "<u4", "r",
                                                              shape=(m, params.permutations))
             new_sigs[lo:hi] = stored[rows[lo:hi] - starts[k]]
             del stored
