@@ -176,3 +176,31 @@ def test_a_failure_while_a_band_file_is_written_on_its_thread_leaves_no_file(tmp
     with pytest.raises(RuntimeError, match="indexing failed"):
         nd.cluster_batch(archive, slices())
     assert set((tmp_path / "a" / "minhash").glob("*.parquet")) == before
+
+
+def test_duckdb_reading_the_band_files_gives_what_an_arrow_scan_gives(tmp_path, monkeypatch) -> None:
+    """On a local archive the join and the candidates' bands are read by DuckDB's own Parquet reader
+    (S3, and paths DuckDB would take for a glob, use an Arrow scan): both give the same tables."""
+    first, second = _batches(tmp_path)
+    reads = []
+    real_local_files = nd._local_files
+
+    def local_files(archive, minhash):
+        found = real_local_files(archive, minhash)
+        reads.append(found is not None)
+        return found
+
+    monkeypatch.setattr(nd, "_local_files", local_files)
+    for p in (first, second):
+        append([p], archive=tmp_path / "duckdb", jobs=1)
+    assert reads and all(reads)  # the join and the candidates' bands, by DuckDB
+    reads.clear()
+    for p in (first, second):
+        append([p], archive=tmp_path / "band files [glob-like]", jobs=1)  # DuckDB would glob: Arrow
+    assert reads and not any(reads)
+    monkeypatch.setattr(nd, "_local_files", lambda archive, minhash: None)
+    for p in (first, second):
+        append([p], archive=tmp_path / "arrow", jobs=1)
+    assert _tables(tmp_path / "duckdb") == _tables(tmp_path / "arrow") == _tables(tmp_path / "band files [glob-like]")
+    # 8 copies of archived articles and those 8; 6 of the batch's own articles and their 7 copies
+    assert len(_tables(tmp_path / "duckdb")[1]) == 8 * 2 + 6 + 7

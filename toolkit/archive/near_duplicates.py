@@ -712,8 +712,9 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
     Memory is bounded by a slice: each slice's band rows are written as one file, and only its band
     hashes (band by band) and signatures go to a local scratch folder. The batch's own pairs are
     found on those int64 hashes, band by band; its pairs with the archive by one DuckDB join (the
-    batch's (band, hash, row) built, spilling past the memory limit; the archive streams past);
-    signatures are read back for the candidates only.
+    batch's (band, hash, row) built, spilling past the memory limit; the archive's bands stream past,
+    read by DuckDB's Parquet reader when local: `_local_files`); signatures are read back for the
+    candidates only (`candidate_bands`).
 
     `minhash` and `clusters`: the versions to read (loaded tables; default the latest). Without
     `write_bands` (the batch's bands are committed already) no band file is written."""
@@ -859,10 +860,17 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     try:
         if con is not None:
             con.register("new", pa.RecordBatchReader.from_batches(_BUILD_SCHEMA, build()))
-            con.register("archived", _scan(minhash, ["id", "band", "hash"]))
+            local = _local_files(archive, minhash)
+            if local is not None:
+                con.read_parquet(local).project("id, band, hash").create_view("archived")
+            else:
+                con.register("archived", _scan(minhash, ["id", "band", "hash"]))
             outer = con.execute("SELECT DISTINCT n.row AS a, m.id AS b FROM archived m JOIN new n "
                                 "ON m.band = n.band AND m.hash = n.hash").to_arrow_table()
-            con.unregister("archived")
+            if local is not None:
+                con.execute("DROP VIEW archived")
+            else:
+                con.unregister("archived")
             outer = outer.filter(pc.invert(pc.is_in(outer.column("b"), value_set=ids)))
             outer_rows = outer.column("a").to_numpy().astype(np.int64)
             outer_ids = outer.column("b").combine_chunks().cast(pa.string())
@@ -878,9 +886,8 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
                         "(SELECT l.cluster FROM latest l SEMI JOIN candidates c ON l.id = c.id)").to_arrow_table()
                 known = members.column("id").combine_chunks().cast(pa.string())
                 need = pc.unique(pa.concat_arrays([candidates, known]))
-                # Their bands, filtered as the scan streams (in Arrow: a DuckDB semi-join held more).
-                old_rows = minhash.to_table(columns=list(MINHASH_SCHEMA.names), filter=pc.field("id").isin(need),
-                                            **SCAN_READAHEAD).sort_by([("id", "ascending"), ("band", "ascending")])
+                old_rows = candidate_bands(archive, minhash, need, con).sort_by([("id", "ascending"),
+                                                                                 ("band", "ascending")])
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
         raise NewsarchiveError(f"cannot look the batch's near-duplicates up in {archive.root}/minhash "
                                f"({' '.join(str(exc).split())[:300]}); run `newsarchive verify`") from None
@@ -985,6 +992,39 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
                          "source": pa.array(out_sources, pa.string()),
                          "seq": pa.array(np.zeros(len(out_ids), np.int64))}, schema=CLUSTERS_SCHEMA)
     return Clustered(n, written, rows_out, clustered_new)
+
+
+def candidate_bands(archive: Archive, minhash: ds.FileSystemDataset, ids: pa.Array,
+                    con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """The `minhash/` rows (every band) of the archived articles `ids`: the candidates' signatures.
+
+    A second pass over the archive's bands (the join found the candidates, but only their matching
+    bands). On a local archive DuckDB reads the Parquet files itself: it checks `id` first and
+    decodes the other columns only where a row passed, which an Arrow scan cannot (it decodes every
+    column, then filters): 0.7 s against 1.6 s, half the CPU, for 1,000 candidates among 1,000,000
+    archived articles. On S3 (or a path DuckDB would take for a glob pattern), an Arrow scan
+    filtered as it streams (registered in DuckDB instead, such a scan held ~100 MB more at 1 M)."""
+    names = list(MINHASH_SCHEMA.names)
+    paths = _local_files(archive, minhash)
+    if paths is not None:
+        con.register("candidate_ids", pa.table({"id": ids}))
+        try:
+            rows = con.execute(f"SELECT {', '.join(names)} FROM read_parquet(?) "
+                               "WHERE id IN (SELECT id FROM candidate_ids)", [paths]).to_arrow_table()
+        finally:
+            con.unregister("candidate_ids")
+        return rows.cast(MINHASH_SCHEMA)
+    return minhash.to_table(columns=names, filter=pc.field("id").isin(ids), **SCAN_READAHEAD)
+
+
+def _local_files(archive: Archive, minhash: ds.FileSystemDataset) -> list[str] | None:
+    """The band files' local paths, for DuckDB's own Parquet reader; None on S3, or if a path holds a
+    character DuckDB would take for a glob pattern."""
+    if archive.storage.is_s3:
+        return None
+    folder = archive.storage.uri(MINHASH)
+    paths = [os.path.join(folder, p) for p in minhash.files]
+    return None if any(c in p for p in paths for c in "*?[]{}") else paths
 
 
 def _pair_rows(n: int, columns: Iterable[np.ndarray]) -> np.ndarray:
