@@ -106,6 +106,30 @@ def go(*procs: subprocess.Popen) -> None:
         proc.stdin.flush()
 
 
+WAIT_SECONDS = 120  # for a process to reach a fault step: far above the seconds it takes on a loaded runner
+
+
+def wait_for(marker: Path, proc: subprocess.Popen, what: str) -> None:
+    """Wait until `proc` creates `marker` (a fault step's hang: or pause: action); fail at once, with
+    its error, if it ends first."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not marker.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"{what} ended ({proc.returncode}) before the marker: {proc.stderr.read().decode()}")
+        assert time.monotonic() < deadline, f"{what}: no marker after {WAIT_SECONDS} s"
+        time.sleep(0.01)
+
+
+def index_tables(root: Path) -> tuple[list, list]:
+    """An archive's `minhash/` and `clusters/` rows, in a fixed order (to compare two ways of indexing)."""
+    from toolkit.archive import open_archive
+
+    archive = open_archive(root)
+    bands = archive.dataset("minhash").to_table().sort_by([("id", "ascending"), ("band", "ascending")])
+    clusters = archive.dataset("clusters").to_table(columns=["id", "cluster", "similarity", "seq"]).sort_by("id")
+    return bands.to_pylist(), clusters.to_pylist()
+
+
 # --- SeaweedFS ------------------------------------------------------------------------------------
 @dataclass
 class S3Server:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from tests.archive.conftest import clean_env, generate, go, start_cli, write_jsonl
+from tests.archive.conftest import WAIT_SECONDS, clean_env, generate, go, start_cli, wait_for, write_jsonl
 from tests.archive.test_reliability import processes_naming
 from toolkit.archive import append, compact, open_archive, verify
 from toolkit.archive.tables import file_actions
@@ -36,7 +36,6 @@ append_module = importlib.import_module("toolkit.archive.append")
 APPEND_STEPS = ["append.staged", "append.commit", "append.committed", "ledger.quarantine", "ledger.batches",
                 "ledger.indexed", "ledger.minhash", "ledger.clusters", "catalog.refresh"]
 COMPACT_STEPS = ["compact.staged", "compact.commit", "compact.optimize", "compact.vacuum", "catalog.refresh"]
-WAIT_SECONDS = 120
 
 
 @dataclass
@@ -131,15 +130,6 @@ def check_append_settles(root: Path, world: World, *, cleaned: bool) -> None:
         assert con.execute("SELECT count(*) FROM articles").fetchone()[0] == len(world.after)
     finally:
         con.close()
-
-
-def wait_for(marker: Path, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"{what} ended ({proc.returncode}) before the marker: {proc.stderr.read().decode()}")
-        assert time.monotonic() < deadline, f"{what}: no marker after {WAIT_SECONDS} s"
-        time.sleep(0.01)
 
 
 SMALL_BLOCKS = 64 << 10

@@ -9,17 +9,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pytest
-
-from tests.archive.conftest import clean_env, write_jsonl
+from tests.archive.conftest import WAIT_SECONDS, clean_env, wait_for, write_jsonl
 from tests.archive.test_near_duplicates import _hex, real, reprint, view  # noqa: F401  (`real` is a fixture)
 from toolkit.archive import append, verify
 from toolkit.core.interrupts import FAULT_VARIABLE
-
-WAIT_SECONDS = 120
 
 
 def paused_append(batch: Path, root: Path, *pauses: tuple[str, Path]) -> subprocess.Popen:
@@ -27,15 +22,6 @@ def paused_append(batch: Path, root: Path, *pauses: tuple[str, Path]) -> subproc
     setting = ";".join(f"{step}:pause:{marker}" for step, marker in pauses)
     return subprocess.Popen([sys.executable, "-m", "toolkit", "append", str(batch), "--archive", str(root), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(**{FAULT_VARIABLE: setting}))
-
-
-def wait_for(marker: Path, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not marker.exists():
-        if proc.poll() is not None:
-            pytest.fail(f"the paused append ended ({proc.returncode}) before its step: {proc.stderr.read().decode()}")
-        assert time.monotonic() < deadline, f"no marker after {WAIT_SECONDS} s"
-        time.sleep(0.01)
 
 
 def resume(marker: Path) -> None:
@@ -61,9 +47,9 @@ def test_a_copy_committed_while_its_original_was_being_clustered_is_linked(real,
     original, copy = real[12], reprint(real[12], "c", published_date="2021-08-01")
     b_staged, a_indexed = tmp_path / "b-staged", tmp_path / "a-indexed"
     b = paused_append(write_jsonl(tmp_path / "b.jsonl", [copy]), root, ("append.staged", b_staged))
-    wait_for(b_staged, b)
+    wait_for(b_staged, b, "append B")
     a = paused_append(write_jsonl(tmp_path / "a.jsonl", [original, real[13]]), root, ("ledger.indexed", a_indexed))
-    wait_for(a_indexed, a)
+    wait_for(a_indexed, a, "append A")
     resume(b_staged)
     finish(b)
     assert clusters_of(main, root) == {}  # B could not see A's article
@@ -96,11 +82,11 @@ def test_clusters_committed_after_they_were_read_are_not_overwritten(real, tmp_p
     p_staged, p_indexed, q_bands = tmp_path / "p-staged", tmp_path / "p-indexed", tmp_path / "q-bands"
     p = paused_append(write_jsonl(tmp_path / "p.jsonl", [x]), root, ("append.staged", p_staged),
                       ("ledger.indexed", p_indexed))
-    wait_for(p_staged, p)
+    wait_for(p_staged, p, "append P")
     q = paused_append(write_jsonl(tmp_path / "q.jsonl", [y, z]), root, ("ledger.minhash", q_bands))
-    wait_for(q_bands, q)
+    wait_for(q_bands, q, "append Q")
     resume(p_staged)
-    wait_for(p_indexed, p)
+    wait_for(p_indexed, p, "append P")
     resume(q_bands)
     finish(q)  # Q's clusters: {y, z}, found before x was there
     assert clusters_of(main, root) == {y["id"]: (y["id"], 2), z["id"]: (y["id"], 2)}

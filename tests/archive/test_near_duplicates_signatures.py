@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from tests.archive.conftest import write_jsonl
+from tests.archive.conftest import index_tables, write_jsonl
 from toolkit.archive import append, open_archive, verify
 from toolkit.archive import near_duplicates as nd
 from toolkit.archive.ledger import BENCH_SWITCH, committed_batches
@@ -196,13 +196,6 @@ def _wire_batches(tmp_path) -> tuple:
     return write_jsonl(tmp_path / "first.jsonl", first), write_jsonl(tmp_path / "second.jsonl", second)
 
 
-def _index_tables(root) -> tuple[list, list]:
-    archive = open_archive(root)
-    bands = archive.dataset("minhash").to_table().sort_by([("id", "ascending"), ("band", "ascending")])
-    clusters = archive.dataset("clusters").to_table(columns=["id", "cluster", "similarity", "seq"]).sort_by("id")
-    return bands.to_pylist(), clusters.to_pylist()
-
-
 @pytest.mark.parametrize("jobs", [1, 3])
 def test_append_indexes_the_signatures_its_stagers_computed(tmp_path, monkeypatch, jobs) -> None:
     # Signed in the stagers (worker processes with several jobs): the batch is never read back.
@@ -240,7 +233,7 @@ def test_bands_signed_by_the_stagers_are_those_of_the_batch_read_back(tmp_path, 
         results[name] = [append([path], archive=tmp_path / name, jobs=3).as_dict() | {"batch": None}
                          for path in (first, second)]
     assert results["staged"] == results["read"]
-    staged, read = _index_tables(tmp_path / "staged"), _index_tables(tmp_path / "read")
+    staged, read = index_tables(tmp_path / "staged"), index_tables(tmp_path / "read")
     assert len(staged[0]) == 150 * nd.PARAMETERS.bands and len(staged[1]) >= 60
     assert staged == read
 

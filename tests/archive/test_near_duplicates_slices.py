@@ -17,7 +17,7 @@ import threading
 import pyarrow as pa
 import pytest
 
-from tests.archive.conftest import write_jsonl
+from tests.archive.conftest import index_tables, write_jsonl
 from toolkit.archive import append, open_archive, verify
 from toolkit.archive import near_duplicates as nd
 from toolkit.archive.files import TableFiles
@@ -54,13 +54,6 @@ def _batches(tmp_path) -> tuple:
     return write_jsonl(tmp_path / "first.jsonl", first), write_jsonl(tmp_path / "second.jsonl", second)
 
 
-def _tables(root) -> tuple[list, list]:
-    archive = open_archive(root)
-    bands = archive.dataset("minhash").to_table().sort_by([("id", "ascending"), ("band", "ascending")])
-    clusters = archive.dataset("clusters").to_table(columns=["id", "cluster", "similarity", "seq"]).sort_by("id")
-    return bands.to_pylist(), clusters.to_pylist()
-
-
 @pytest.mark.parametrize("path", ["staged", "read back", "staged, slices spilled to scratch"])
 def test_a_batch_indexed_in_tiny_slices_gives_the_tables_of_one_slice(tmp_path, monkeypatch, path) -> None:
     monkeypatch.setattr(append_module, "BLOCK_BYTES", 8 << 10)  # several blocks: several spilled parts
@@ -89,7 +82,7 @@ def test_a_batch_indexed_in_tiny_slices_gives_the_tables_of_one_slice(tmp_path, 
         assert max(built) <= size  # never more than a slice's band rows at once
     assert results["sliced"] == results["one"]
     assert [r["near_duplicates"] for r in results["one"]] == [0, 21]  # 8 + 6 + 1 copies, and 6 originals
-    assert _tables(tmp_path / "sliced") == _tables(tmp_path / "one")
+    assert index_tables(tmp_path / "sliced") == index_tables(tmp_path / "one")
     assert verify(tmp_path / "sliced").ok
 
     # Each batch's bands: a file per slice, all in the batch's one minhash commit (and listed in it).
@@ -201,6 +194,7 @@ def test_duckdb_reading_the_band_files_gives_what_an_arrow_scan_gives(tmp_path, 
     monkeypatch.setattr(nd, "_local_files", lambda archive, minhash: None)
     for p in (first, second):
         append([p], archive=tmp_path / "arrow", jobs=1)
-    assert _tables(tmp_path / "duckdb") == _tables(tmp_path / "arrow") == _tables(tmp_path / "band files [glob-like]")
+    tables = index_tables(tmp_path / "duckdb")
+    assert tables == index_tables(tmp_path / "arrow") == index_tables(tmp_path / "band files [glob-like]")
     # 8 copies of archived articles and those 8; 6 of the batch's own articles and their 7 copies
-    assert len(_tables(tmp_path / "duckdb")[1]) == 8 * 2 + 6 + 7
+    assert len(tables[1]) == 8 * 2 + 6 + 7
