@@ -714,7 +714,7 @@ def cluster_batch(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]
     found on those int64 hashes, band by band; its pairs with the archive by one DuckDB join (the
     batch's (band, hash, row) built, spilling past the memory limit; the archive's bands stream past,
     read by DuckDB's Parquet reader when local: `_local_files`); signatures are read back for the
-    candidates only (`candidate_bands`).
+    candidates only (`_candidate_bands`).
 
     `minhash` and `clusters`: the versions to read (loaded tables; default the latest). Without
     `write_bands` (the batch's bands are committed already) no band file is written."""
@@ -886,8 +886,8 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
                         "(SELECT l.cluster FROM latest l SEMI JOIN candidates c ON l.id = c.id)").to_arrow_table()
                 known = members.column("id").combine_chunks().cast(pa.string())
                 need = pc.unique(pa.concat_arrays([candidates, known]))
-                old_rows = candidate_bands(archive, minhash, need, con).sort_by([("id", "ascending"),
-                                                                                 ("band", "ascending")])
+                old_rows = _candidate_bands(minhash, need, con, local).sort_by([("id", "ascending"),
+                                                                               ("band", "ascending")])
     except (duckdb.Error, pa.ArrowException, OSError) as exc:
         raise NewsarchiveError(f"cannot look the batch's near-duplicates up in {archive.root}/minhash "
                                f"({' '.join(str(exc).split())[:300]}); run `newsarchive verify`") from None
@@ -994,17 +994,17 @@ def _cluster(archive: Archive, slices: Iterable[tuple[pa.Table, np.ndarray]], pa
     return Clustered(n, written, rows_out, clustered_new)
 
 
-def candidate_bands(archive: Archive, minhash: ds.FileSystemDataset, ids: pa.Array,
-                    con: duckdb.DuckDBPyConnection) -> pa.Table:
+def _candidate_bands(minhash: ds.FileSystemDataset, ids: pa.Array, con: duckdb.DuckDBPyConnection,
+                     paths: list[str] | None) -> pa.Table:
     """The `minhash/` rows (every band) of the archived articles `ids`: the candidates' signatures.
 
     A second pass over the archive's bands (the join found the candidates, but only their matching
     bands). On a local archive DuckDB reads the Parquet files itself, in parallel, filtering as it
     reads: 0.7 s against 1.6 s for an Arrow scan, half the CPU, for 1,000 candidates among 1,000,000
-    archived articles. On S3 (or a path DuckDB would take for a glob pattern), an Arrow scan
-    filtered as it streams (registered in DuckDB instead, such a scan held ~100 MB more at 1 M)."""
+    archived articles. `paths`: the band files for DuckDB (`_local_files`); None (S3, or a path DuckDB
+    would take for a glob pattern): an Arrow scan filtered as it streams (registered in DuckDB
+    instead, such a scan held ~100 MB more at 1 M)."""
     names = list(MINHASH_SCHEMA.names)
-    paths = _local_files(archive, minhash)
     if paths is not None:
         con.register("candidate_ids", pa.table({"id": ids}))
         try:
@@ -1188,7 +1188,7 @@ def _index(archive: Archive, batch: str, slices: Callable[[], Iterable[tuple[pa.
                 band_files.delete(found.bands)
             bands_committed = True
         try:
-            _commit_clusters(archive, clusters_table, batch, found.clusters, meta)
+            _commit_clusters(archive, clusters_table, batch, app, found.clusters, meta)
         except CommitFailedError:
             continue  # the clusters changed since they were read: cluster again
         break
@@ -1197,7 +1197,8 @@ def _index(archive: Archive, batch: str, slices: Callable[[], Iterable[tuple[pa.
     return Indexed(last.articles, last.joined, len(set(last.clusters.column("cluster").to_pylist())))
 
 
-def _commit_clusters(archive: Archive, table: DeltaTable, batch: str, clusters: pa.Table, meta: dict) -> None:
+def _commit_clusters(archive: Archive, table: DeltaTable, batch: str, app: str, clusters: pa.Table,
+                     meta: dict) -> None:
     """The batch's `clusters/` rows, committed on `table` (the version they were computed from) or not
     at all (CommitFailedError: another commit landed since). Their `seq` is that commit's version."""
     seq = pa.array(np.full(clusters.num_rows, table.version() + 1, np.int64))
@@ -1213,9 +1214,7 @@ def _commit_clusters(archive: Archive, table: DeltaTable, batch: str, clusters: 
         files.delete(written)
         raise
     except BaseException:
-        from toolkit.archive.ledger import app_id
-
-        if written and not _landed(archive, CLUSTERS, app_id(batch)):
+        if written and not _landed(archive, CLUSTERS, app):
             files.delete(written)
         raise
 
