@@ -189,3 +189,25 @@ def test_an_ignored_signal_stays_ignored():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_dead_workers_code_is_read_once_the_pool_has_stored_it():
+    """ProcessPoolExecutor's own thread may be reaping the dead worker when we look: its exit code
+    reads None for a moment, and the survivor's -15 (sent by the pool) was reported instead of -9."""
+    from toolkit.core import executor
+
+    class Proc:
+        def __init__(self, codes):
+            self.codes = list(codes)
+
+        def join(self, timeout=None):
+            pass
+
+        @property
+        def exitcode(self):
+            return self.codes.pop(0) if len(self.codes) > 1 else self.codes[0]
+
+    class Pool:
+        _processes = {1: Proc([None, None, None, -signal.SIGKILL]), 2: Proc([-signal.SIGTERM])}
+
+    assert executor._dead_exit_code(Pool()) == -signal.SIGKILL
